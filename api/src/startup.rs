@@ -1,0 +1,68 @@
+//! Building and running the API, the same way in `main` and in tests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use contaxy_common::backbone::Backbone;
+use contaxy_common::ops::{HttpServer, Readiness};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ApiConfig;
+use crate::routes;
+
+/// A built API: its listener is bound, its dependencies are being reached in
+/// the background.
+#[derive(Debug)]
+pub struct Application {
+    server: HttpServer,
+    backbone: Backbone,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Binds the listener and starts connecting to PostgreSQL and RabbitMQ.
+    /// The API answers `/readyz` with 503 until both are reachable and the
+    /// schema is migrated. Everything stops when `shutdown` is cancelled.
+    pub async fn build(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let backbone = Backbone::start(&config.common, "contaxy-api", &shutdown)?;
+        let readiness = Readiness::new(
+            backbone.probes(),
+            Duration::from_millis(config.common.probe_timeout_ms),
+        );
+        let router = routes::router(readiness, config.own.api_max_body_bytes);
+        let server = HttpServer::bind(
+            config.own.api_listen_addr,
+            "CONTAXY_API_LISTEN_ADDR",
+            router,
+        )
+        .await?;
+        Ok(Self {
+            server,
+            backbone,
+            shutdown,
+        })
+    }
+
+    /// The address the API listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The database and broker this API uses.
+    pub fn backbone(&self) -> &Backbone {
+        &self.backbone
+    }
+
+    /// Serves until the shutdown token is cancelled, then lets requests in
+    /// flight finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr(), "The API is listening.");
+        self.server
+            .serve(self.shutdown)
+            .await
+            .context("the API server failed")?;
+        tracing::info!("The API has stopped.");
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! A supervised RabbitMQ connection.
+//!
+//! [`Broker::start`] connects in the background and reconnects (jittered,
+//! growing delays) whenever the connection drops, so a binary starts and stays
+//! up while RabbitMQ is away, reporting it on `/readyz`. Users take the
+//! current connection with [`Broker::connection`] and open their own channels.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use lapin::{Connection, ConnectionProperties};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::ops::Probe;
+
+/// How often a live connection is checked for having dropped.
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// The longest one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The state of the supervised connection.
+#[derive(Debug, Clone)]
+enum Link {
+    Connecting { last_error: Option<String> },
+    Up(Arc<Connection>),
+}
+
+/// A handle on the supervised connection; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    link: watch::Receiver<Link>,
+}
+
+impl Broker {
+    /// Starts the supervisor. `name` shows in RabbitMQ's connection list.
+    pub fn start(url: &SecretString, name: &str, shutdown: CancellationToken) -> Self {
+        let (tx, link) = watch::channel(Link::Connecting { last_error: None });
+        let url = url.expose_secret().to_owned();
+        let name = name.to_owned();
+        tokio::spawn(async move { supervise(url, name, tx, shutdown).await });
+        Self { link }
+    }
+
+    /// The connection, if it is up now.
+    pub fn connection(&self) -> Option<Arc<Connection>> {
+        match &*self.link.borrow() {
+            Link::Up(conn) if conn.status().connected() => Some(conn.clone()),
+            _ => None,
+        }
+    }
+
+    /// Waits until a connection is up and returns it.
+    pub async fn connected(&self) -> Arc<Connection> {
+        let mut link = self.link.clone();
+        loop {
+            if let Some(conn) = self.connection() {
+                return conn;
+            }
+            if link.changed().await.is_err() {
+                // The supervisor ended (shutdown): nothing will connect again.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// The `/readyz` probe: connected to RabbitMQ.
+    pub fn probe(&self) -> Probe {
+        let broker = self.clone();
+        Probe::new("rabbitmq", move || {
+            let result = match &*broker.link.borrow() {
+                Link::Up(conn) if conn.status().connected() => Ok(()),
+                Link::Up(_) => Err("connection lost; reconnecting".to_owned()),
+                Link::Connecting {
+                    last_error: Some(error),
+                } => Err(format!("not connected: {error}")),
+                Link::Connecting { last_error: None } => Err("connecting".to_owned()),
+            };
+            async move { result }
+        })
+    }
+}
+
+async fn supervise(
+    url: String,
+    name: String,
+    tx: watch::Sender<Link>,
+    shutdown: CancellationToken,
+) {
+    let backoff = || {
+        ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(5))
+            .without_max_times()
+            .build()
+    };
+    let mut delays = backoff();
+    while !shutdown.is_cancelled() {
+        let properties = ConnectionProperties::default().with_connection_name(name.clone().into());
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&url, properties));
+        let error = tokio::select! {
+            () = shutdown.cancelled() => break,
+            result = attempt => match result {
+                Ok(Ok(conn)) => {
+                    let conn = Arc::new(conn);
+                    tracing::info!("Connected to RabbitMQ.");
+                    tx.send_replace(Link::Up(conn.clone()));
+                    delays = backoff();
+                    watch_until_dropped(&conn, &shutdown).await;
+                    if shutdown.is_cancelled() {
+                        // Channels were closed by their owners; close politely.
+                        let _ = conn.close(200, "shutting down".into()).await;
+                        break;
+                    }
+                    tracing::warn!("Lost the RabbitMQ connection; reconnecting.");
+                    "connection lost".to_owned()
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            },
+        };
+        tx.send_replace(Link::Connecting {
+            last_error: Some(error.clone()),
+        });
+        let delay = delays.next().unwrap_or(Duration::from_secs(5));
+        tracing::debug!(%error, ?delay, "RabbitMQ is not reachable yet.");
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+async fn watch_until_dropped(conn: &Connection, shutdown: &CancellationToken) {
+    let mut tick = tokio::time::interval(WATCH_INTERVAL);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                if !conn.status().connected() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Configuration: one typed struct per binary, read once in `main`.
+//!
+//! Every binary's configuration is a [`Config<B>`]: the [`CommonConfig`] all
+//! three share plus the binary's own settings `B`. Values come from, in rising
+//! priority:
+//!
+//! 1. the defaults, which point at loopback services so that a fresh machine
+//!    runs with no configuration at all;
+//! 2. an optional TOML file named by `CONTAXY_CONFIG_FILE` (flat keys, the
+//!    field names below);
+//! 3. environment variables `CONTAXY_<FIELD>` (`CONTAXY_DATABASE_URL`, …).
+//!
+//! A key in the file that this binary does not know is an error (a typo must
+//! not be silently ignored). An environment variable this binary does not know
+//! is skipped, since one environment is commonly shared by all three binaries.
+//! A bad value fails at start with the variable's name and what was expected.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Toml};
+use figment::{Figment, Provider};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_aux::serde_introspection::serde_introspect;
+
+/// Prefix of every configuration environment variable.
+pub const ENV_PREFIX: &str = "CONTAXY_";
+/// The variable naming an optional TOML configuration file.
+pub const CONFIG_FILE_VAR: &str = "CONTAXY_CONFIG_FILE";
+
+/// A binary's whole configuration: the shared part and its own part.
+#[derive(Debug, Clone)]
+pub struct Config<B> {
+    /// Settings every binary has.
+    pub common: CommonConfig,
+    /// Settings of this binary only.
+    pub own: B,
+}
+
+/// Settings shared by `api`, `worker` and `scheduler`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CommonConfig {
+    /// PostgreSQL connection URL (`CONTAXY_DATABASE_URL`). It may hold a
+    /// password, so it is treated as a secret and never logged.
+    pub database_url: SecretString,
+    /// Most PostgreSQL connections this process keeps open
+    /// (`CONTAXY_DATABASE_MAX_CONNECTIONS`).
+    pub database_max_connections: u32,
+    /// RabbitMQ URL, AMQP 0-9-1 (`CONTAXY_AMQP_URL`). Secret, like the database
+    /// URL.
+    pub amqp_url: SecretString,
+    /// Prefix put before every exchange and queue name
+    /// (`CONTAXY_TOPOLOGY_PREFIX`), so several installations or test runs can
+    /// share one broker without seeing each other's messages.
+    pub topology_prefix: String,
+    /// Log output format, `human` or `json` (`CONTAXY_LOG_FORMAT`). Filtering
+    /// follows `RUST_LOG` (default `info`).
+    pub log_format: LogFormat,
+    /// How long one readiness probe may take before it counts as failed, in
+    /// milliseconds (`CONTAXY_PROBE_TIMEOUT_MS`).
+    pub probe_timeout_ms: u64,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        Self {
+            database_url: SecretString::from("postgres://contaxy:contaxy@127.0.0.1:5432/contaxy"),
+            database_max_connections: 10,
+            amqp_url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            topology_prefix: String::new(),
+            log_format: LogFormat::Human,
+            probe_timeout_ms: 2_000,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
+/// Why the configuration could not be loaded. Its message names every bad
+/// variable or key and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.join("\n"))]
+pub struct ConfigError {
+    problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(problem: String) -> Self {
+        Self {
+            problems: vec![problem],
+        }
+    }
+
+    /// Each problem found, one sentence each.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+/// Loads the configuration of a binary whose own settings are `B`, from the
+/// process environment (and the file it names).
+pub fn load<B>() -> Result<Config<B>, ConfigError>
+where
+    B: DeserializeOwned + 'static,
+{
+    let known = known_keys::<B>();
+    let mut figment = Figment::new();
+    let file = std::env::var_os(CONFIG_FILE_VAR).map(PathBuf::from);
+    if let Some(path) = &file {
+        if !path.is_file() {
+            return Err(ConfigError::one(format!(
+                "  - {CONFIG_FILE_VAR}: no file at {}",
+                path.display()
+            )));
+        }
+        figment = figment.merge(Toml::file(path));
+        check_file_keys(&figment, &known, path)?;
+    }
+    let env_known = known.clone();
+    let env = Env::prefixed(ENV_PREFIX)
+        .filter(move |key| env_known.contains(key.as_str().to_lowercase().as_str()));
+    figment = figment.merge(env);
+
+    // Extract both parts before failing, so every bad value is reported.
+    match (figment.extract::<CommonConfig>(), figment.extract::<B>()) {
+        (Ok(common), Ok(own)) => Ok(Config { common, own }),
+        (common, own) => {
+            let problems = [common.err(), own.err()]
+                .into_iter()
+                .flatten()
+                .flat_map(|e| describe(e).problems)
+                .collect();
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+/// For `main`: loads the configuration, or prints why it cannot and exits
+/// with status 2 (a usage error, not a crash: no backtrace).
+pub fn load_or_exit<B>() -> Config<B>
+where
+    B: DeserializeOwned + 'static,
+{
+    load().unwrap_or_else(|error| {
+        eprintln!("{error}");
+        std::process::exit(2)
+    })
+}
+
+fn known_keys<B: DeserializeOwned + 'static>() -> BTreeSet<&'static str> {
+    serde_introspect::<CommonConfig>()
+        .iter()
+        .chain(serde_introspect::<B>())
+        .copied()
+        .collect()
+}
+
+fn check_file_keys(
+    figment: &Figment,
+    known: &BTreeSet<&'static str>,
+    path: &std::path::Path,
+) -> Result<(), ConfigError> {
+    let data = figment.data().map_err(describe)?;
+    let problems: Vec<String> = data
+        .values()
+        .flat_map(|dict| dict.keys())
+        .filter(|key| !known.contains(key.as_str()))
+        .map(|key| {
+            format!(
+                "  - `{key}` in {}: unknown setting (known: {})",
+                path.display(),
+                known.iter().copied().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError { problems })
+    }
+}
+
+/// Turns figment's errors into sentences that name the variable (or the file
+/// and key) a value came from.
+fn describe(error: figment::Error) -> ConfigError {
+    let problems = error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let from_file = e
+                .metadata
+                .as_ref()
+                .and_then(|m| m.source.as_ref())
+                .and_then(|s| s.file_path())
+                .map(|p| p.display().to_string());
+            let place = match from_file {
+                Some(file) => format!("`{key}` in {file}"),
+                None if key.is_empty() => "configuration".to_owned(),
+                None => format!("{ENV_PREFIX}{}", key.to_uppercase()),
+            };
+            format!("  - {place}: {}", e.kind)
+        })
+        .collect();
+    ConfigError { problems }
+}
+
+#[cfg(test)]
+// figment's `Jail` closures return its large error type; that is its API.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+    use secrecy::ExposeSecret;
+    use std::net::SocketAddr;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(default)]
+    struct Own {
+        listen_addr: SocketAddr,
+        concurrency: u16,
+    }
+
+    impl Default for Own {
+        fn default() -> Self {
+            Self {
+                listen_addr: "127.0.0.1:1".parse().expect("valid"),
+                concurrency: 4,
+            }
+        }
+    }
+
+    fn ok(result: Result<Config<Own>, ConfigError>) -> Config<Own> {
+        result.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn load_err(jail: &mut Jail) -> Vec<String> {
+        let _ = jail;
+        load::<Own>().expect_err("must fail").problems().to_vec()
+    }
+
+    #[test]
+    fn defaults_point_at_loopback_services() {
+        Jail::expect_with(|_jail| {
+            let config = ok(load::<Own>());
+            assert!(
+                config
+                    .common
+                    .database_url
+                    .expose_secret()
+                    .contains("127.0.0.1:5432")
+            );
+            assert!(
+                config
+                    .common
+                    .amqp_url
+                    .expose_secret()
+                    .contains("127.0.0.1:5672")
+            );
+            assert_eq!(config.common.log_format, LogFormat::Human);
+            assert_eq!(config.own.concurrency, 4);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CONTAXY_LOG_FORMAT", "json");
+            jail.set_env("CONTAXY_CONCURRENCY", "16");
+            jail.set_env("CONTAXY_LISTEN_ADDR", "0.0.0.0:9999");
+            jail.set_env("CONTAXY_TOPOLOGY_PREFIX", "t1.");
+            let config = ok(load::<Own>());
+            assert_eq!(config.common.log_format, LogFormat::Json);
+            assert_eq!(config.common.topology_prefix, "t1.");
+            assert_eq!(config.own.concurrency, 16);
+            assert_eq!(config.own.listen_addr.port(), 9999);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_expectation() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CONTAXY_CONCURRENCY", "many");
+            let problems = load_err(jail);
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].contains("CONTAXY_CONCURRENCY"), "{problems:?}");
+            assert!(problems[0].contains("u16"), "{problems:?}");
+
+            // Every bad value is reported at once, not one per restart.
+            jail.set_env("CONTAXY_LOG_FORMAT", "xml");
+            let problems = load_err(jail);
+            assert_eq!(problems.len(), 2, "{problems:?}");
+            assert!(problems[0].contains("CONTAXY_LOG_FORMAT"), "{problems:?}");
+            assert!(problems[0].contains("`human` or `json`"), "{problems:?}");
+            assert!(problems[1].contains("CONTAXY_CONCURRENCY"), "{problems:?}");
+
+            jail.set_env("CONTAXY_CONCURRENCY", "2");
+            jail.set_env("CONTAXY_LOG_FORMAT", "json");
+            jail.set_env("CONTAXY_LISTEN_ADDR", "not-an-address");
+            let problems = load_err(jail);
+            assert!(problems[0].contains("CONTAXY_LISTEN_ADDR"), "{problems:?}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn variables_of_other_binaries_are_ignored() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CONTAXY_SOME_OTHER_BINARY_SETTING", "x");
+            ok(load::<Own>());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn config_file_is_read_and_env_wins_over_it() {
+        Jail::expect_with(|jail| {
+            jail.create_file("contaxy.toml", "concurrency = 7\nlog_format = \"json\"\n")?;
+            jail.set_env(CONFIG_FILE_VAR, "contaxy.toml");
+            let config = ok(load::<Own>());
+            assert_eq!(config.own.concurrency, 7);
+            assert_eq!(config.common.log_format, LogFormat::Json);
+            jail.set_env("CONTAXY_CONCURRENCY", "9");
+            assert_eq!(ok(load::<Own>()).own.concurrency, 9);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_or_bad_keys_in_the_file_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "concurency = 7\n")?;
+            jail.set_env(CONFIG_FILE_VAR, "typo.toml");
+            let problems = load_err(jail);
+            assert!(problems[0].contains("`concurency`"), "{problems:?}");
+            assert!(problems[0].contains("typo.toml"), "{problems:?}");
+
+            jail.create_file("bad.toml", "concurrency = \"lots\"\n")?;
+            jail.set_env(CONFIG_FILE_VAR, "bad.toml");
+            let problems = load_err(jail);
+            assert!(problems[0].contains("`concurrency` in"), "{problems:?}");
+            assert!(problems[0].contains("bad.toml"), "{problems:?}");
+
+            jail.set_env(CONFIG_FILE_VAR, "missing.toml");
+            let problems = load_err(jail);
+            assert!(problems[0].contains("CONTAXY_CONFIG_FILE"), "{problems:?}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,57 @@
+//! Logs and metrics, set up in one place.
+//!
+//! [`init`] installs the tracing subscriber (human lines by default, JSON with
+//! `CONTAXY_LOG_FORMAT=json`, filtered by `RUST_LOG`). [`metrics_handle`]
+//! installs the Prometheus recorder on first use; `/metrics` renders it.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::LogFormat;
+
+/// The filter used when `RUST_LOG` is not set: our crates at `info`, the
+/// chattier libraries at `warn`.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,lapin=warn,amq_protocol=warn,tower_http=info";
+
+/// Installs the global tracing subscriber. Calling it again (tests start
+/// several binaries in one process) keeps the first one.
+pub fn init(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Human => registry
+            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+            )
+            .try_init(),
+    };
+    // An error here only means a subscriber is already installed.
+    drop(result);
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+///
+/// One process may run several binaries (the end-to-end tests do); they share
+/// this recorder and so one `/metrics` output.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("A metrics recorder was already installed; /metrics will be empty.");
+        }
+        handle
+    })
+}

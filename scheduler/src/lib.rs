@@ -1,0 +1,14 @@
+//! The contaxy scheduler: cron schedules that launch jobs, and cleanup
+//! (finished-job TTL, idle services, orphans, stuck actions, the outbox
+//! relay). It decides *when*, never *how*: it enqueues actions that workers
+//! execute. Run two or more; one leader acts at a time.
+//!
+//! - [`config`]: `SchedulerConfig`, the settings of this binary.
+//! - [`startup`]: [`Application::build`] and
+//!   [`Application::run_until_stopped`], used by `main` and the tests alike.
+
+pub mod config;
+pub mod startup;
+
+pub use config::{SchedulerConfig, SchedulerSettings};
+pub use startup::Application;

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Provisions the real services contaxy runs and is tested against, on
+# loopback, on a fresh Debian machine: PostgreSQL, RabbitMQ, Docker Engine, an
+# S3-compatible server with versioning (moto), and the local test images.
+#
+# Idempotent: every step checks first and skips what is already there, so a
+# second run changes nothing and takes a few seconds.
+#
+# Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|images]...
+#        (no argument: all of them)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+[ "$(id -u)" = 0 ] || fail "provisioning installs packages and starts daemons, so it needs root" "run it as root (or with sudo)"
+mkdir -p "$CONTAXY_DEV_HOME/logs"
+
+# --- PostgreSQL --------------------------------------------------------------
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+provision_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then
+    log "PostgreSQL answers on 127.0.0.1:$PG_PORT"
+  else
+    [ -n "$(pg_bin)" ] || apt_install postgresql postgresql-client
+    local bin data sock
+    bin="$(pg_bin)"
+    data="$CONTAXY_DEV_HOME/pgdata"
+    sock="$CONTAXY_DEV_HOME/pg-socket"
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    install -d -o postgres -g postgres -m 0700 "$data"
+    install -d -o postgres -g postgres -m 0755 "$sock"
+    touch "$CONTAXY_DEV_HOME/logs/postgres.log"
+    chown postgres:postgres "$CONTAXY_DEV_HOME/logs/postgres.log"
+    if [ ! -f "$data/PG_VERSION" ]; then
+      log "initialising a PostgreSQL cluster in $data"
+      runuser -u postgres -- "$bin/initdb" -D "$data" -U postgres --auth-local=trust \
+        --auth-host=scram-sha-256 -E UTF8 >"$CONTAXY_DEV_HOME/logs/initdb.log" 2>&1 \
+        || fail "initdb failed (see $CONTAXY_DEV_HOME/logs/initdb.log)" "remove $data and run again"
+    fi
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    # fsync off: this cluster holds development and test data only.
+    runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$CONTAXY_DEV_HOME/logs/postgres.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $sock -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      start >/dev/null \
+      || fail "PostgreSQL did not start (see $CONTAXY_DEV_HOME/logs/postgres.log)" "is port $PG_PORT taken? set CONTAXY_DEV_PG_PORT"
+  fi
+  local sock="$CONTAXY_DEV_HOME/pg-socket"
+  local psql=(runuser -u postgres -- psql -h "$sock" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
+  if [ -d "$sock" ] && "${psql[@]}" -c 'SELECT 1' >/dev/null 2>&1; then
+    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'contaxy'")" != 1 ]; then
+      log "creating the PostgreSQL role contaxy"
+      # CREATEDB: the test suite makes a fresh database per test.
+      "${psql[@]}" -c "CREATE ROLE contaxy LOGIN CREATEDB PASSWORD 'contaxy'"
+    fi
+    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'contaxy'")" != 1 ]; then
+      log "creating the database contaxy"
+      "${psql[@]}" -c "CREATE DATABASE contaxy OWNER contaxy"
+    fi
+  fi
+  PGPASSWORD=contaxy psql -h 127.0.0.1 -p "$PG_PORT" -U contaxy -d contaxy -qtAc 'SELECT 1' >/dev/null 2>&1 \
+    || fail "cannot log in to PostgreSQL as contaxy/contaxy on 127.0.0.1:$PG_PORT" \
+      "a server not started by this script runs there: create role contaxy (LOGIN CREATEDB PASSWORD 'contaxy') and database contaxy, or set CONTAXY_DEV_PG_PORT"
+}
+
+# --- RabbitMQ ----------------------------------------------------------------
+rabbit_up() { timeout 2 bash -c '</dev/tcp/127.0.0.1/5672' 2>/dev/null; }
+
+provision_rabbitmq() {
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  if rabbit_up; then
+    log "RabbitMQ answers on 127.0.0.1:5672"
+    return
+  fi
+  log "starting RabbitMQ"
+  # The Debian package may have started it through its init script; either way
+  # a detached server is started only when none is running.
+  rabbitmq-server -detached >"$CONTAXY_DEV_HOME/logs/rabbitmq-start.log" 2>&1 || true
+  wait_for 120 "RabbitMQ" rabbit_up \
+    || fail "RabbitMQ did not start (see /var/log/rabbitmq/)" "run 'rabbitmq-server' in a terminal to see why"
+}
+
+# --- Docker Engine -----------------------------------------------------------
+docker_up() { docker info >/dev/null 2>&1; }
+
+provision_docker() {
+  command -v dockerd >/dev/null || apt_install docker.io
+  if docker_up; then
+    log "Docker Engine answers"
+    return
+  fi
+  log "starting dockerd"
+  nohup dockerd >"$CONTAXY_DEV_HOME/logs/dockerd.log" 2>&1 &
+  wait_for 60 "Docker Engine" docker_up \
+    || fail "dockerd did not start (see $CONTAXY_DEV_HOME/logs/dockerd.log)" "the machine must allow containers (cgroups, overlayfs, iptables)"
+}
+
+# --- S3 (moto) ---------------------------------------------------------------
+s3_up() { curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$S3_PORT/moto-api/" 2>/dev/null; }
+
+provision_s3() {
+  local venv="$CONTAXY_DEV_HOME/moto-venv"
+  if s3_up; then
+    log "S3 (moto) answers on 127.0.0.1:$S3_PORT"
+    return
+  fi
+  if ! "$venv/bin/python" -c "import moto; assert moto.__version__ == '$MOTO_VERSION'" 2>/dev/null; then
+    log "installing moto[server] $MOTO_VERSION into $venv"
+    python3 -m venv "$venv" || fail "python3 -m venv failed" "apt-get install python3-venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" \
+      >"$CONTAXY_DEV_HOME/logs/moto-install.log" 2>&1 \
+      || fail "pip install moto[server] failed (see $CONTAXY_DEV_HOME/logs/moto-install.log)" "check the network to PyPI"
+  fi
+  log "starting the S3 server (moto) on 127.0.0.1:$S3_PORT"
+  nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$CONTAXY_DEV_HOME/logs/moto.log" 2>&1 &
+  wait_for 60 "S3 (moto)" s3_up || fail "moto did not start (see $CONTAXY_DEV_HOME/logs/moto.log)" "is port $S3_PORT taken? set CONTAXY_DEV_S3_PORT"
+}
+
+# --- Test images -------------------------------------------------------------
+provision_images() {
+  if docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
+    log "image $TEST_IMAGE exists"
+    return
+  fi
+  [ -x /bin/busybox ] || apt_install busybox-static
+  log "building $TEST_IMAGE from the machine's busybox (no registry is reachable)"
+  local root
+  root="$(mktemp -d)"
+  mkdir -p "$root/bin" "$root/tmp" "$root/etc"
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+  echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>"$root/etc/passwd"
+  chmod 1777 "$root/tmp"
+  tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' - "$TEST_IMAGE" >/dev/null \
+    || fail "docker import of $TEST_IMAGE failed" "is the Docker Engine up? run scripts/provision.sh docker"
+  rm -rf "$root"
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(postgres rabbitmq docker s3 images)
+for step in "${steps[@]}"; do
+  case "$step" in
+    postgres | rabbitmq | docker | s3 | images) "provision_$step" ;;
+    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3 or images" ;;
+  esac
+done

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The main job: provisions the services, builds, starts api, worker and
+# scheduler, waits until each answers /readyz, shows the result, then keeps the
+# stack running until ctrl-c (or, with --once, stops it again).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+once=""
+[ "${1:-}" = "--once" ] && once=1
+
+"$here/provision.sh"
+cd "$here/.."
+log "building"
+cargo build --workspace --bins --locked
+
+export CONTAXY_API_LISTEN_ADDR="${CONTAXY_API_LISTEN_ADDR:-127.0.0.1:8080}"
+export CONTAXY_WORKER_LISTEN_ADDR="${CONTAXY_WORKER_LISTEN_ADDR:-127.0.0.1:9101}"
+export CONTAXY_SCHEDULER_LISTEN_ADDR="${CONTAXY_SCHEDULER_LISTEN_ADDR:-127.0.0.1:9102}"
+logs="$CONTAXY_DEV_HOME/logs/run"
+mkdir -p "$logs"
+
+pids=()
+stop_all() {
+  [ ${#pids[@]} -gt 0 ] || return 0
+  log "stopping api, worker and scheduler (SIGTERM)"
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+for bin in api worker scheduler; do
+  "$CARGO_TARGET_DIR/debug/contaxy-$bin" >"$logs/$bin.log" 2>&1 &
+  pids+=($!)
+done
+
+for pair in "api:$CONTAXY_API_LISTEN_ADDR" "worker:$CONTAXY_WORKER_LISTEN_ADDR" \
+  "scheduler:$CONTAXY_SCHEDULER_LISTEN_ADDR"; do
+  bin="${pair%%:*}" addr="${pair#*:}"
+  if ! wait_for 60 "$bin (http://$addr/readyz)" curl -fsS --max-time 3 "http://$addr/readyz"; then
+    curl -sS --max-time 3 "http://$addr/readyz" >&2 || true
+    tail -n 20 "$logs/$bin.log" >&2
+    fail "$bin is not ready (log: $logs/$bin.log)" "see the failing check above"
+  fi
+  printf '%-9s %s\n' "$bin" "$(curl -fsS --max-time 3 "http://$addr/readyz")"
+done
+
+log "the stack is up: API on http://$CONTAXY_API_LISTEN_ADDR, logs in $logs"
+if [ -n "$once" ]; then
+  exit 0
+fi
+log "press ctrl-c to stop"
+wait "${pids[@]}"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, against the real services: provisions them (idempotent),
+# then checks formatting and lints and runs every test in the workspace.
+# CI runs exactly this (.ci/run).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+"$here/provision.sh"
+cd "$here/.."
+
+log "cargo fmt --check"
+cargo fmt --all -- --check || fail "code is not formatted" "run 'cargo fmt --all'"
+log "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "tests (target dir: $CARGO_TARGET_DIR)"
+if command -v cargo-nextest >/dev/null; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi

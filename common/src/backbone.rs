@@ -6,6 +6,7 @@ use crate::broker::Broker;
 use crate::config::CommonConfig;
 use crate::ops::Probe;
 use crate::store::{Database, StoreError};
+use crate::topology::Topology;
 
 /// PostgreSQL (migrated in the background) and a supervised RabbitMQ
 /// connection, both started without waiting for the services to answer.
@@ -26,7 +27,12 @@ impl Backbone {
     ) -> Result<Self, StoreError> {
         Ok(Self {
             db: Database::start(config, shutdown.child_token())?,
-            broker: Broker::start(&config.amqp_url, name, shutdown.child_token()),
+            broker: Broker::start(
+                &config.amqp_url,
+                name,
+                Topology::new(&config.topology_prefix),
+                shutdown.child_token(),
+            ),
         })
     }
 

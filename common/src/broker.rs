@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::ops::Probe;
+use crate::topology::Topology;
 
 /// How often a live connection is checked for having dropped.
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
@@ -36,11 +37,21 @@ pub struct Broker {
 
 impl Broker {
     /// Starts the supervisor. `name` shows in RabbitMQ's connection list.
-    pub fn start(url: &SecretString, name: &str, shutdown: CancellationToken) -> Self {
+    /// After every (re)connect, `topology` is declared before the connection
+    /// is handed out, so users never see a missing exchange or queue.
+    pub fn start(
+        url: &SecretString,
+        name: &str,
+        topology: Topology,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (tx, link) = watch::channel(Link::Connecting { last_error: None });
-        let url = url.expose_secret().to_owned();
-        let name = name.to_owned();
-        tokio::spawn(async move { supervise(url, name, tx, shutdown).await });
+        let target = Target {
+            url: url.expose_secret().to_owned(),
+            name: name.to_owned(),
+            topology,
+        };
+        tokio::spawn(async move { supervise(target, tx, shutdown).await });
         Self { link }
     }
 
@@ -83,12 +94,35 @@ impl Broker {
     }
 }
 
-async fn supervise(
+/// What the supervisor connects to and sets up.
+struct Target {
     url: String,
     name: String,
-    tx: watch::Sender<Link>,
-    shutdown: CancellationToken,
-) {
+    topology: Topology,
+}
+
+impl Target {
+    async fn connect(&self) -> Result<Connection, String> {
+        let properties =
+            ConnectionProperties::default().with_connection_name(self.name.clone().into());
+        let conn =
+            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties))
+                .await
+                .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
+                .map_err(|e| e.to_string())?;
+        let declared = async {
+            let channel = conn.create_channel().await?;
+            self.topology.declare(&channel).await?;
+            channel.close(200, "topology declared".into()).await
+        };
+        declared
+            .await
+            .map_err(|e| format!("could not declare the topology: {e}"))?;
+        Ok(conn)
+    }
+}
+
+async fn supervise(target: Target, tx: watch::Sender<Link>, shutdown: CancellationToken) {
     let backoff = || {
         ExponentialBuilder::default()
             .with_jitter()
@@ -99,12 +133,10 @@ async fn supervise(
     };
     let mut delays = backoff();
     while !shutdown.is_cancelled() {
-        let properties = ConnectionProperties::default().with_connection_name(name.clone().into());
-        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&url, properties));
         let error = tokio::select! {
             () = shutdown.cancelled() => break,
-            result = attempt => match result {
-                Ok(Ok(conn)) => {
+            result = target.connect() => match result {
+                Ok(conn) => {
                     let conn = Arc::new(conn);
                     tracing::info!("Connected to RabbitMQ.");
                     tx.send_replace(Link::Up(conn.clone()));
@@ -118,8 +150,7 @@ async fn supervise(
                     tracing::warn!("Lost the RabbitMQ connection; reconnecting.");
                     "connection lost".to_owned()
                 }
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                Err(error) => error,
             },
         };
         tx.send_replace(Link::Connecting {

@@ -2,10 +2,14 @@
 //!
 //! - [`config`]: the loader every binary uses (`CONTAXY_*` variables and an
 //!   optional TOML file) and the settings they all share.
+//! - [`domain`]: what contaxy manages (actions, …) as validated types.
+//! - [`message`]: the versioned action message carried by the broker.
+//! - [`topology`]: every exchange and queue, declared in one place.
 //! - [`telemetry`]: tracing subscriber and Prometheus recorder, set up once.
 //! - [`shutdown`]: one cancellation token fed by SIGTERM and ctrl-c.
 //! - [`ops`]: the `/healthz`, `/readyz` and `/metrics` routes and the probes
 //!   behind `/readyz`.
+//! - [`publisher`]: confirmed publishing of actions, retries, dead letters, events.
 //! - [`store`]: the PostgreSQL pool and the migrations (applied at start).
 //! - [`backbone`]: PostgreSQL and RabbitMQ together, as every binary uses them.
 //! - [`broker`]: a supervised RabbitMQ connection that reconnects on its own.
@@ -13,7 +17,11 @@
 pub mod backbone;
 pub mod broker;
 pub mod config;
+pub mod domain;
+pub mod message;
 pub mod ops;
+pub mod publisher;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod topology;

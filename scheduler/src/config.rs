@@ -17,12 +17,21 @@ pub struct SchedulerSettings {
     /// and `/metrics` (`CONTAXY_SCHEDULER_LISTEN_ADDR`). Port 0 picks a free
     /// port.
     pub scheduler_listen_addr: SocketAddr,
+    /// Time between two passes of the outbox relay, in milliseconds
+    /// (`CONTAXY_RELAY_INTERVAL_MS`).
+    pub relay_interval_ms: u64,
+    /// How old an unconfirmed action must be before the relay publishes it,
+    /// in milliseconds (`CONTAXY_RELAY_MIN_AGE_MS`); the API publishes on its
+    /// own just after recording, so this avoids racing it.
+    pub relay_min_age_ms: u64,
 }
 
 impl Default for SchedulerSettings {
     fn default() -> Self {
         Self {
             scheduler_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9102)),
+            relay_interval_ms: 1_000,
+            relay_min_age_ms: 5_000,
         }
     }
 }

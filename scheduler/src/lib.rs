@@ -4,10 +4,12 @@
 //! execute. Run two or more; one leader acts at a time.
 //!
 //! - [`config`]: `SchedulerConfig`, the settings of this binary.
+//! - [`relay`]: the outbox relay, publishing actions the API could not.
 //! - [`startup`]: [`Application::build`] and
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
 
 pub mod config;
+pub mod relay;
 pub mod startup;
 
 pub use config::{SchedulerConfig, SchedulerSettings};

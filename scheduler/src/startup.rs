@@ -6,9 +6,12 @@ use std::time::Duration;
 use anyhow::Context;
 use contaxy_common::backbone::Backbone;
 use contaxy_common::ops::{self, HttpServer, Readiness};
+use contaxy_common::publisher::Publisher;
+use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SchedulerConfig;
+use crate::relay::{self, RelaySettings};
 
 /// A built scheduler: its ops listener is bound, its dependencies are being
 /// reached in the background.
@@ -16,6 +19,8 @@ use crate::config::SchedulerConfig;
 pub struct Application {
     server: HttpServer,
     backbone: Backbone,
+    relay: RelaySettings,
+    topology: Topology,
     shutdown: CancellationToken,
 }
 
@@ -37,9 +42,16 @@ impl Application {
             ops::router(readiness),
         )
         .await?;
+        let relay = RelaySettings {
+            interval: Duration::from_millis(config.own.relay_interval_ms),
+            min_age: Duration::from_millis(config.own.relay_min_age_ms),
+            batch: 100,
+        };
         Ok(Self {
             server,
             backbone,
+            relay,
+            topology: Topology::new(&config.common.topology_prefix),
             shutdown,
         })
     }
@@ -57,10 +69,21 @@ impl Application {
     /// Runs until the shutdown token is cancelled.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "The scheduler is running.");
-        self.server
-            .serve(self.shutdown)
-            .await
-            .context("the scheduler's ops server failed")?;
+        let db = self.backbone.db.clone();
+        let publisher = Publisher::new(self.backbone.broker.clone(), self.topology);
+        let relay_settings = self.relay;
+        let relay_shutdown = self.shutdown.clone();
+        let relay = tokio::spawn(async move {
+            tokio::select! {
+                () = relay_shutdown.cancelled() => {}
+                () = db.schema_ready() => {
+                    relay::run(db.pool().clone(), &publisher, relay_settings, relay_shutdown).await;
+                }
+            }
+        });
+        let served = self.server.serve(self.shutdown).await;
+        relay.await.context("the relay task failed")?;
+        served.context("the scheduler's ops server failed")?;
         tracing::info!("The scheduler has stopped.");
         Ok(())
     }

@@ -6,6 +6,8 @@
 //! migration exactly once. A binary whose database is not reachable yet keeps
 //! trying in the background and reports "not ready" on `/readyz` meanwhile.
 
+pub mod actions;
+
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};

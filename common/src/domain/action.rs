@@ -1,0 +1,209 @@
+//! Actions: every change to the world is one. Recorded in PostgreSQL first,
+//! then carried by the broker to a worker.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The families of actions; each has its own work queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionFamily {
+    /// Services and jobs.
+    Deployment,
+    /// Per-project networks.
+    Network,
+    /// Files in object storage.
+    File,
+    /// Whole projects (deletion).
+    Project,
+}
+
+impl ActionFamily {
+    /// Every family, for declaring their queues.
+    pub const ALL: [ActionFamily; 4] = [Self::Deployment, Self::Network, Self::File, Self::Project];
+
+    /// The wire name (`deployment`, …), also the routing-key prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deployment => "deployment",
+            Self::Network => "network",
+            Self::File => "file",
+            Self::Project => "project",
+        }
+    }
+}
+
+/// What an action does. The wire name (`deployment.deploy`) is also the
+/// routing key on the `actions` exchange; it is stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// Create (or adopt) a service or job's container.
+    #[serde(rename = "deployment.deploy")]
+    DeploymentDeploy,
+    /// Remove a deployment's container (and volume when asked).
+    #[serde(rename = "deployment.delete")]
+    DeploymentDelete,
+    /// Start a stopped service.
+    #[serde(rename = "deployment.start")]
+    DeploymentStart,
+    /// Stop a running service.
+    #[serde(rename = "deployment.stop")]
+    DeploymentStop,
+    /// Restart a service.
+    #[serde(rename = "deployment.restart")]
+    DeploymentRestart,
+    /// Create a project's network if missing.
+    #[serde(rename = "network.ensure")]
+    NetworkEnsure,
+    /// Remove a project's network.
+    #[serde(rename = "network.delete")]
+    NetworkDelete,
+    /// Remove a project and everything it owns.
+    #[serde(rename = "project.delete")]
+    ProjectDelete,
+}
+
+impl ActionKind {
+    /// Every kind.
+    pub const ALL: [ActionKind; 8] = [
+        Self::DeploymentDeploy,
+        Self::DeploymentDelete,
+        Self::DeploymentStart,
+        Self::DeploymentStop,
+        Self::DeploymentRestart,
+        Self::NetworkEnsure,
+        Self::NetworkDelete,
+        Self::ProjectDelete,
+    ];
+
+    /// The wire name, e.g. `deployment.deploy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DeploymentDeploy => "deployment.deploy",
+            Self::DeploymentDelete => "deployment.delete",
+            Self::DeploymentStart => "deployment.start",
+            Self::DeploymentStop => "deployment.stop",
+            Self::DeploymentRestart => "deployment.restart",
+            Self::NetworkEnsure => "network.ensure",
+            Self::NetworkDelete => "network.delete",
+            Self::ProjectDelete => "project.delete",
+        }
+    }
+
+    /// The family, hence the queue, this kind goes to.
+    pub fn family(self) -> ActionFamily {
+        match self {
+            Self::DeploymentDeploy
+            | Self::DeploymentDelete
+            | Self::DeploymentStart
+            | Self::DeploymentStop
+            | Self::DeploymentRestart => ActionFamily::Deployment,
+            Self::NetworkEnsure | Self::NetworkDelete => ActionFamily::Network,
+            Self::ProjectDelete => ActionFamily::Project,
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A wire name that is not an action kind.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown action kind `{0}`")]
+pub struct UnknownActionKind(pub String);
+
+impl FromStr for ActionKind {
+    type Err = UnknownActionKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownActionKind(s.to_owned()))
+    }
+}
+
+/// Where an action stands. `queued → running → succeeded | failed`, with
+/// `retrying` between attempts and `cancelled` when it will not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// Recorded, waiting for a worker.
+    Queued,
+    /// A worker holds it.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Will not be tried again; `last_error` says why.
+    Failed,
+    /// Failed transiently; waiting in a delay queue for the next attempt.
+    Retrying,
+    /// Withdrawn before it ran.
+    Cancelled,
+}
+
+impl ActionStatus {
+    /// Whether the action has ended.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// How an error is classed, which decides whether it is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Might work later (connection refused, timeout, 5xx, 429, conflict in
+    /// progress).
+    Transient,
+    /// Will not work however often tried (validation, not found, denied).
+    Permanent,
+    /// The message itself could not be understood.
+    Malformed,
+}
+
+/// Where an action came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum ActionOrigin {
+    /// The REST API.
+    Api,
+    /// Another system, publishing straight onto the broker.
+    Broker,
+    /// A schedule or cleanup.
+    Scheduler,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip_and_match_serde() {
+        for kind in ActionKind::ALL {
+            assert_eq!(kind.as_str().parse::<ActionKind>().expect("parses"), kind);
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert!(kind.as_str().starts_with(kind.family().as_str()));
+        }
+        assert!("deployment.explode".parse::<ActionKind>().is_err());
+    }
+
+    #[test]
+    fn only_ended_statuses_are_final() {
+        assert!(ActionStatus::Succeeded.is_final());
+        assert!(ActionStatus::Failed.is_final());
+        assert!(ActionStatus::Cancelled.is_final());
+        assert!(!ActionStatus::Queued.is_final());
+        assert!(!ActionStatus::Running.is_final());
+        assert!(!ActionStatus::Retrying.is_final());
+    }
+}

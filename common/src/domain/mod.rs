@@ -1,0 +1,5 @@
+//! The domain: what contaxy manages, as validated types.
+
+pub mod action;
+pub mod deployment;
+pub mod validation;

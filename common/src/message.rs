@@ -1,0 +1,213 @@
+//! The action message: what travels on the `actions` exchange.
+//!
+//! It is self-contained (a worker needs nothing else to act on it, and creates
+//! the action's row if it has none) and versioned, because other systems
+//! publish such messages directly. The public contract is documented in
+//! `docs/messages.md`; [`SCHEMA_VERSION`] changes only with a new contract.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::action::ActionKind;
+
+/// The message schema version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// AMQP header names contaxy sets. Tracing context travels in them so a
+/// worker's spans carry the same `action_id` and `project_id` as the request.
+pub mod headers {
+    /// The action's id.
+    pub const ACTION_ID: &str = "x-contaxy-action-id";
+    /// The action's project.
+    pub const PROJECT_ID: &str = "x-contaxy-project-id";
+    /// The attempt about to be made (1 for the first delivery).
+    pub const ATTEMPT: &str = "x-contaxy-attempt";
+    /// On a dead-lettered message: why it was given up.
+    pub const REASON: &str = "x-contaxy-reason";
+    /// On a dead-lettered message: the error class (`transient` when retries
+    /// ran out, `permanent`, `malformed`).
+    pub const ERROR_CLASS: &str = "x-contaxy-error-class";
+    /// On a dead-lettered message: the routing key it was first published
+    /// with, so an operator can replay it.
+    pub const ORIGINAL_ROUTING_KEY: &str = "x-contaxy-original-routing-key";
+}
+
+/// An action as carried by the broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionMessage {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The action's id; a repeat of the same id is the same action.
+    pub action_id: Uuid,
+    /// What to do; also the routing key.
+    pub kind: ActionKind,
+    /// The project it acts in.
+    pub project_id: String,
+    /// The resource it acts on (a deployment id, …), where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// Kind-specific parameters (a JSON object).
+    #[serde(default = "empty_object")]
+    pub payload: serde_json::Value,
+    /// The sender's idempotency key, if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Who asked (a token subject, or the sending system's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// Why a message body is not an action message. Never retried.
+#[derive(Debug, thiserror::Error)]
+pub enum MalformedMessage {
+    /// Not JSON, or not the schema.
+    #[error("not a valid action message: {0}")]
+    Invalid(#[from] serde_json::Error),
+    /// A schema version this build does not read.
+    #[error("unsupported schema_version {0} (this worker reads {SCHEMA_VERSION})")]
+    UnsupportedVersion(u32),
+    /// `payload` is not a JSON object.
+    #[error("payload must be a JSON object")]
+    PayloadNotObject,
+    /// A field's value is out of bounds.
+    #[error("{field}: {problem}")]
+    BadField {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl ActionMessage {
+    /// Reads and checks a message body.
+    pub fn parse(body: &[u8]) -> Result<Self, MalformedMessage> {
+        let message: Self = serde_json::from_slice(body)?;
+        if message.schema_version != SCHEMA_VERSION {
+            return Err(MalformedMessage::UnsupportedVersion(message.schema_version));
+        }
+        if !message.payload.is_object() {
+            return Err(MalformedMessage::PayloadNotObject);
+        }
+        if message.project_id.is_empty() || message.project_id.len() > 64 {
+            return Err(MalformedMessage::BadField {
+                field: "project_id",
+                problem: "must be 1 to 64 characters".to_owned(),
+            });
+        }
+        if let Some(key) = &message.idempotency_key
+            && (key.is_empty() || key.len() > 255)
+        {
+            return Err(MalformedMessage::BadField {
+                field: "idempotency_key",
+                problem: "must be 1 to 255 characters".to_owned(),
+            });
+        }
+        Ok(message)
+    }
+
+    /// The JSON body.
+    pub fn to_body(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an action message always serializes")
+    }
+
+    /// The id found in a body that failed to parse, if any, so its row can
+    /// be marked failed.
+    pub fn salvage_action_id(body: &[u8]) -> Option<Uuid> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        value.get("action_id")?.as_str()?.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(value: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&value).expect("json")
+    }
+
+    #[test]
+    fn a_minimal_message_parses_with_defaults() {
+        let id = Uuid::new_v4();
+        let message = ActionMessage::parse(&body(json!({
+            "schema_version": 1, "action_id": id, "kind": "deployment.deploy",
+            "project_id": "demo"
+        })))
+        .expect("valid");
+        assert_eq!(message.action_id, id);
+        assert_eq!(message.kind, ActionKind::DeploymentDeploy);
+        assert_eq!(message.payload, json!({}));
+        assert_eq!(
+            ActionMessage::parse(&message.to_body()).expect("round trip"),
+            message
+        );
+    }
+
+    #[test]
+    fn malformed_messages_are_refused_with_a_reason() {
+        let id = Uuid::new_v4();
+        let cases = [
+            (b"not json".to_vec(), "not a valid action message"),
+            (
+                body(
+                    json!({"schema_version": 2, "action_id": id, "kind": "deployment.deploy", "project_id": "demo"}),
+                ),
+                "unsupported schema_version 2",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.explode", "project_id": "demo"}),
+                ),
+                "unknown variant",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": "nope", "kind": "deployment.deploy", "project_id": "demo"}),
+                ),
+                "UUID",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.deploy", "project_id": "demo", "surprise": 1}),
+                ),
+                "unknown field",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.deploy", "project_id": "demo", "payload": [1]}),
+                ),
+                "payload must be a JSON object",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.deploy", "project_id": ""}),
+                ),
+                "project_id",
+            ),
+        ];
+        for (input, expected) in cases {
+            let error = ActionMessage::parse(&input)
+                .expect_err("must be refused")
+                .to_string();
+            assert!(
+                error.contains(expected),
+                "{error} should mention {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_id_of_a_bad_message_can_be_salvaged() {
+        let id = Uuid::new_v4();
+        let bad = body(json!({"schema_version": 9, "action_id": id}));
+        assert_eq!(ActionMessage::salvage_action_id(&bad), Some(id));
+        assert_eq!(ActionMessage::salvage_action_id(b"garbage"), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! Publishing with publisher confirms: a publish returns only once RabbitMQ
+//! has taken responsibility for the message (persistent, routed), or fails.
+
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel};
+use tokio::sync::Mutex;
+
+use crate::broker::Broker;
+use crate::domain::action::{ActionFamily, ErrorClass};
+use crate::message::{ActionMessage, headers};
+use crate::topology::Topology;
+
+/// How long a publish may wait for RabbitMQ's confirm.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a publish did not go through. Always worth retrying later.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// No connection to RabbitMQ right now.
+    #[error("not connected to RabbitMQ")]
+    NotConnected,
+    /// The broker or the channel failed.
+    #[error("RabbitMQ refused the publish: {0}")]
+    Amqp(#[from] lapin::Error),
+    /// The broker did not confirm in time.
+    #[error("RabbitMQ did not confirm within {} s", CONFIRM_TIMEOUT.as_secs())]
+    Timeout,
+    /// The broker said it could not take the message.
+    #[error("RabbitMQ nacked the message")]
+    Nacked,
+}
+
+/// Publishes to the topology's exchanges over one confirmed channel,
+/// reopened after any failure.
+#[derive(Debug)]
+pub struct Publisher {
+    broker: Broker,
+    topology: Topology,
+    channel: Mutex<Option<Channel>>,
+}
+
+impl Publisher {
+    /// A publisher over `broker`'s connection.
+    pub fn new(broker: Broker, topology: Topology) -> Self {
+        Self {
+            broker,
+            topology,
+            channel: Mutex::new(None),
+        }
+    }
+
+    /// The topology it publishes into.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Publishes an action to the `actions` exchange (routing key = kind).
+    pub async fn publish_action(
+        &self,
+        message: &ActionMessage,
+        attempt: u32,
+    ) -> Result<(), PublishError> {
+        let headers = action_headers(message, attempt);
+        self.publish(
+            &self.topology.actions_exchange(),
+            message.kind.as_str(),
+            &message.to_body(),
+            headers,
+        )
+        .await
+    }
+
+    /// Publishes an action to wait `delay` in its family's delay queue.
+    pub async fn publish_retry(
+        &self,
+        message: &ActionMessage,
+        delay: Duration,
+        attempt: u32,
+    ) -> Result<(), PublishError> {
+        let family: ActionFamily = message.kind.family();
+        self.publish(
+            &self.topology.retry_exchange(),
+            &Topology::retry_routing_key(family, delay),
+            &message.to_body(),
+            action_headers(message, attempt),
+        )
+        .await
+    }
+
+    /// Publishes a given-up message body to the `dead` exchange with the
+    /// reason in its headers.
+    pub async fn publish_dead(
+        &self,
+        body: &[u8],
+        original_routing_key: &str,
+        reason: &str,
+        class: ErrorClass,
+        mut headers: FieldTable,
+    ) -> Result<(), PublishError> {
+        insert_str(&mut headers, headers::REASON, reason);
+        insert_str(&mut headers, headers::ERROR_CLASS, class_name(class));
+        insert_str(
+            &mut headers,
+            headers::ORIGINAL_ROUTING_KEY,
+            original_routing_key,
+        );
+        self.publish(
+            &self.topology.dead_exchange(),
+            original_routing_key,
+            body,
+            headers,
+        )
+        .await
+    }
+
+    /// Publishes an event to the `events` exchange.
+    pub async fn publish_event(&self, routing_key: &str, body: &[u8]) -> Result<(), PublishError> {
+        self.publish(
+            &self.topology.events_exchange(),
+            routing_key,
+            body,
+            FieldTable::default(),
+        )
+        .await
+    }
+
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        headers: FieldTable,
+    ) -> Result<(), PublishError> {
+        let mut slot = self.channel.lock().await;
+        let channel = match slot.as_ref() {
+            Some(channel) if channel.status().connected() => channel.clone(),
+            _ => {
+                let conn = self.broker.connection().ok_or(PublishError::NotConnected)?;
+                let channel = conn.create_channel().await?;
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await?;
+                *slot = Some(channel.clone());
+                channel
+            }
+        };
+        drop(slot);
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_headers(headers);
+        let confirmed = async {
+            channel
+                .basic_publish(
+                    ShortString::from(exchange),
+                    ShortString::from(routing_key),
+                    BasicPublishOptions::default(),
+                    body,
+                    properties,
+                )
+                .await?
+                .await
+        };
+        let result = match tokio::time::timeout(CONFIRM_TIMEOUT, confirmed).await {
+            Err(_) => Err(PublishError::Timeout),
+            Ok(Err(e)) => Err(PublishError::Amqp(e)),
+            Ok(Ok(confirmation)) if confirmation.is_ack() => Ok(()),
+            Ok(Ok(_)) => Err(PublishError::Nacked),
+        };
+        if result.is_err() {
+            // Start afresh next time: the channel may be closed or confused.
+            *self.channel.lock().await = None;
+        }
+        result
+    }
+}
+
+/// Headers every action message carries.
+pub fn action_headers(message: &ActionMessage, attempt: u32) -> FieldTable {
+    let mut headers = FieldTable::default();
+    insert_str(
+        &mut headers,
+        headers::ACTION_ID,
+        &message.action_id.to_string(),
+    );
+    insert_str(&mut headers, headers::PROJECT_ID, &message.project_id);
+    headers.insert(headers::ATTEMPT.into(), AMQPValue::LongUInt(attempt));
+    headers
+}
+
+fn insert_str(headers: &mut FieldTable, key: &str, value: &str) {
+    headers.insert(
+        ShortString::from(key),
+        AMQPValue::LongString(LongString::from(value)),
+    );
+}
+
+fn class_name(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::Transient => "transient",
+        ErrorClass::Permanent => "permanent",
+        ErrorClass::Malformed => "malformed",
+    }
+}

@@ -1,0 +1,319 @@
+//! Queries on `actions`, the source of truth of every change.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgExecutor, PgPool};
+use uuid::Uuid;
+
+use crate::domain::action::{ActionKind, ActionOrigin, ActionStatus, ErrorClass};
+use crate::message::{ActionMessage, SCHEMA_VERSION};
+
+/// An action as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ActionRecord {
+    /// Its id.
+    pub id: Uuid,
+    /// Its project.
+    pub project_id: String,
+    /// Its kind's wire name.
+    pub kind: String,
+    /// What it acts on.
+    pub resource_id: Option<String>,
+    /// Kind-specific parameters.
+    pub payload: serde_json::Value,
+    /// Where it stands.
+    pub status: ActionStatus,
+    /// How many times a worker has claimed it.
+    pub attempts: i32,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// The class of the last failure.
+    pub error_class: Option<ErrorClass>,
+    /// The client's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Who asked.
+    pub requested_by: Option<String>,
+    /// Where it came from.
+    pub origin: ActionOrigin,
+    /// When the broker confirmed it (NULL: the relay will publish it).
+    pub published_at: Option<DateTime<Utc>>,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When a worker first claimed it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl ActionRecord {
+    /// The message that carries this action.
+    pub fn message(&self) -> Option<ActionMessage> {
+        Some(ActionMessage {
+            schema_version: SCHEMA_VERSION,
+            action_id: self.id,
+            kind: self.kind.parse().ok()?,
+            project_id: self.project_id.clone(),
+            resource_id: self.resource_id.clone(),
+            payload: self.payload.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            requested_by: self.requested_by.clone(),
+        })
+    }
+}
+
+/// An action to record.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    /// Its id (new, or the one a broker message carried).
+    pub id: Uuid,
+    /// Its project.
+    pub project_id: String,
+    /// What it does.
+    pub kind: ActionKind,
+    /// What it acts on.
+    pub resource_id: Option<String>,
+    /// Kind-specific parameters (a JSON object).
+    pub payload: serde_json::Value,
+    /// The client's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Who asked.
+    pub requested_by: Option<String>,
+    /// Where it came from.
+    pub origin: ActionOrigin,
+}
+
+impl NewAction {
+    /// A new action with a fresh, time-ordered id.
+    pub fn new(project_id: &str, kind: ActionKind, origin: ActionOrigin) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            project_id: project_id.to_owned(),
+            kind,
+            resource_id: None,
+            payload: serde_json::json!({}),
+            idempotency_key: None,
+            requested_by: None,
+            origin,
+        }
+    }
+
+    /// The action a broker message describes.
+    pub fn from_message(message: &ActionMessage) -> Self {
+        Self {
+            id: message.action_id,
+            project_id: message.project_id.clone(),
+            kind: message.kind,
+            resource_id: message.resource_id.clone(),
+            payload: message.payload.clone(),
+            idempotency_key: message.idempotency_key.clone(),
+            requested_by: message.requested_by.clone(),
+            origin: ActionOrigin::Broker,
+        }
+    }
+}
+
+/// The result of recording an action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// A new row.
+    New(ActionRecord),
+    /// The same id or idempotency key was recorded before: that row.
+    Existing(ActionRecord),
+}
+
+impl Recorded {
+    /// The row, new or not.
+    pub fn record(&self) -> &ActionRecord {
+        match self {
+            Self::New(r) | Self::Existing(r) => r,
+        }
+    }
+}
+
+/// Records an action, or finds the one with the same id or idempotency key.
+pub async fn record(conn: &mut PgConnection, new: &NewAction) -> sqlx::Result<Recorded> {
+    let inserted = sqlx::query_as::<_, ActionRecord>(
+        "INSERT INTO actions (id, project_id, kind, resource_id, payload, idempotency_key, requested_by, origin)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT DO NOTHING
+         RETURNING *",
+    )
+    .bind(new.id)
+    .bind(&new.project_id)
+    .bind(new.kind.as_str())
+    .bind(&new.resource_id)
+    .bind(&new.payload)
+    .bind(&new.idempotency_key)
+    .bind(&new.requested_by)
+    .bind(new.origin)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(record) = inserted {
+        return Ok(Recorded::New(record));
+    }
+    let existing = sqlx::query_as::<_, ActionRecord>(
+        "SELECT * FROM actions
+         WHERE id = $1 OR (project_id = $2 AND idempotency_key = $3)
+         ORDER BY (id = $1) DESC LIMIT 1",
+    )
+    .bind(new.id)
+    .bind(&new.project_id)
+    .bind(&new.idempotency_key)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Recorded::Existing(existing))
+}
+
+/// One action of a project.
+pub async fn get(pool: &PgPool, project_id: &str, id: Uuid) -> sqlx::Result<Option<ActionRecord>> {
+    sqlx::query_as("SELECT * FROM actions WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Notes that the broker confirmed the action.
+pub async fn mark_published<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE actions SET published_at = now() WHERE id = $1 AND published_at IS NULL")
+        .bind(id)
+        .execute(executor)
+        .await
+        .map(drop)
+}
+
+/// Claims the action for one attempt. `None` when it is not claimable: it
+/// ended, or another worker holds a live lease (a duplicate delivery).
+pub async fn claim(pool: &PgPool, id: Uuid, lease: Duration) -> sqlx::Result<Option<ActionRecord>> {
+    sqlx::query_as(
+        "UPDATE actions
+         SET status = 'running', attempts = attempts + 1, updated_at = now(),
+             started_at = coalesce(started_at, now()),
+             lease_expires_at = now() + make_interval(secs => $2),
+             published_at = coalesce(published_at, now())
+         WHERE id = $1
+           AND (status IN ('queued', 'retrying')
+                OR (status = 'running' AND lease_expires_at < now()))
+         RETURNING *",
+    )
+    .bind(id)
+    .bind(lease.as_secs_f64())
+    .fetch_optional(pool)
+    .await
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Done.
+    Succeeded,
+    /// Another attempt will follow (through a delay queue).
+    Retrying {
+        /// Why this attempt failed.
+        error: String,
+    },
+    /// Given up.
+    Failed {
+        /// Why.
+        error: String,
+        /// How the error was classed.
+        class: ErrorClass,
+    },
+}
+
+/// Records how a claimed attempt ended. Returns false when the action was
+/// not running (nothing changed).
+pub async fn finish(pool: &PgPool, id: Uuid, outcome: &Outcome) -> sqlx::Result<bool> {
+    let (status, error, class) = match outcome {
+        Outcome::Succeeded => (ActionStatus::Succeeded, None, None),
+        Outcome::Retrying { error } => (
+            ActionStatus::Retrying,
+            Some(error.as_str()),
+            Some(ErrorClass::Transient),
+        ),
+        Outcome::Failed { error, class } => {
+            (ActionStatus::Failed, Some(error.as_str()), Some(*class))
+        }
+    };
+    let updated = sqlx::query(
+        "UPDATE actions
+         SET status = $2, last_error = $3, error_class = $4, updated_at = now(),
+             lease_expires_at = NULL,
+             finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() END
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(error)
+    .bind(class)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Fails an action that never got to run (its message was malformed).
+pub async fn fail_unrun(
+    pool: &PgPool,
+    id: Uuid,
+    error: &str,
+    class: ErrorClass,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE actions
+         SET status = 'failed', last_error = $2, error_class = $3, updated_at = now(),
+             finished_at = now(), lease_expires_at = NULL
+         WHERE id = $1 AND status IN ('queued', 'retrying', 'running')",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(class)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Locks up to `limit` actions that were recorded at least `min_age` ago
+/// and never confirmed by the broker, skipping rows another relay holds.
+pub async fn lock_unpublished(
+    conn: &mut PgConnection,
+    min_age: Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<ActionRecord>> {
+    sqlx::query_as(
+        "SELECT * FROM actions
+         WHERE published_at IS NULL AND status = 'queued'
+           AND created_at < now() - make_interval(secs => $1)
+         ORDER BY created_at
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(min_age.as_secs_f64())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Puts back actions whose worker stopped answering (status `running`, lease
+/// run out) as `retrying`, locking them for the caller's transaction, which
+/// publishes them again.
+pub async fn requeue_stuck(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<ActionRecord>> {
+    sqlx::query_as(
+        "UPDATE actions
+         SET status = 'retrying', lease_expires_at = NULL, updated_at = now(),
+             last_error = 'the worker holding it stopped answering', error_class = 'transient'
+         WHERE id IN (
+             SELECT id FROM actions
+             WHERE status = 'running' AND lease_expires_at < now()
+             ORDER BY lease_expires_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+         RETURNING *",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}

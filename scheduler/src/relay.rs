@@ -1,0 +1,87 @@
+//! The outbox relay: publishes actions that were recorded but never confirmed
+//! by the broker (RabbitMQ was away when the API answered), so an accepted
+//! action is never lost.
+//!
+//! Safe with several scheduler replicas without a leader: each pass locks the
+//! rows it publishes with `FOR UPDATE SKIP LOCKED`, so two replicas never
+//! publish the same row in the same pass. A row is published again only if
+//! the broker never confirmed it; a duplicate delivery that results (publish
+//! confirmed, then the commit lost) is a no-op for the worker's claim.
+
+use std::time::Duration;
+
+use contaxy_common::publisher::Publisher;
+use contaxy_common::store::actions;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// Metric: actions the relay published.
+const RELAYED: &str = "contaxy_scheduler_relayed_actions_total";
+
+/// How the relay behaves.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Time between passes.
+    pub interval: Duration,
+    /// How old an unpublished row must be before the relay takes it (the API
+    /// publishes on its own just after recording).
+    pub min_age: Duration,
+    /// Rows per pass at most.
+    pub batch: i64,
+}
+
+/// Runs passes until `shutdown`.
+pub async fn run(
+    pool: PgPool,
+    publisher: &Publisher,
+    settings: RelaySettings,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(settings.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match pass(&pool, publisher, &settings).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "The relay published actions the API could not."),
+            Err(error) => {
+                tracing::warn!(%error, "A relay pass failed; the next one will try again.")
+            }
+        }
+    }
+}
+
+/// One pass: publishes what was never confirmed, and re-publishes actions
+/// whose worker stopped answering (claimed, lease run out). Returns how many
+/// actions it published.
+pub async fn pass(
+    pool: &PgPool,
+    publisher: &Publisher,
+    settings: &RelaySettings,
+) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let mut rows = actions::lock_unpublished(&mut tx, settings.min_age, settings.batch).await?;
+    let unpublished = rows.len();
+    rows.extend(actions::requeue_stuck(&mut tx, settings.batch).await?);
+    let mut published = 0;
+    for (index, row) in rows.iter().enumerate() {
+        let Some(message) = row.message() else {
+            tracing::error!(action_id = %row.id, kind = %row.kind, "A recorded action has an unknown kind.");
+            continue;
+        };
+        // On failure the whole pass rolls back: every row stays as it was
+        // for the next pass. Rows already published go out again then; their
+        // duplicates are no-ops at the worker's claim.
+        publisher.publish_action(&message, 1).await?;
+        if index < unpublished {
+            actions::mark_published(&mut *tx, row.id).await?;
+        }
+        published += 1;
+    }
+    tx.commit().await?;
+    metrics::counter!(RELAYED).increment(published as u64);
+    Ok(published)
+}

@@ -56,6 +56,11 @@ pub struct CommonConfig {
     /// (`CONTAXY_TOPOLOGY_PREFIX`), so several installations or test runs can
     /// share one broker without seeing each other's messages.
     pub topology_prefix: String,
+    /// Name of this installation (`CONTAXY_NAMESPACE`): the first part of
+    /// every deployment id and the `ctxy.namespace` label on everything
+    /// created in the runtime, so installations sharing a runtime never touch
+    /// each other's containers. Lower-case letters and digits, 1–10.
+    pub namespace: String,
     /// Log output format, `human` or `json` (`CONTAXY_LOG_FORMAT`). Filtering
     /// follows `RUST_LOG` (default `info`).
     pub log_format: LogFormat,
@@ -71,9 +76,28 @@ impl Default for CommonConfig {
             database_max_connections: 10,
             amqp_url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
             topology_prefix: String::new(),
+            namespace: "ctxy".to_owned(),
             log_format: LogFormat::Human,
             probe_timeout_ms: 2_000,
         }
+    }
+}
+
+impl CommonConfig {
+    /// Checks what types alone cannot say.
+    fn check(&self) -> Result<(), ConfigError> {
+        let ns = &self.namespace;
+        if ns.is_empty()
+            || ns.len() > 10
+            || !ns
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
+            return Err(ConfigError::one(format!(
+                "  - {ENV_PREFIX}NAMESPACE: expected 1 to 10 lower-case letters or digits, found {ns:?}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -135,7 +159,10 @@ where
 
     // Extract both parts before failing, so every bad value is reported.
     match (figment.extract::<CommonConfig>(), figment.extract::<B>()) {
-        (Ok(common), Ok(own)) => Ok(Config { common, own }),
+        (Ok(common), Ok(own)) => {
+            common.check()?;
+            Ok(Config { common, own })
+        }
         (common, own) => {
             let problems = [common.err(), own.err()]
                 .into_iter()
@@ -312,6 +339,11 @@ mod tests {
             jail.set_env("CONTAXY_LISTEN_ADDR", "not-an-address");
             let problems = load_err(jail);
             assert!(problems[0].contains("CONTAXY_LISTEN_ADDR"), "{problems:?}");
+
+            jail.set_env("CONTAXY_LISTEN_ADDR", "127.0.0.1:1");
+            jail.set_env("CONTAXY_NAMESPACE", "Bad-NS");
+            let problems = load_err(jail);
+            assert!(problems[0].contains("CONTAXY_NAMESPACE"), "{problems:?}");
             Ok(())
         });
     }

@@ -3,6 +3,7 @@
 //! - [`config`]: the loader every binary uses (`CONTAXY_*` variables and an
 //!   optional TOML file) and the settings they all share.
 //! - [`domain`]: what contaxy manages (actions, …) as validated types.
+//! - [`logs`]: deployment logs over the broker (request/reply).
 //! - [`message`]: the versioned action message carried by the broker.
 //! - [`topology`]: every exchange and queue, declared in one place.
 //! - [`telemetry`]: tracing subscriber and Prometheus recorder, set up once.
@@ -18,6 +19,7 @@ pub mod backbone;
 pub mod broker;
 pub mod config;
 pub mod domain;
+pub mod logs;
 pub mod message;
 pub mod ops;
 pub mod publisher;

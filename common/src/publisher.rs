@@ -127,6 +127,27 @@ impl Publisher {
         .await
     }
 
+    /// Publishes a reply straight to the queue `reply_to` (mandatory,
+    /// transient). Returns false when that queue no longer exists (the
+    /// requester went away), so a streaming responder knows to stop.
+    pub async fn publish_reply(
+        &self,
+        reply_to: &str,
+        correlation_id: &str,
+        headers: FieldTable,
+        body: &[u8],
+    ) -> Result<bool, PublishError> {
+        let properties = BasicProperties::default()
+            .with_correlation_id(correlation_id.into())
+            .with_headers(headers);
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let routed = self.send("", reply_to, body, options, properties).await?;
+        Ok(routed)
+    }
+
     async fn publish(
         &self,
         exchange: &str,
@@ -134,6 +155,31 @@ impl Publisher {
         body: &[u8],
         headers: FieldTable,
     ) -> Result<(), PublishError> {
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_headers(headers);
+        self.send(
+            exchange,
+            routing_key,
+            body,
+            BasicPublishOptions::default(),
+            properties,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Publishes and waits for the confirm; true when the message was
+    /// routed (only a mandatory publish can come back unrouted).
+    async fn send(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        options: BasicPublishOptions,
+        properties: BasicProperties,
+    ) -> Result<bool, PublishError> {
         let mut slot = self.channel.lock().await;
         let channel = match slot.as_ref() {
             Some(channel) if channel.status().connected() => channel.clone(),
@@ -148,16 +194,12 @@ impl Publisher {
             }
         };
         drop(slot);
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_headers(headers);
         let confirmed = async {
             channel
                 .basic_publish(
                     ShortString::from(exchange),
                     ShortString::from(routing_key),
-                    BasicPublishOptions::default(),
+                    options,
                     body,
                     properties,
                 )
@@ -167,7 +209,9 @@ impl Publisher {
         let result = match tokio::time::timeout(CONFIRM_TIMEOUT, confirmed).await {
             Err(_) => Err(PublishError::Timeout),
             Ok(Err(e)) => Err(PublishError::Amqp(e)),
-            Ok(Ok(confirmation)) if confirmation.is_ack() => Ok(()),
+            Ok(Ok(confirmation)) if confirmation.is_ack() => {
+                Ok(confirmation.take_message().is_none())
+            }
             Ok(Ok(_)) => Err(PublishError::Nacked),
         };
         if result.is_err() {

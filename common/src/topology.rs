@@ -11,6 +11,7 @@
 //!                          straight back to the family's work queue)
 //! {p}dead     (fanout) ──► {p}dead      (given-up messages, reason in headers)
 //! {p}events   (topic)  ── deployment.<project>.<status> ──► whoever listens
+//! {p}logs     (queue)  ◄── logs requests from the api (request/reply)
 //! ```
 //!
 //! `{p}` is `CONTAXY_TOPOLOGY_PREFIX`, so installs and tests can share a
@@ -78,6 +79,11 @@ impl Topology {
         self.name("dead")
     }
 
+    /// The queue of logs requests (request/reply; any worker answers).
+    pub fn logs_queue(&self) -> String {
+        self.name("logs")
+    }
+
     /// The work queue of a family.
     pub fn work_queue(&self, family: ActionFamily) -> String {
         self.name(family.as_str())
@@ -123,6 +129,11 @@ impl Topology {
             queue,
         )
         .await?;
+        // Logs requests are published straight to their queue and expire on
+        // their own (per-message TTL).
+        channel
+            .queue_declare(self.logs_queue().into(), queue, FieldTable::default())
+            .await?;
         for family in ActionFamily::ALL {
             let work = self.work_queue(family);
             let pattern = format!("{}.#", family.as_str());

@@ -2,4 +2,5 @@
 
 pub mod action;
 pub mod deployment;
+pub mod payload;
 pub mod validation;

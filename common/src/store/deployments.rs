@@ -1,0 +1,236 @@
+//! Queries on `deployments`. Every query is scoped by project, except the
+//! status writes that come from the runtime's own events (keyed by the
+//! globally unique deployment id, which is also the container name).
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor, PgPool};
+
+use crate::domain::deployment::{DeploymentInput, DeploymentStatus, DeploymentType};
+
+/// A deployment as recorded.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DeploymentRecord {
+    /// Its id (also the container name).
+    pub id: String,
+    /// Its project.
+    pub project_id: String,
+    /// `service` or `job`.
+    pub deployment_type: String,
+    /// Its display name.
+    pub display_name: String,
+    /// What the client asked for.
+    pub spec: Json<DeploymentInput>,
+    /// Its state.
+    pub status: DeploymentStatus,
+    /// A finished container's exit code.
+    pub exit_code: Option<i32>,
+    /// Why it is in its state, when there is more to say.
+    pub status_detail: Option<String>,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// Who recorded it.
+    pub created_by: Option<String>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Who changed it last.
+    pub updated_by: Option<String>,
+    /// When its container last started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When its container last stopped.
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+/// A deployment to record.
+#[derive(Debug, Clone)]
+pub struct NewDeployment<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its project.
+    pub project_id: &'a str,
+    /// Service or job.
+    pub deployment_type: DeploymentType,
+    /// The validated input.
+    pub spec: &'a DeploymentInput,
+    /// Who asked.
+    pub created_by: Option<&'a str>,
+}
+
+/// Records a deployment; `None` when one with the same id exists.
+pub async fn insert(
+    conn: &mut PgConnection,
+    new: &NewDeployment<'_>,
+) -> sqlx::Result<Option<DeploymentRecord>> {
+    sqlx::query_as(
+        "INSERT INTO deployments (id, project_id, deployment_type, display_name, spec, created_by, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING *",
+    )
+    .bind(new.id)
+    .bind(new.project_id)
+    .bind(new.deployment_type.as_str())
+    .bind(new.spec.display_name.as_deref().unwrap_or_default())
+    .bind(Json(new.spec))
+    .bind(new.created_by)
+    .fetch_optional(conn)
+    .await
+}
+
+/// One deployment of a project.
+pub async fn get<'e>(
+    executor: impl PgExecutor<'e>,
+    project_id: &str,
+    deployment_type: DeploymentType,
+    id: &str,
+) -> sqlx::Result<Option<DeploymentRecord>> {
+    sqlx::query_as(
+        "SELECT * FROM deployments WHERE project_id = $1 AND deployment_type = $2 AND id = $3",
+    )
+    .bind(project_id)
+    .bind(deployment_type.as_str())
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}
+
+/// One deployment of a project, whatever its type.
+pub async fn find(
+    pool: &PgPool,
+    project_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<DeploymentRecord>> {
+    sqlx::query_as("SELECT * FROM deployments WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A project's deployments of one type, oldest first.
+pub async fn list(
+    pool: &PgPool,
+    project_id: &str,
+    deployment_type: DeploymentType,
+) -> sqlx::Result<Vec<DeploymentRecord>> {
+    sqlx::query_as(
+        "SELECT * FROM deployments WHERE project_id = $1 AND deployment_type = $2 ORDER BY created_at, id",
+    )
+    .bind(project_id)
+    .bind(deployment_type.as_str())
+    .fetch_all(pool)
+    .await
+}
+
+/// A project's jobs created within `[from, to)`.
+pub async fn jobs_created_between(
+    pool: &PgPool,
+    project_id: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> sqlx::Result<Vec<DeploymentRecord>> {
+    sqlx::query_as(
+        "SELECT * FROM deployments
+         WHERE project_id = $1 AND deployment_type = 'job'
+           AND ($2::timestamptz IS NULL OR created_at >= $2)
+           AND ($3::timestamptz IS NULL OR created_at < $3)
+         ORDER BY created_at, id",
+    )
+    .bind(project_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// A status observed on the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedStatus {
+    /// The mapped status.
+    pub status: DeploymentStatus,
+    /// The exit code, for a finished container.
+    pub exit_code: Option<i32>,
+    /// More to say, if anything.
+    pub detail: Option<String>,
+}
+
+/// Writes a status seen on the runtime. Returns the project when the row
+/// changed, `None` when it already said so (another worker saw the same
+/// event first) or when a finished job would be moved back: so each change
+/// is written, and published, once.
+pub async fn observe_status(
+    pool: &PgPool,
+    id: &str,
+    observed: &ObservedStatus,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "UPDATE deployments
+         SET status = $2, exit_code = $3, status_detail = $4, updated_at = now(),
+             started_at = CASE WHEN $2 = 'running' AND status <> 'running' THEN now() ELSE started_at END,
+             stopped_at = CASE WHEN $2 IN ('succeeded', 'failed', 'stopped') THEN now() ELSE stopped_at END
+         WHERE id = $1
+           AND (status IS DISTINCT FROM $2 OR exit_code IS DISTINCT FROM $3)
+           AND NOT (deployment_type = 'job' AND status IN ('succeeded', 'failed'))
+           AND status <> 'terminating'
+         RETURNING project_id",
+    )
+    .bind(id)
+    .bind(observed.status)
+    .bind(observed.exit_code)
+    .bind(&observed.detail)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Sets a deployment's status from an action's outcome (scoped by project).
+pub async fn set_status(
+    pool: &PgPool,
+    project_id: &str,
+    id: &str,
+    status: DeploymentStatus,
+    detail: Option<&str>,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE deployments SET status = $3, status_detail = $4, updated_at = now()
+         WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project_id)
+    .bind(id)
+    .bind(status)
+    .bind(detail)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Replaces a deployment's input (after a merge by the caller).
+pub async fn update_spec(
+    conn: &mut PgConnection,
+    project_id: &str,
+    id: &str,
+    spec: &DeploymentInput,
+    updated_by: Option<&str>,
+) -> sqlx::Result<Option<DeploymentRecord>> {
+    sqlx::query_as(
+        "UPDATE deployments SET spec = $3, display_name = $4, updated_by = $5, updated_at = now()
+         WHERE project_id = $1 AND id = $2
+         RETURNING *",
+    )
+    .bind(project_id)
+    .bind(id)
+    .bind(Json(spec))
+    .bind(spec.display_name.as_deref().unwrap_or_default())
+    .bind(updated_by)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Removes a deployment's row (after its container is gone).
+pub async fn delete(pool: &PgPool, project_id: &str, id: &str) -> sqlx::Result<bool> {
+    let deleted = sqlx::query("DELETE FROM deployments WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected() == 1)
+}

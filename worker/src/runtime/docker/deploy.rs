@@ -1,6 +1,8 @@
 //! Deploy as "find or create": what an earlier delivery of the same action
 //! created is adopted, never duplicated.
 
+use std::time::Duration;
+
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerInspectResponse, VolumeCreateRequest};
 use bollard::query_parameters::{CreateContainerOptions, CreateImageOptions};
@@ -16,6 +18,10 @@ use crate::runtime::RuntimeError;
 use crate::runtime::spec::{DeploymentKind, DeploymentRef, DeploymentSpec};
 use crate::runtime::state::{Deployed, DeploymentState};
 use crate::runtime::validate::validate_spec;
+
+/// Pauses before each look for a container whose name a concurrent create
+/// holds (1.55 s in all).
+const CONFLICT_LOOKUP_PAUSES_MS: [u64; 6] = [0, 50, 100, 200, 400, 800];
 
 impl DockerRuntime {
     pub(super) async fn deploy_container(
@@ -41,10 +47,7 @@ impl DockerRuntime {
             Ok(created) => created.id,
             // Another delivery created it since we looked: adopt that one.
             Err(error) if status_of(&error) == Some(409) => {
-                return self
-                    .adopt_existing(spec)
-                    .await?
-                    .ok_or_else(|| classify("create container", &target.to_string(), error));
+                return self.adopt_after_conflict(spec, error).await;
             }
             Err(error) => return Err(classify("create container", &target.to_string(), error)),
         };
@@ -93,6 +96,28 @@ impl DockerRuntime {
             state: self.current_state(&target).await?,
             adopted: true,
         }))
+    }
+
+    /// Adopts the container whose creation beat ours. The engine reserves a
+    /// name before the container can be inspected, so it may be invisible
+    /// for a few milliseconds; after the last look the conflict is returned
+    /// (retryable), and the retried deploy adopts it.
+    async fn adopt_after_conflict(
+        &self,
+        spec: &DeploymentSpec,
+        conflict: BollardError,
+    ) -> Result<Deployed, RuntimeError> {
+        for pause_ms in CONFLICT_LOOKUP_PAUSES_MS {
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            if let Some(deployed) = self.adopt_existing(spec).await? {
+                return Ok(deployed);
+            }
+        }
+        Err(classify(
+            "create container",
+            &spec.target().to_string(),
+            conflict,
+        ))
     }
 
     /// Starts a container this deploy is responsible for. If it can never

@@ -3,7 +3,8 @@
 //! Stateless; run as many as you like.
 //!
 //! - [`config`]: `WorkerConfig`, the settings of this binary.
-//! - [`runtime`]: the container runtime the worker drives.
+//! - [`runtime`]: the container runtime the worker drives: the `Runtime`
+//!   trait and its Docker backend (design notes in `src/runtime/README.md`).
 //! - [`startup`]: [`Application::build`] and
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
 

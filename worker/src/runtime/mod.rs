@@ -1,43 +1,116 @@
-//! The container runtime the worker drives.
+//! The container runtime the worker drives: one backend-neutral [`Runtime`]
+//! trait, held as `Arc<dyn Runtime>`, and its Docker backend
+//! ([`docker::DockerRuntime`]). A Kubernetes backend will implement the
+//! same trait. The design, the labels, the security defaults and the Docker
+//! API version decision are written down in `README.md` beside this file.
 //!
-//! Only the Docker Engine connection exists so far; the `Runtime` trait with
-//! its Docker and Kubernetes backends arrives with deployments.
+//! - [`spec`]: [`DeploymentSpec`], what to run, and [`DeploymentRef`], which
+//!   deployment an operation is about.
+//! - [`validate`]: pure checks made before anything is created.
+//! - [`state`]: statuses, states and status changes reported back.
+//! - [`logs`], [`network`]: the types of those operations.
+//! - [`error`]: [`RuntimeError`] and whether to retry it.
+//! - [`docker`]: the Docker backend (bollard).
 
-use bollard::Docker;
-use contaxy_common::ops::Probe;
+pub mod docker;
+pub mod error;
+pub mod logs;
+pub mod network;
+pub mod spec;
+pub mod state;
+pub mod validate;
 
-/// Why the runtime could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    /// `CONTAXY_DOCKER_HOST` could not be used.
-    #[error("CONTAXY_DOCKER_HOST={host} is not usable: {source}")]
-    BadDockerHost {
-        /// The configured address.
-        host: String,
-        /// What bollard said.
-        #[source]
-        source: bollard::errors::Error,
-    },
-}
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 
-/// Opens a Docker client for `host` (no request is made yet).
-pub fn connect_docker(host: &str) -> Result<Docker, RuntimeError> {
-    Docker::connect_with_host(host).map_err(|source| RuntimeError::BadDockerHost {
-        host: host.to_owned(),
-        source,
-    })
-}
+pub use docker::{DockerRuntime, DockerRuntimeConfig, connect_docker, docker_probe};
+pub use error::RuntimeError;
+pub use logs::{LogChunk, LogOptions, LogSource};
+pub use network::{NetworkInfo, SubnetSpec};
+pub use spec::{
+    ComputeSpec, DeleteOptions, DeploymentKind, DeploymentRef, DeploymentSpec, Endpoint,
+    HostCapacity,
+};
+pub use state::{Deployed, DeploymentState, DeploymentStatus, StatusChange};
 
-/// The `/readyz` probe: the Docker Engine answers a ping.
-pub fn docker_probe(docker: Docker) -> Probe {
-    Probe::new("docker", move || {
-        let docker = docker.clone();
-        async move {
-            docker
-                .ping()
-                .await
-                .map(drop)
-                .map_err(|e| format!("ping failed: {e}"))
-        }
-    })
+/// The future every [`Runtime`] operation returns.
+pub type RuntimeFuture<'a, T> = BoxFuture<'a, Result<T, RuntimeError>>;
+/// A deployment's output, chunk by chunk.
+pub type LogStream = BoxStream<'static, Result<LogChunk, RuntimeError>>;
+/// Status changes as the runtime reports them. It ends when the runtime's
+/// event connection ends (after an `Err` item): resume with `since` set to
+/// the last change's `at`.
+pub type StatusChangeStream = BoxStream<'static, Result<StatusChange, RuntimeError>>;
+
+/// What the worker needs from a container runtime. Every operation is
+/// idempotent: deploy finds and adopts what an earlier attempt created, and
+/// deleting what is gone succeeds. Every lookup is scoped by the runtime's
+/// namespace and by the project named in the call.
+///
+/// The methods return boxed futures rather than being `async fn`s so that
+/// the trait stays object safe (`Arc<dyn Runtime>`) and its futures `Send`,
+/// without a macro crate hiding the signatures.
+pub trait Runtime: Send + Sync + std::fmt::Debug {
+    /// The backend's name, for logs and metric labels (`docker`, `kubernetes`).
+    fn backend(&self) -> &'static str;
+
+    /// Creates the deployment unless it exists (then adopts it), and starts
+    /// it if it never ran (a service also when it has exited). A deploy that
+    /// fails permanently leaves nothing behind.
+    fn deploy<'a>(&'a self, spec: &'a DeploymentSpec) -> RuntimeFuture<'a, Deployed>;
+
+    /// Starts a stopped deployment; starting a running one is a no-op.
+    fn start<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()>;
+
+    /// Stops a deployment (graceful, then killed after the runtime's stop
+    /// timeout); stopping a stopped one is a no-op.
+    fn stop<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()>;
+
+    /// Restarts a deployment.
+    fn restart<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()>;
+
+    /// Removes a deployment (stopping it first); removing one that is gone
+    /// succeeds. With `delete_volumes` its volume goes too.
+    fn delete<'a>(
+        &'a self,
+        target: &'a DeploymentRef,
+        options: DeleteOptions,
+    ) -> RuntimeFuture<'a, ()>;
+
+    /// The deployment's state, or `None` when the runtime has nothing by that
+    /// id in that project (a deployment the database knows is then
+    /// `stopped`).
+    fn status<'a>(
+        &'a self,
+        target: &'a DeploymentRef,
+    ) -> RuntimeFuture<'a, Option<DeploymentState>>;
+
+    /// Every deployment of this namespace, or of one project.
+    fn list<'a>(&'a self, project_id: Option<&'a str>) -> RuntimeFuture<'a, Vec<DeploymentState>>;
+
+    /// The deployment's output; with `follow`, a stream that stays open.
+    fn logs<'a>(
+        &'a self,
+        target: &'a DeploymentRef,
+        options: LogOptions,
+    ) -> RuntimeFuture<'a, LogStream>;
+
+    /// Creates the project's network unless it exists. With a subnet, an
+    /// existing network must have that subnet.
+    fn ensure_network<'a>(
+        &'a self,
+        project_id: &'a str,
+        subnet: Option<&'a SubnetSpec>,
+    ) -> RuntimeFuture<'a, NetworkInfo>;
+
+    /// Removes the project's network; removing one that is gone succeeds.
+    fn delete_network<'a>(&'a self, project_id: &'a str) -> RuntimeFuture<'a, ()>;
+
+    /// Every network of this namespace, with the containers attached.
+    fn list_networks(&self) -> RuntimeFuture<'_, Vec<NetworkInfo>>;
+
+    /// Status changes of this namespace's deployments, from the runtime's own
+    /// events, starting at `since` (replayed) or now.
+    fn status_changes(&self, since: Option<DateTime<Utc>>) -> StatusChangeStream;
 }

@@ -1,0 +1,235 @@
+//! Project networks: idempotent creation, explicit subnets, name
+//! resolution inside a project and isolation between projects.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use contaxy_worker::runtime::{
+    DeleteOptions, DeploymentStatus, LogOptions, Runtime, RuntimeError, SubnetSpec,
+};
+use support::{IDLE, TestRuntime};
+
+/// A /24 unlikely to be taken by a parallel test or the host.
+fn random_subnet() -> (String, String) {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let (second, third) = (200 + bytes[0] % 50, bytes[1]);
+    (
+        format!("10.{second}.{third}.0/24"),
+        format!("10.{second}.{third}.1"),
+    )
+}
+
+#[tokio::test]
+async fn ensuring_a_network_twice_is_idempotent() {
+    let test = TestRuntime::new().await;
+    let first = test.runtime.ensure_network("alpha", None).await.unwrap();
+    let second = test.runtime.ensure_network("alpha", None).await.unwrap();
+    assert_eq!(first.id, second.id);
+    assert_eq!(first.name, format!("{}-p-alpha-network", test.namespace));
+    assert_eq!(first.project_id, "alpha");
+
+    let networks = test.runtime.list_networks().await.unwrap();
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    let inspected = test
+        .docker()
+        .inspect_network(&first.id, None)
+        .await
+        .unwrap();
+    assert_eq!(inspected.driver.as_deref(), Some("bridge"));
+    let labels = inspected.labels.unwrap();
+    assert_eq!(labels["ctxy.namespace"], test.namespace);
+    assert_eq!(labels["ctxy.projectName"], "alpha");
+}
+
+#[tokio::test]
+async fn workers_racing_to_create_a_network_end_up_with_one() {
+    let test = TestRuntime::new().await;
+    // Separate runtimes do not share the in-process lock, like separate
+    // workers; the engine (API 1.41) would accept duplicate names.
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        workers.push(test.sibling().await);
+    }
+    let results = futures::future::join_all(
+        workers
+            .iter()
+            .map(|worker| worker.ensure_network("alpha", None)),
+    )
+    .await;
+    let ids: Vec<_> = results.into_iter().map(|r| r.unwrap().id).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(test.runtime.list_networks().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_explicit_subnet_is_really_applied() {
+    let test = TestRuntime::new().await;
+    let (cidr, gateway) = random_subnet();
+    let subnet = SubnetSpec {
+        cidr: cidr.clone(),
+        gateway: Some(gateway.clone()),
+    };
+    let network = test
+        .runtime
+        .ensure_network("alpha", Some(&subnet))
+        .await
+        .unwrap();
+    assert_eq!(
+        (network.subnets.clone(), network.gateways.clone()),
+        (vec![cidr.clone()], vec![gateway.clone()])
+    );
+    let again = test
+        .runtime
+        .ensure_network("alpha", Some(&subnet))
+        .await
+        .unwrap();
+    assert_eq!(again.id, network.id);
+    assert_eq!(
+        test.runtime.ensure_network("alpha", None).await.unwrap().id,
+        network.id
+    );
+
+    let ipam = test
+        .docker()
+        .inspect_network(&network.id, None)
+        .await
+        .unwrap()
+        .ipam
+        .unwrap()
+        .config
+        .unwrap();
+    assert_eq!(ipam[0].subnet.as_deref(), Some(cidr.as_str()));
+    assert_eq!(ipam[0].gateway.as_deref(), Some(gateway.as_str()));
+
+    // A container in it gets an address from that subnet.
+    let spec = test.job("alpha", "addr", "ip -4 addr show eth0");
+    test.runtime.deploy(&spec).await.unwrap();
+    test.wait_until_ended(&spec.target()).await;
+    let logs = test.logs(&spec.target(), LogOptions::default()).await;
+    let prefix = cidr.trim_end_matches("0/24");
+    assert!(logs.contains(&format!("inet {prefix}")), "{logs}");
+
+    let (other, _) = random_subnet();
+    let error = test
+        .runtime
+        .ensure_network("alpha", Some(&SubnetSpec::new(other)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RuntimeError::SubnetMismatch { .. }),
+        "{error:?}"
+    );
+    assert!(!error.is_retryable());
+}
+
+#[tokio::test]
+async fn containers_reach_each_other_by_name_in_their_project_and_not_across_projects() {
+    let test = TestRuntime::new().await;
+    let web = test.service(
+        "alpha",
+        "web",
+        &format!("mkdir -p /tmp/www && echo hi-from-web > /tmp/www/index.html && httpd -p 8080 -h /tmp/www; {IDLE}"),
+    );
+    test.runtime.deploy(&web).await.unwrap();
+    test.wait_for(&web.target(), "web running", |s| {
+        s.status == DeploymentStatus::Running
+    })
+    .await;
+    let web_ip = test
+        .docker()
+        .inspect_container(&web.deployment_id, None)
+        .await
+        .unwrap()
+        .network_settings
+        .unwrap()
+        .networks
+        .unwrap()
+        .into_values()
+        .next()
+        .unwrap()
+        .ip_address
+        .unwrap();
+
+    // Same project: by name and by address. The loop covers httpd still
+    // starting; it runs in the container, not in the test.
+    let fetch = |host: &str| {
+        format!(
+            "for i in $(seq 1 20); do timeout 3 wget -q -O- http://{host}:8080/ && exit 0; sleep 0.5; done; exit 1"
+        )
+    };
+    for (slug, host) in [
+        ("by-name", web.deployment_id.as_str()),
+        ("by-ip", web_ip.as_str()),
+    ] {
+        let client = test.job("alpha", slug, &fetch(host));
+        test.runtime.deploy(&client).await.unwrap();
+        let state = test.wait_until_ended(&client.target()).await;
+        let logs = test.logs(&client.target(), LogOptions::default()).await;
+        assert_eq!(state.status, DeploymentStatus::Succeeded, "{slug}: {logs}");
+        assert_eq!(logs, "hi-from-web\n", "{slug}");
+    }
+
+    // Another project: neither the name resolves nor the address answers.
+    let probe = format!(
+        "timeout 3 wget -q -O- http://{web_ip}:8080/ && exit 10; \
+         timeout 3 wget -q -O- http://{}:8080/ && exit 11; echo isolated",
+        web.deployment_id
+    );
+    let outsider = test.job("beta", "outsider", &probe);
+    test.runtime.deploy(&outsider).await.unwrap();
+    let state = test.wait_until_ended(&outsider.target()).await;
+    let logs = test.logs(&outsider.target(), LogOptions::default()).await;
+    assert_eq!(
+        state.status,
+        DeploymentStatus::Succeeded,
+        "exit {:?}: {logs}",
+        state.exit_code
+    );
+    assert!(logs.ends_with("isolated\n"), "{logs}");
+    assert!(!logs.contains("hi-from-web"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_network_is_listed_with_its_containers_and_removed_once_empty() {
+    let test = TestRuntime::new().await;
+    let spec = test.service("alpha", "member", IDLE);
+    test.runtime.deploy(&spec).await.unwrap();
+    test.runtime.ensure_network("beta", None).await.unwrap();
+
+    let networks = test.runtime.list_networks().await.unwrap();
+    let summary: Vec<_> = networks
+        .iter()
+        .map(|n| (n.project_id.as_str(), n.containers.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("alpha", vec![spec.deployment_id.clone()]),
+            ("beta", vec![])
+        ]
+    );
+
+    let error = test.runtime.delete_network("alpha").await.unwrap_err();
+    assert!(
+        matches!(error, RuntimeError::NetworkInUse { .. }),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
+
+    test.runtime
+        .delete(&spec.target(), DeleteOptions::default())
+        .await
+        .unwrap();
+    test.runtime.delete_network("alpha").await.unwrap();
+    test.runtime.delete_network("alpha").await.unwrap();
+    let left: Vec<_> = test
+        .runtime
+        .list_networks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.project_id)
+        .collect();
+    assert_eq!(left, ["beta"]);
+}

@@ -23,6 +23,26 @@ pub struct WorkerSettings {
     /// How many actions one worker executes at once
     /// (`CONTAXY_WORKER_CONCURRENCY`); also its RabbitMQ prefetch.
     pub worker_concurrency: u16,
+    /// Attempts before a transiently failing action is given up and
+    /// dead-lettered (`CONTAXY_WORKER_MAX_ATTEMPTS`).
+    pub worker_max_attempts: u32,
+    /// Longest one attempt may take, in seconds; also how long a claim is
+    /// held before another worker may take the action over
+    /// (`CONTAXY_WORKER_ATTEMPT_TIMEOUT_SECS`).
+    pub worker_attempt_timeout_secs: u64,
+    /// Seconds between two reconciles of deployment statuses with the
+    /// runtime (`CONTAXY_WORKER_RECONCILE_INTERVAL_SECS`).
+    pub worker_reconcile_interval_secs: u64,
+    /// Memory limit in MB of a deployment that sets no `max_memory`
+    /// (`CONTAXY_DEFAULT_MEMORY_MB`): a limit is always set.
+    pub default_memory_mb: u64,
+    /// Process limit of every deployment (`CONTAXY_DEFAULT_PIDS_LIMIT`).
+    pub default_pids_limit: i64,
+    /// `CONTAXY_BASE_URL` as containers see it (`CONTAXY_CONTAINER_BASE_URL`).
+    pub container_base_url: String,
+    /// `CONTAXY_API_ENDPOINT` as containers see it
+    /// (`CONTAXY_CONTAINER_API_ENDPOINT`).
+    pub container_api_endpoint: String,
 }
 
 impl Default for WorkerSettings {
@@ -31,6 +51,13 @@ impl Default for WorkerSettings {
             worker_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9101)),
             docker_host: "unix:///var/run/docker.sock".to_owned(),
             worker_concurrency: 8,
+            worker_max_attempts: 5,
+            worker_attempt_timeout_secs: 300,
+            worker_reconcile_interval_secs: 30,
+            default_memory_mb: 1024,
+            default_pids_limit: 512,
+            container_base_url: "http://127.0.0.1:8080".to_owned(),
+            container_api_endpoint: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }

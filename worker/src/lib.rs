@@ -3,14 +3,27 @@
 //! Stateless; run as many as you like.
 //!
 //! - [`config`]: `WorkerConfig`, the settings of this binary.
+//! - [`consumer`]: deliveries in, claimed in PostgreSQL, executed, settled.
+//! - [`executor`]: one attempt of one action, dispatched by kind to
+//!   [`actions`] (one module per action family).
+//! - [`retry`]: the retry decision (a pure function) and in-process backoff.
+//! - [`status`]: deployment status from the runtime's own events, plus a
+//!   periodic reconcile.
+//! - [`logs`]: answers the API's logs requests.
 //! - [`runtime`]: the container runtime the worker drives: the `Runtime`
 //!   trait and its Docker backend (design notes in `src/runtime/README.md`).
 //! - [`startup`]: [`Application::build`] and
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
 
+pub mod actions;
 pub mod config;
+pub mod consumer;
+pub mod executor;
+pub mod logs;
+pub mod retry;
 pub mod runtime;
 pub mod startup;
+pub mod status;
 
 pub use config::{WorkerConfig, WorkerSettings};
 pub use startup::Application;

@@ -1,15 +1,24 @@
 //! Building and running the worker, the same way in `main` and in tests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use backon::{ExponentialBuilder, Retryable};
 use contaxy_common::backbone::Backbone;
 use contaxy_common::ops::{self, HttpServer, Readiness};
+use contaxy_common::publisher::Publisher;
+use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
+use crate::actions::deployment::DeploymentSettings;
 use crate::config::WorkerConfig;
-use crate::runtime;
+use crate::consumer::{Consumer, ConsumerSettings};
+use crate::executor::Executor;
+use crate::logs::LogsResponder;
+use crate::runtime::{self, DockerRuntime, DockerRuntimeConfig, Runtime};
+use crate::status::StatusWatcher;
 
 /// A built worker: its ops listener is bound, its dependencies are being
 /// reached in the background.
@@ -17,6 +26,7 @@ use crate::runtime;
 pub struct Application {
     server: HttpServer,
     backbone: Backbone,
+    config: WorkerConfig,
     shutdown: CancellationToken,
 }
 
@@ -27,6 +37,7 @@ impl Application {
     pub async fn build(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let backbone = Backbone::start(&config.common, "contaxy-worker", &shutdown)?;
         let docker = runtime::connect_docker(&config.own.docker_host)?;
+        runtime_config(&config).validate()?;
         let mut probes = backbone.probes();
         probes.push(runtime::docker_probe(docker));
         let readiness = Readiness::new(
@@ -42,6 +53,7 @@ impl Application {
         Ok(Self {
             server,
             backbone,
+            config,
             shutdown,
         })
     }
@@ -56,14 +68,97 @@ impl Application {
         &self.backbone
     }
 
-    /// Runs until the shutdown token is cancelled.
+    /// Runs until the shutdown token is cancelled: consumes actions, follows
+    /// runtime events, answers logs requests, serves the ops routes. On
+    /// shutdown it stops taking deliveries and finishes those in hand.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "The worker is running.");
-        self.server
-            .serve(self.shutdown)
-            .await
-            .context("the worker's ops server failed")?;
+        let work = tokio::spawn(run_work(
+            self.backbone.clone(),
+            self.config.clone(),
+            self.shutdown.clone(),
+        ));
+        let served = self.server.serve(self.shutdown).await;
+        work.await.context("the worker's tasks failed")?;
+        served.context("the worker's ops server failed")?;
         tracing::info!("The worker has stopped.");
         Ok(())
     }
+}
+
+fn runtime_config(config: &WorkerConfig) -> DockerRuntimeConfig {
+    DockerRuntimeConfig {
+        namespace: config.common.namespace.clone(),
+        default_memory_mb: config.own.default_memory_mb,
+        default_pids_limit: config.own.default_pids_limit,
+        ..DockerRuntimeConfig::default()
+    }
+}
+
+/// Waits for the runtime and the schema, then runs the consumer, the status
+/// watcher and the logs responder until `shutdown`.
+async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: CancellationToken) {
+    let connect = || DockerRuntime::connect(&config.own.docker_host, runtime_config(&config));
+    let runtime = connect
+        .retry(
+            ExponentialBuilder::default()
+                .with_jitter()
+                .with_max_delay(Duration::from_secs(5))
+                .without_max_times(),
+        )
+        .notify(|error, delay| tracing::warn!(%error, ?delay, "The Docker Engine is not reachable yet."));
+    let runtime: Arc<dyn Runtime> = tokio::select! {
+        () = shutdown.cancelled() => return,
+        runtime = runtime => match runtime {
+            Ok(runtime) => Arc::new(runtime),
+            Err(error) => {
+                tracing::error!(%error, "Cannot use the Docker Engine; this worker executes nothing.");
+                return;
+            }
+        },
+    };
+    tokio::select! {
+        () = shutdown.cancelled() => return,
+        () = backbone.db.schema_ready() => {}
+    }
+    let pool = backbone.db.pool().clone();
+    let topology = Topology::new(&config.common.topology_prefix);
+    let publisher = Arc::new(Publisher::new(backbone.broker.clone(), topology.clone()));
+    let deployment = DeploymentSettings {
+        base_url: config.own.container_base_url.clone(),
+        api_endpoint: config.own.container_api_endpoint.clone(),
+    };
+    let consumer = Arc::new(Consumer {
+        pool: pool.clone(),
+        broker: backbone.broker.clone(),
+        publisher: Arc::clone(&publisher),
+        topology: topology.clone(),
+        executor: Arc::new(Executor::new(
+            pool.clone(),
+            Arc::clone(&runtime),
+            deployment,
+        )),
+        settings: ConsumerSettings {
+            concurrency: config.own.worker_concurrency.max(1),
+            max_attempts: config.own.worker_max_attempts.max(1),
+            attempt_timeout: Duration::from_secs(config.own.worker_attempt_timeout_secs.max(1)),
+        },
+    });
+    let watcher = StatusWatcher {
+        pool,
+        runtime: Arc::clone(&runtime),
+        publisher: Arc::clone(&publisher),
+        reconcile_every: Duration::from_secs(config.own.worker_reconcile_interval_secs.max(1)),
+    };
+    let logs = LogsResponder {
+        broker: backbone.broker.clone(),
+        topology,
+        runtime,
+        publisher,
+    };
+    tokio::join!(
+        consumer.run(shutdown.clone()),
+        watcher.run(shutdown.clone()),
+        logs.run(shutdown),
+    );
 }

@@ -26,6 +26,15 @@ impl DeploymentType {
         }
     }
 
+    /// The inverse of [`DeploymentType::as_str`].
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "service" => Some(Self::Service),
+            "job" => Some(Self::Job),
+            _ => None,
+        }
+    }
+
     /// The letter in the deployment id (`-s-` or `-j-`).
     fn id_letter(self) -> char {
         match self {
@@ -56,7 +65,25 @@ pub enum DeploymentStatus {
     Unknown,
 }
 
+impl std::fmt::Display for DeploymentType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for DeploymentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl DeploymentStatus {
+    /// Whether the deployment will not change status on its own any more
+    /// (its container ended, or it has none).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Stopped)
+    }
+
     /// The wire name (also the last part of event routing keys).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -5,42 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
-/// Service (long-running, restarted unless stopped) or job (runs once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentKind {
-    /// Long-running; restarted by the runtime unless stopped.
-    Service,
-    /// Runs to completion once; never restarted.
-    Job,
-}
-
-impl DeploymentKind {
-    /// The wire name, also the value of the `ctxy.deploymentType` label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Service => "service",
-            Self::Job => "job",
-        }
-    }
-
-    /// The inverse of [`DeploymentKind::as_str`].
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "service" => Some(Self::Service),
-            "job" => Some(Self::Job),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for DeploymentKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Service (long-running, restarted unless stopped) or job (runs once): the
+/// domain's deployment type.
+pub use contaxy_common::domain::deployment::DeploymentType as DeploymentKind;
 
 /// One deployment to run. The runtime's namespace (one per installation) is
 /// not part of it: the runtime is bound to its namespace when it is built,

@@ -1,58 +1,11 @@
 //! What a runtime reports about deployments: their status, their state and
 //! changes of status as they happen.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+
+pub use contaxy_common::domain::deployment::DeploymentStatus;
 
 use super::spec::DeploymentKind;
-
-/// A deployment's status, with contaxy's wire names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentStatus {
-    /// Created, not (yet) running; also while restarting.
-    Pending,
-    /// Running.
-    Running,
-    /// Ran to completion with exit code 0.
-    Succeeded,
-    /// Exited with a non-zero code, or died.
-    Failed,
-    /// Being removed.
-    Terminating,
-    /// The runtime has nothing for it any more (removed).
-    Stopped,
-    /// A state we do not map.
-    Unknown,
-}
-
-impl DeploymentStatus {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Terminating => "terminating",
-            Self::Stopped => "stopped",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    /// Whether the deployment will not change status on its own any more.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Stopped)
-    }
-}
-
-impl fmt::Display for DeploymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A deployment as the runtime sees it now.
 #[derive(Debug, Clone, PartialEq)]

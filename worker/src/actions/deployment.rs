@@ -1,0 +1,226 @@
+//! `deployment.*` actions: deploy (find or create), delete, start, stop,
+//! restart. Status after the action comes from the runtime's own events
+//! (see `crate::status`), not from here.
+
+use std::collections::BTreeMap;
+
+use backon::Retryable;
+use contaxy_common::domain::action::ActionKind;
+use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus, DeploymentType};
+use contaxy_common::domain::payload::{DeletePayload, DeployPayload};
+use contaxy_common::store::actions::ActionRecord;
+use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
+
+use crate::executor::{ActionError, Executor};
+use crate::retry;
+use crate::runtime::{
+    ComputeSpec, DeleteOptions, DeploymentKind, DeploymentRef, DeploymentSpec, Endpoint,
+    RuntimeError,
+};
+
+/// What the worker tells containers about the platform.
+#[derive(Debug, Clone)]
+pub struct DeploymentSettings {
+    /// `CONTAXY_BASE_URL` inside containers.
+    pub base_url: String,
+    /// `CONTAXY_API_ENDPOINT` inside containers.
+    pub api_endpoint: String,
+}
+
+/// Executes one `deployment.*` action.
+pub async fn execute(
+    exec: &Executor,
+    kind: ActionKind,
+    action: &ActionRecord,
+) -> Result<(), ActionError> {
+    let id = action
+        .resource_id
+        .as_deref()
+        .ok_or_else(|| ActionError::permanent("resource_id (the deployment id) is missing"))?;
+    let target = DeploymentRef::new(&action.project_id, id);
+    match kind {
+        ActionKind::DeploymentDeploy => deploy(exec, action, id).await,
+        ActionKind::DeploymentDelete => {
+            let payload: DeletePayload = parse_payload(action)?;
+            let _ = deployments::set_status(
+                &exec.pool,
+                &action.project_id,
+                id,
+                DeploymentStatus::Terminating,
+                None,
+            )
+            .await?;
+            let options = DeleteOptions {
+                delete_volumes: payload.delete_volumes,
+            };
+            with_retries(|| exec.runtime.delete(&target, options)).await?;
+            deployments::delete(&exec.pool, &action.project_id, id).await?;
+            Ok(())
+        }
+        ActionKind::DeploymentStart => Ok(with_retries(|| exec.runtime.start(&target)).await?),
+        ActionKind::DeploymentStop => Ok(with_retries(|| exec.runtime.stop(&target)).await?),
+        ActionKind::DeploymentRestart => Ok(with_retries(|| exec.runtime.restart(&target)).await?),
+        other => Err(ActionError::permanent(format!(
+            "{other} is not a deployment action"
+        ))),
+    }
+}
+
+async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), ActionError> {
+    let record = match deployments::find(&exec.pool, &action.project_id, id).await? {
+        Some(record) => record,
+        // Published by another system: record the deployment first.
+        None => record_from_payload(exec, action, id).await?,
+    };
+    let spec = spec_for(&record, &exec.deployment)?;
+    match with_retries(|| exec.runtime.deploy(&spec)).await {
+        Ok(deployed) => {
+            if deployed.adopted {
+                tracing::info!(deployment_id = id, "Adopted the existing deployment.");
+            }
+            Ok(())
+        }
+        Err(error) => {
+            if !error.is_retryable() {
+                // The runtime left nothing behind; the deployment will not
+                // come up, so say so on it, not only on the action.
+                let detail = error.to_string();
+                deployments::set_status(
+                    &exec.pool,
+                    &action.project_id,
+                    id,
+                    DeploymentStatus::Failed,
+                    Some(&detail),
+                )
+                .await?;
+            }
+            Err(error.into())
+        }
+    }
+}
+
+async fn record_from_payload(
+    exec: &Executor,
+    action: &ActionRecord,
+    id: &str,
+) -> Result<DeploymentRecord, ActionError> {
+    let payload: DeployPayload = parse_payload(action)?;
+    payload
+        .input
+        .validate(payload.deployment_type)
+        .map_err(|e| ActionError::permanent(e.to_string()))?;
+    let mut conn = exec.pool.acquire().await?;
+    let new = NewDeployment {
+        id,
+        project_id: &action.project_id,
+        deployment_type: payload.deployment_type,
+        spec: &payload.input,
+        created_by: action.requested_by.as_deref(),
+    };
+    if let Some(record) = deployments::insert(&mut conn, &new).await? {
+        return Ok(record);
+    }
+    // Same id in another project, or raced by a duplicate: look again, scoped.
+    deployments::find(&exec.pool, &action.project_id, id)
+        .await?
+        .ok_or_else(|| ActionError::permanent(format!("deployment id {id} is taken")))
+}
+
+fn parse_payload<T: serde::de::DeserializeOwned>(action: &ActionRecord) -> Result<T, ActionError> {
+    serde_json::from_value(action.payload.clone())
+        .map_err(|e| ActionError::permanent(format!("payload of {}: {e}", action.kind)))
+}
+
+async fn with_retries<T, F, Fut>(call: F) -> Result<T, RuntimeError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RuntimeError>>,
+{
+    call.retry(retry::in_process())
+        .when(RuntimeError::is_retryable)
+        .notify(|error, delay| tracing::debug!(%error, ?delay, "Retrying a runtime call."))
+        .await
+}
+
+/// The runtime spec of a recorded deployment: parameters with templates
+/// expanded, the platform's variables injected.
+pub fn spec_for(
+    record: &DeploymentRecord,
+    settings: &DeploymentSettings,
+) -> Result<DeploymentSpec, ActionError> {
+    let input: &DeploymentInput = &record.spec;
+    let kind = match record.deployment_type.as_str() {
+        "service" => DeploymentKind::Service,
+        "job" => DeploymentKind::Job,
+        other => {
+            return Err(ActionError::permanent(format!(
+                "unknown deployment type {other}"
+            )));
+        }
+    };
+    let endpoints = input
+        .endpoints
+        .iter()
+        .map(|e| Endpoint::parse(e))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ActionError::permanent)?;
+    let mut spec =
+        DeploymentSpec::new(&record.project_id, &record.id, kind, &input.container_image);
+    spec.command = input.command.clone().unwrap_or_default();
+    spec.args = input.args.clone().unwrap_or_default();
+    spec.display_name = record.display_name.clone();
+    spec.created_by = record.created_by.clone().unwrap_or_default();
+    spec.env = environment(record, settings, endpoints.first());
+    spec.endpoints = endpoints;
+    let compute = &input.compute;
+    spec.compute = ComputeSpec {
+        min_cpus: Some(compute.min_cpus),
+        max_cpus: compute.max_cpus,
+        min_memory_mb: Some(compute.min_memory),
+        max_memory_mb: compute.max_memory,
+        gpus: compute.max_gpus.or(compute.min_gpus).filter(|g| *g > 0),
+        pids_limit: None,
+    };
+    spec.volume_path = compute.volume_path.clone();
+    spec.max_volume_size_mb = compute.max_volume_size;
+    Ok(spec)
+}
+
+fn environment(
+    record: &DeploymentRecord,
+    settings: &DeploymentSettings,
+    first: Option<&Endpoint>,
+) -> BTreeMap<String, String> {
+    let mut platform = BTreeMap::from([
+        ("CONTAXY_DEPLOYMENT_NAME".to_owned(), record.id.clone()),
+        ("CONTAXY_BASE_URL".to_owned(), settings.base_url.clone()),
+        (
+            "CONTAXY_API_ENDPOINT".to_owned(),
+            settings.api_endpoint.clone(),
+        ),
+    ]);
+    if record.deployment_type == DeploymentType::Service.as_str() {
+        let url = match first {
+            Some(endpoint) => format!("http://{}:{}", record.id, endpoint.port),
+            None => format!("http://{}", record.id),
+        };
+        platform.insert("CONTAXY_SERVICE_URL".to_owned(), url);
+    }
+    let user = record.created_by.clone().unwrap_or_default();
+    let mut env: BTreeMap<String, String> = record
+        .spec
+        .parameters
+        .iter()
+        .map(|(key, value)| {
+            let value = value
+                .replace("{env.CONTAXY_BASE_URL}", &settings.base_url)
+                .replace("{env.CONTAXY_API_ENDPOINT}", &settings.api_endpoint)
+                .replace("{env.projectId}", &record.project_id)
+                .replace("{env.userId}", &user);
+            (key.clone(), value)
+        })
+        .collect();
+    // The platform's variables win: validation already refuses CONTAXY_* keys.
+    env.extend(platform);
+    env
+}

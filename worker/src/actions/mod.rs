@@ -1,0 +1,3 @@
+//! One module per action family.
+
+pub mod deployment;

@@ -1,0 +1,370 @@
+//! Consuming actions: one channel, one consumer per family queue, manual
+//! acks, prefetch = concurrency.
+//!
+//! A delivery is acknowledged only after its outcome is committed to
+//! PostgreSQL (and, for a retry, after the delayed copy is confirmed by the
+//! broker). Nothing holds a delivery for longer than one attempt takes: a
+//! job that runs for hours is followed through runtime events, not through
+//! an open delivery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use contaxy_common::broker::Broker;
+use contaxy_common::domain::action::{ActionFamily, ErrorClass};
+use contaxy_common::message::ActionMessage;
+use contaxy_common::publisher::{Publisher, action_headers};
+use contaxy_common::store::actions::{self, NewAction, Outcome, Recorded};
+use contaxy_common::topology::Topology;
+use futures::StreamExt;
+use futures::stream::select_all;
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::executor::{ActionError, Executor};
+use crate::retry::{self, Decision};
+
+/// Metric: actions handled, by kind and outcome.
+const ACTIONS_HANDLED: &str = "contaxy_worker_actions_total";
+/// Metric: seconds one attempt took, by kind.
+const ATTEMPT_SECONDS: &str = "contaxy_worker_attempt_seconds";
+
+/// How the consumer behaves.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Deliveries handled at once (the prefetch).
+    pub concurrency: u16,
+    /// Attempts before a transiently failing action is given up.
+    pub max_attempts: u32,
+    /// How long one attempt may take; also the claim's lease.
+    pub attempt_timeout: Duration,
+}
+
+/// Everything a delivery's handling needs.
+#[derive(Debug)]
+pub struct Consumer {
+    pub(crate) pool: PgPool,
+    pub(crate) broker: Broker,
+    pub(crate) publisher: Arc<Publisher>,
+    pub(crate) topology: Topology,
+    pub(crate) executor: Arc<Executor>,
+    pub(crate) settings: ConsumerSettings,
+}
+
+impl Consumer {
+    /// Consumes until `shutdown`, reconnecting when the connection drops.
+    /// On shutdown it stops taking deliveries and lets those in hand finish.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let tracker = TaskTracker::new();
+        while !shutdown.is_cancelled() {
+            let conn = tokio::select! {
+                () = shutdown.cancelled() => break,
+                conn = self.broker.connected() => conn,
+            };
+            match self.open(&conn).await {
+                Ok((channel, streams)) => {
+                    tracing::info!("Consuming actions.");
+                    let mut deliveries = select_all(streams);
+                    loop {
+                        let next = tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            next = deliveries.next() => next,
+                        };
+                        match next {
+                            Some(Ok(delivery)) => {
+                                let this = Arc::clone(&self);
+                                tracker.spawn(async move { this.handle(delivery).await });
+                            }
+                            Some(Err(error)) => {
+                                tracing::warn!(%error, "The consumer failed; reconnecting.");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    // Hand back nothing: unacked deliveries of a closed
+                    // channel are requeued by RabbitMQ. Let ours finish first.
+                    tracker.close();
+                    tracker.wait().await;
+                    tracker.reopen();
+                    let _ = channel.close(200, "consumer stopping".into()).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Could not start consuming; retrying.");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+    }
+
+    async fn open(
+        &self,
+        conn: &lapin::Connection,
+    ) -> lapin::Result<(Channel, Vec<lapin::Consumer>)> {
+        let channel = conn.create_channel().await?;
+        channel
+            .basic_qos(self.settings.concurrency, BasicQosOptions::default())
+            .await?;
+        let mut streams = Vec::new();
+        for family in ActionFamily::ALL {
+            let queue = self.topology.work_queue(family);
+            let consumer = channel
+                .basic_consume(
+                    queue.as_str().into(),
+                    format!(
+                        "contaxy-worker-{}-{}",
+                        family.as_str(),
+                        uuid::Uuid::new_v4().simple()
+                    )
+                    .into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            streams.push(consumer);
+        }
+        Ok((channel, streams))
+    }
+
+    async fn handle(&self, delivery: Delivery) {
+        let routing_key = delivery.routing_key.to_string();
+        let settled = match ActionMessage::parse(&delivery.data) {
+            Err(malformed) => {
+                self.dead_letter_malformed(&delivery, &routing_key, &malformed.to_string())
+                    .await
+            }
+            Ok(message) => {
+                let span = tracing::info_span!(
+                    "action",
+                    action_id = %message.action_id,
+                    project_id = %message.project_id,
+                    kind = %message.kind,
+                );
+                self.handle_action(&message).instrument(span).await
+            }
+        };
+        let acked = match settled {
+            Settled::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
+            Settled::Requeue => {
+                // Something we need (PostgreSQL, the broker) is away; give
+                // the message back after a pause rather than spinning on it.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await
+            }
+        };
+        if let Err(error) = acked {
+            tracing::warn!(%error, "Could not settle a delivery; RabbitMQ will redeliver it.");
+        }
+    }
+
+    async fn dead_letter_malformed(
+        &self,
+        delivery: &Delivery,
+        routing_key: &str,
+        reason: &str,
+    ) -> Settled {
+        tracing::warn!(%reason, routing_key, "A malformed message goes to the dead-letter queue.");
+        let headers = delivery.properties.headers().clone().unwrap_or_default();
+        if let Err(error) = self
+            .publisher
+            .publish_dead(
+                &delivery.data,
+                routing_key,
+                reason,
+                ErrorClass::Malformed,
+                headers,
+            )
+            .await
+        {
+            tracing::warn!(%error, "Could not dead-letter a malformed message; requeueing it.");
+            return Settled::Requeue;
+        }
+        if let Some(id) = ActionMessage::salvage_action_id(&delivery.data) {
+            let _ = actions::fail_unrun(&self.pool, id, reason, ErrorClass::Malformed).await;
+        }
+        metrics::counter!(ACTIONS_HANDLED, "kind" => "unknown", "outcome" => "malformed")
+            .increment(1);
+        Settled::Ack
+    }
+
+    async fn handle_action(&self, message: &ActionMessage) -> Settled {
+        // A message from another system may have no row yet: make one.
+        let recorded = async {
+            let mut conn = self.pool.acquire().await?;
+            actions::record(&mut conn, &NewAction::from_message(message)).await
+        };
+        match recorded.await {
+            Ok(Recorded::Existing(row)) if row.project_id != message.project_id => {
+                let reason = "the action id belongs to another project";
+                return self.give_up_unclaimed(message, reason).await;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "Could not record the action; requeueing.");
+                return Settled::Requeue;
+            }
+        }
+        let claimed = match actions::claim(
+            &self.pool,
+            message.action_id,
+            self.settings.attempt_timeout,
+        )
+        .await
+        {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                tracing::debug!("The action is finished or held by another worker; a duplicate.");
+                metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind.as_str(), "outcome" => "duplicate")
+                    .increment(1);
+                return Settled::Ack;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Could not claim the action; requeueing.");
+                return Settled::Requeue;
+            }
+        };
+        let attempt = u32::try_from(claimed.attempts).unwrap_or(u32::MAX);
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(
+            self.settings.attempt_timeout,
+            self.executor.execute(&claimed),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(ActionError::transient(format!(
+                "the attempt took longer than {} s",
+                self.settings.attempt_timeout.as_secs()
+            ))),
+        };
+        metrics::histogram!(ATTEMPT_SECONDS, "kind" => message.kind.as_str())
+            .record(started.elapsed().as_secs_f64());
+        self.settle_attempt(message, attempt, result).await
+    }
+
+    async fn settle_attempt(
+        &self,
+        message: &ActionMessage,
+        attempt: u32,
+        result: Result<(), ActionError>,
+    ) -> Settled {
+        let kind = message.kind.as_str();
+        let error = match result {
+            Ok(()) => {
+                return match actions::finish(&self.pool, message.action_id, &Outcome::Succeeded)
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(attempt, "The action succeeded.");
+                        metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "succeeded").increment(1);
+                        Settled::Ack
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Could not record success; requeueing.");
+                        Settled::Requeue
+                    }
+                };
+            }
+            Err(error) => error,
+        };
+        match retry::decide(error.class, attempt, self.settings.max_attempts) {
+            Decision::RetryAfter(delay) => {
+                tracing::info!(attempt, %error, ?delay, "The attempt failed transiently; it will be retried.");
+                if let Err(e) = self
+                    .publisher
+                    .publish_retry(message, delay, attempt + 1)
+                    .await
+                {
+                    tracing::warn!(error = %e, "Could not schedule the retry; requeueing.");
+                    return Settled::Requeue;
+                }
+                let outcome = Outcome::Retrying {
+                    error: error.to_string(),
+                };
+                if let Err(e) = actions::finish(&self.pool, message.action_id, &outcome).await {
+                    tracing::warn!(error = %e, "Could not record the retry; the delayed copy will run it.");
+                }
+                metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "retrying")
+                    .increment(1);
+                Settled::Ack
+            }
+            Decision::GiveUp => {
+                let reason = if error.class == ErrorClass::Transient {
+                    format!("gave up after {attempt} attempts: {error}")
+                } else {
+                    error.to_string()
+                };
+                tracing::warn!(attempt, %reason, "The action failed.");
+                let outcome = Outcome::Failed {
+                    error: reason.clone(),
+                    class: error.class,
+                };
+                if let Err(e) = actions::finish(&self.pool, message.action_id, &outcome).await {
+                    tracing::warn!(error = %e, "Could not record the failure; requeueing.");
+                    return Settled::Requeue;
+                }
+                self.dead_letter(message, &reason, error.class, attempt)
+                    .await;
+                metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "failed")
+                    .increment(1);
+                Settled::Ack
+            }
+        }
+    }
+
+    async fn give_up_unclaimed(&self, message: &ActionMessage, reason: &str) -> Settled {
+        tracing::warn!(%reason, "The message is refused.");
+        self.dead_letter(message, reason, ErrorClass::Permanent, 0)
+            .await;
+        Settled::Ack
+    }
+
+    /// Dead-letters a message whose failure is already recorded; the action
+    /// row holds the reason even if this publish fails.
+    async fn dead_letter(
+        &self,
+        message: &ActionMessage,
+        reason: &str,
+        class: ErrorClass,
+        attempt: u32,
+    ) {
+        if let Err(error) = self
+            .publisher
+            .publish_dead(
+                &message.to_body(),
+                message.kind.as_str(),
+                reason,
+                class,
+                action_headers(message, attempt),
+            )
+            .await
+        {
+            tracing::error!(%error, "Could not dead-letter a failed action; its row records the failure.");
+        }
+    }
+}
+
+/// How a delivery is settled with the broker.
+enum Settled {
+    /// Done with it (whatever the outcome, it is recorded).
+    Ack,
+    /// Give it back for another try.
+    Requeue,
+}

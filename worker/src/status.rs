@@ -1,0 +1,148 @@
+//! Deployment status from the runtime's own events.
+//!
+//! Every worker follows the runtime's status changes and writes them to
+//! PostgreSQL with a conditional update: with several workers watching the
+//! same events, exactly one update changes the row, and only that worker
+//! publishes the event (`deployment.<project>.<status>` on `events`). A
+//! periodic reconcile lists what the runtime has and corrects anything
+//! missed (a worker that was down while a job ended).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use contaxy_common::domain::deployment::DeploymentStatus;
+use contaxy_common::publisher::Publisher;
+use contaxy_common::store::deployments::{self, ObservedStatus};
+use futures::StreamExt;
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::runtime::Runtime;
+
+/// Metric: status changes written (once per change across all workers).
+const STATUS_CHANGES: &str = "contaxy_worker_status_changes_total";
+
+/// The body of a `deployment.<project>.<status>` event.
+#[derive(Debug, Serialize)]
+pub struct StatusEvent<'a> {
+    /// The deployment.
+    pub deployment_id: &'a str,
+    /// Its project.
+    pub project_id: &'a str,
+    /// Its new status.
+    pub status: DeploymentStatus,
+    /// The exit code of a finished container.
+    pub exit_code: Option<i32>,
+    /// When the runtime saw the change.
+    pub at: DateTime<Utc>,
+}
+
+/// Follows status changes and reconciles, until `shutdown`.
+#[derive(Debug, Clone)]
+pub struct StatusWatcher {
+    pub(crate) pool: PgPool,
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) publisher: Arc<Publisher>,
+    pub(crate) reconcile_every: Duration,
+}
+
+impl StatusWatcher {
+    /// Runs the event follower and the reconcile loop.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tokio::join!(self.follow(shutdown.clone()), self.reconcile_loop(shutdown));
+    }
+
+    async fn follow(&self, shutdown: CancellationToken) {
+        let mut since: Option<DateTime<Utc>> = None;
+        while !shutdown.is_cancelled() {
+            let mut changes = self.runtime.status_changes(since);
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    next = changes.next() => next,
+                };
+                match next {
+                    Some(Ok(change)) => {
+                        since = Some(change.at);
+                        let observed = ObservedStatus {
+                            status: change.status,
+                            exit_code: change.exit_code.and_then(|c| i32::try_from(c).ok()),
+                            detail: None,
+                        };
+                        self.record(&change.deployment_id, &observed, change.at)
+                            .await;
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "The runtime's event stream failed; resuming.");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn reconcile_loop(&self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.reconcile_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(error) = self.reconcile().await {
+                tracing::warn!(%error, "Reconciling deployment statuses failed; the next pass will try again.");
+            }
+        }
+    }
+
+    /// One pass: writes what the runtime reports for every deployment it has.
+    pub async fn reconcile(&self) -> Result<(), crate::runtime::RuntimeError> {
+        for state in self.runtime.list(None).await? {
+            let observed = ObservedStatus {
+                status: state.status,
+                exit_code: state.exit_code.and_then(|c| i32::try_from(c).ok()),
+                detail: state.reason.clone(),
+            };
+            let at = state
+                .finished_at
+                .or(state.started_at)
+                .unwrap_or_else(Utc::now);
+            self.record(&state.deployment_id, &observed, at).await;
+        }
+        Ok(())
+    }
+
+    async fn record(&self, deployment_id: &str, observed: &ObservedStatus, at: DateTime<Utc>) {
+        let project_id = match deployments::observe_status(&self.pool, deployment_id, observed)
+            .await
+        {
+            Ok(Some(project_id)) => project_id,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, deployment_id, "Could not record a status change; reconcile will.");
+                return;
+            }
+        };
+        metrics::counter!(STATUS_CHANGES, "status" => observed.status.as_str()).increment(1);
+        tracing::info!(deployment_id, project_id, status = observed.status.as_str(), exit_code = ?observed.exit_code, "Deployment status changed.");
+        let event = StatusEvent {
+            deployment_id,
+            project_id: &project_id,
+            status: observed.status,
+            exit_code: observed.exit_code,
+            at,
+        };
+        let key = format!("deployment.{project_id}.{}", observed.status.as_str());
+        let body = serde_json::to_vec(&event).expect("a status event always serializes");
+        if let Err(error) = self.publisher.publish_event(&key, &body).await {
+            tracing::warn!(%error, "Could not publish a status event; the database has the status.");
+        }
+    }
+}

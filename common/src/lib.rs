@@ -1,5 +1,7 @@
 //! Pieces shared by the contaxy binaries (`api`, `worker`, `scheduler`).
 //!
+//! - [`domain`]: validated ids and the access model (permissions, subjects,
+//!   token secrets).
 //! - [`config`]: the loader every binary uses (`CONTAXY_*` variables and an
 //!   optional TOML file) and the settings they all share.
 //! - [`telemetry`]: tracing subscriber and Prometheus recorder, set up once.
@@ -13,6 +15,7 @@
 pub mod backbone;
 pub mod broker;
 pub mod config;
+pub mod domain;
 pub mod ops;
 pub mod shutdown;
 pub mod store;

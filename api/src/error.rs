@@ -116,11 +116,17 @@ fn explanation(status: StatusCode) -> &'static str {
         StatusCode::UNAUTHORIZED => {
             "Send a valid API token: `Authorization: Bearer <token>`, or the `ct_token` header, query parameter or cookie."
         }
-        StatusCode::FORBIDDEN => "The token is valid but its permissions do not allow this request.",
+        StatusCode::FORBIDDEN => {
+            "The token is valid but its permissions do not allow this request."
+        }
         StatusCode::NOT_FOUND => "The resource does not exist, or this token may not see it.",
         StatusCode::CONFLICT => "The request conflicts with the current state of the resource.",
-        StatusCode::TOO_MANY_REQUESTS => "This token sent too many requests; wait as long as Retry-After says.",
-        StatusCode::SERVICE_UNAVAILABLE => "The server is not configured or not ready for this request.",
+        StatusCode::TOO_MANY_REQUESTS => {
+            "This token sent too many requests; wait as long as Retry-After says."
+        }
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "The server is not configured or not ready for this request."
+        }
         StatusCode::METHOD_NOT_ALLOWED => "The route exists, but not for this method.",
         StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than this server accepts.",
         s if s.is_server_error() => "The server failed; the cause is in its logs.",
@@ -147,7 +153,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         match self {
             Self::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "A request failed inside the server.");
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "A request failed inside the server."
+                );
                 problem(status, "Internal server error.".to_owned(), json!({}))
             }
             Self::Unauthenticated(message) => {
@@ -266,7 +275,10 @@ mod tests {
         assert_eq!(response.headers()[header::ALLOW], "GET");
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         let body = body_of(response).await;
-        assert_eq!((body["code"].as_u64(), body["message"].as_str()), (Some(405), Some("nope")));
+        assert_eq!(
+            (body["code"].as_u64(), body["message"].as_str()),
+            (Some(405), Some("nope"))
+        );
 
         let ok = Response::new(Body::from("fine"));
         assert_eq!(json_errors(ok).await.status(), 200);

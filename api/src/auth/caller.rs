@@ -68,7 +68,10 @@ mod tests {
         Caller {
             subject: Subject::parse(subject).expect("subject"),
             token_id: None,
-            scopes: scopes.iter().map(|s| Permission::parse(s).expect("scope")).collect(),
+            scopes: scopes
+                .iter()
+                .map(|s| Permission::parse(s).expect("scope"))
+                .collect(),
         }
     }
 
@@ -81,11 +84,20 @@ mod tests {
         let alice = caller("users/alice", &["projects#admin"]);
         let demo = project("demo");
         use AccessLevel::*;
-        assert_eq!(alice.level_in_project(&demo, "projects/demo", Some(Write)), Some(Write));
+        assert_eq!(
+            alice.level_in_project(&demo, "projects/demo", Some(Write)),
+            Some(Write)
+        );
         assert_eq!(alice.level_in_project(&demo, "projects/demo", None), None);
         let narrow = caller("users/alice", &["projects/demo#read"]);
-        assert_eq!(narrow.level_in_project(&demo, "projects/demo", Some(Admin)), Some(Read));
-        assert_eq!(narrow.level_in_project(&project("other"), "projects/other", Some(Admin)), None);
+        assert_eq!(
+            narrow.level_in_project(&demo, "projects/demo", Some(Admin)),
+            Some(Read)
+        );
+        assert_eq!(
+            narrow.level_in_project(&project("other"), "projects/other", Some(Admin)),
+            None
+        );
     }
 
     #[test]
@@ -97,20 +109,31 @@ mod tests {
         );
         // Even a (hand-made) wider scope does not reach another project.
         let wide = caller("projects/demo", &["*#admin"]);
-        assert_eq!(wide.level_in_project(&project("else"), "projects/else", None), None);
+        assert_eq!(
+            wide.level_in_project(&project("else"), "projects/else", None),
+            None
+        );
         let admin = Caller::bootstrap_admin();
         assert_eq!(
             admin.level_in_project(&project("else"), "projects/else", None),
             Some(AccessLevel::Admin)
         );
-        assert_eq!(admin.level_outside_projects("users/bob"), Some(AccessLevel::Admin));
-        assert!(matches!(&admin.subject, Subject::User(u) if *u == UserId::parse("admin").expect("id")));
+        assert_eq!(
+            admin.level_outside_projects("users/bob"),
+            Some(AccessLevel::Admin)
+        );
+        assert!(
+            matches!(&admin.subject, Subject::User(u) if *u == UserId::parse("admin").expect("id"))
+        );
     }
 
     #[test]
     fn resources_are_placed_in_their_project() {
         assert_eq!(project_of("projects/demo"), Some(project("demo")));
-        assert_eq!(project_of("projects/demo/services/x"), Some(project("demo")));
+        assert_eq!(
+            project_of("projects/demo/services/x"),
+            Some(project("demo"))
+        );
         assert_eq!(project_of("projects"), None);
         assert_eq!(project_of("users/demo"), None);
     }

@@ -125,7 +125,10 @@ impl<S: Send + Sync, L: RequiredLevel> FromRequestParts<S> for ProjectAccess<L> 
             ))
         })?;
         if grant.level < L::LEVEL {
-            return Err(ApiError::forbidden(Permission::on_project(&grant.project, L::LEVEL)));
+            return Err(ApiError::forbidden(Permission::on_project(
+                &grant.project,
+                L::LEVEL,
+            )));
         }
         if L::LEVEL >= AccessLevel::Write && grant.deleting {
             return Err(ApiError::Conflict(format!(

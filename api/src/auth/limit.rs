@@ -32,7 +32,9 @@ impl TokenRateLimiter {
     pub fn new(per_second: u32, burst: u32, shutdown: CancellationToken) -> Option<Self> {
         let rate = NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        let limiter = Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
+        let limiter = Arc::new(RateLimiter::keyed(
+            Quota::per_second(rate).allow_burst(burst),
+        ));
         let forgetting = Arc::downgrade(&limiter);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FORGET_INTERVAL);
@@ -76,7 +78,10 @@ mod tests {
             assert!(limiter.check(&busy).is_ok());
         }
         let wait = limiter.check(&busy).expect_err("over the burst");
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         assert!(limiter.check(&TokenSecret::generate().hash()).is_ok());
     }
 

@@ -61,7 +61,10 @@ pub struct Auth {
 
 impl Auth {
     /// Builds from the settings; refuses secrets that are too short.
-    pub fn from_settings(settings: &ApiSettings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub fn from_settings(
+        settings: &ApiSettings,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         for (name, secret) in [
             ("CONTAXY_ADMIN_TOKEN", &settings.admin_token),
             ("CONTAXY_TOKEN_SECRET", &settings.token_secret),

@@ -68,17 +68,29 @@ mod tests {
 
     #[test]
     fn every_contaxy_form_is_understood() {
-        assert_eq!(found(&[("authorization", "Bearer abc")], "/x"), Some("abc".into()));
-        assert_eq!(found(&[("authorization", "bearer abc")], "/x"), Some("abc".into()));
+        assert_eq!(
+            found(&[("authorization", "Bearer abc")], "/x"),
+            Some("abc".into())
+        );
+        assert_eq!(
+            found(&[("authorization", "bearer abc")], "/x"),
+            Some("abc".into())
+        );
         assert_eq!(found(&[("ct_token", "abc")], "/x"), Some("abc".into()));
         assert_eq!(found(&[], "/x?a=1&ct_token=a%2Bb"), Some("a+b".into()));
-        assert_eq!(found(&[("cookie", "x=1; ct_token=abc; y=2")], "/x"), Some("abc".into()));
+        assert_eq!(
+            found(&[("cookie", "x=1; ct_token=abc; y=2")], "/x"),
+            Some("abc".into())
+        );
     }
 
     #[test]
     fn the_first_form_wins_and_empty_or_foreign_forms_count_as_none() {
         assert_eq!(
-            found(&[("authorization", "Bearer one"), ("ct_token", "two")], "/x?ct_token=three"),
+            found(
+                &[("authorization", "Bearer one"), ("ct_token", "two")],
+                "/x?ct_token=three"
+            ),
             Some("one".into())
         );
         assert_eq!(found(&[("authorization", "Basic dXNlcg==")], "/x"), None);

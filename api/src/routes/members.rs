@@ -94,7 +94,14 @@ pub async fn put_member(
 ) -> Result<Json<Member>, ApiError> {
     let user = UserId::parse(&path.user_id)?;
     let level = query.level()?;
-    let row = store::put(&state.db, &access.project, &user, level, &access.caller.subject).await?;
+    let row = store::put(
+        &state.db,
+        &access.project,
+        &user,
+        level,
+        &access.caller.subject,
+    )
+    .await?;
     Ok(Json(row.into()))
 }
 

@@ -88,8 +88,9 @@ pub(crate) fn router(state: AppState, readiness: Readiness, max_body_bytes: usiz
         .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .merge(api)
         .fallback(error::no_route)
-        .layer(middleware::map_response(error::json_errors))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        // Outside the body limit, so that its 413 gets the JSON shape too.
+        .layer(middleware::map_response(error::json_errors))
         .layer(
             // The span names the path, never the query: a contaxy client may
             // send its token as `?ct_token=`. A 5xx the API chose to send (a
@@ -135,9 +136,13 @@ mod tests {
 
     #[tokio::test]
     async fn every_route_of_the_router_is_documented_or_public() {
-        let pool = sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").expect("lazy pool");
-        let auth = Auth::from_settings(&ApiSettings::default(), tokio_util::sync::CancellationToken::new())
-            .expect("auth");
+        let pool =
+            sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").expect("lazy pool");
+        let auth = Auth::from_settings(
+            &ApiSettings::default(),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .expect("auth");
         let state = AppState {
             db: pool,
             auth: Arc::new(auth),

@@ -7,7 +7,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::{AccessLevel, Permission, ProjectId, Subject};
-use contaxy_common::store::projects::{self as store, Deletion, NewProject, ProjectPatch, ProjectRow};
+use contaxy_common::store::projects::{
+    self as store, Deletion, NewProject, ProjectPatch, ProjectRow,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -120,7 +122,9 @@ fn check_len(what: &str, value: &str, min: usize, max: usize) -> Result<(), ApiE
     Ok(())
 }
 
-fn check_metadata<'a>(keys: impl ExactSizeIterator<Item = (&'a String, Option<&'a String>)>) -> Result<(), ApiError> {
+fn check_metadata<'a>(
+    keys: impl ExactSizeIterator<Item = (&'a String, Option<&'a String>)>,
+) -> Result<(), ApiError> {
     if keys.len() > MAX_METADATA_KEYS {
         return Err(ApiError::Invalid(format!(
             "metadata may have at most {MAX_METADATA_KEYS} keys."
@@ -231,7 +235,10 @@ pub async fn suggest_project_id(
         } else {
             let suffix = format!("-{n}");
             let keep = ProjectId::MAX_LEN - suffix.len();
-            format!("{}{suffix}", base[..base.len().min(keep)].trim_end_matches('-'))
+            format!(
+                "{}{suffix}",
+                base[..base.len().min(keep)].trim_end_matches('-')
+            )
         };
         if ProjectId::parse(&candidate).is_ok() && !store::exists(&state.db, &candidate).await? {
             return Ok(Json(candidate));
@@ -338,7 +345,9 @@ pub async fn delete_project(
     access: ProjectAccess<Admin>,
 ) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
     match store::queue_deletion(&state.db, &access.project, &access.caller.subject).await? {
-        Deletion::Queued(action_id) => Ok((StatusCode::ACCEPTED, Json(ActionAccepted { action_id }))),
+        Deletion::Queued(action_id) => {
+            Ok((StatusCode::ACCEPTED, Json(ActionAccepted { action_id })))
+        }
         Deletion::AlreadyDeleting => Err(being_deleted(&access.project)),
     }
 }
@@ -355,7 +364,10 @@ mod tests {
             ("ab", "ab00"),
             ("!!!", "project"),
             ("System", "system-project"),
-            ("A very long display name that goes on", "a-very-long-display-name"),
+            (
+                "A very long display name that goes on",
+                "a-very-long-display-name",
+            ),
         ] {
             let slug = slug(name);
             assert_eq!(slug, want, "{name}");

@@ -126,7 +126,9 @@ async fn may_manage(state: &AppState, caller: &Caller, subject: &Subject) -> Res
     match state.auth.level_on(&state.db, caller, &resource).await? {
         Some(AccessLevel::Admin) => Ok(()),
         Some(_) => Err(ApiError::forbidden(format!("{resource}#admin"))),
-        None => Err(ApiError::NotFound(format!("No tokens of `{resource}` were found."))),
+        None => Err(ApiError::NotFound(format!(
+            "No tokens of `{resource}` were found."
+        ))),
     }
 }
 
@@ -167,13 +169,19 @@ pub async fn create_token(
         .map(|scope| Permission::parse(scope))
         .collect::<Result<Vec<_>, _>>()?;
     if input.description.chars().count() > 240 {
-        return Err(ApiError::Invalid("description must be at most 240 characters long.".to_owned()));
+        return Err(ApiError::Invalid(
+            "description must be at most 240 characters long.".to_owned(),
+        ));
     }
     if input.expires_at.is_some_and(|at| at <= Utc::now()) {
-        return Err(ApiError::Invalid("expires_at must be in the future.".to_owned()));
+        return Err(ApiError::Invalid(
+            "expires_at must be in the future.".to_owned(),
+        ));
     }
     if subject != caller.subject {
-        may_manage(&state, &caller, &subject).await?;
+        may_manage(&state, &caller, &subject)
+            .await
+            .map_err(|_| ApiError::forbidden(format!("{subject}#admin")))?;
     }
     // A token never carries more than its maker holds.
     for scope in &scopes {
@@ -245,10 +253,12 @@ pub async fn revoke_token(
     let row = store::get(&state.db, id).await?.ok_or_else(not_found)?;
     let subject = Subject::parse(&row.subject)
         .map_err(|e| anyhow::anyhow!("stored token {} has a bad subject: {e}", row.id))?;
-    may_manage(&state, &caller, &subject).await.map_err(|e| match e {
-        ApiError::NotFound(_) => not_found(),
-        other => other,
-    })?;
+    may_manage(&state, &caller, &subject)
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => not_found(),
+            other => other,
+        })?;
     store::revoke(&state.db, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -264,7 +274,11 @@ pub async fn verify_token(
     caller: Caller,
     Query(query): Query<VerifyQuery>,
 ) -> Result<Json<AuthorizedAccess>, ApiError> {
-    let permission = query.permission.as_deref().map(Permission::parse).transpose()?;
+    let permission = query
+        .permission
+        .as_deref()
+        .map(Permission::parse)
+        .transpose()?;
     if let Some(permission) = &permission
         && !state.auth.allows(&state.db, &caller, permission).await?
     {
@@ -291,7 +305,10 @@ pub async fn project_token(
 ) -> Result<Json<String>, ApiError> {
     let level = query.level()?;
     if access.level < level {
-        return Err(ApiError::forbidden(Permission::on_project(&access.project, level)));
+        return Err(ApiError::forbidden(Permission::on_project(
+            &access.project,
+            level,
+        )));
     }
     let key = state.auth.project_key()?;
     let token = current_project_token(&state, key, &access.project, level, &access.caller).await?;
@@ -317,7 +334,8 @@ async fn current_project_token(
         let generation = match latest {
             Some(row) => {
                 let token = key.project_token(project, level, row.generation);
-                if row.revoked_at.is_none() && token.hash().as_bytes().as_slice() == row.token_hash {
+                if row.revoked_at.is_none() && token.hash().as_bytes().as_slice() == row.token_hash
+                {
                     return Ok(token);
                 }
                 row.generation + 1
@@ -326,8 +344,15 @@ async fn current_project_token(
         };
         let token = key.project_token(project, level, generation);
         let hash = token.hash();
-        if store::insert_project_token(&state.db, project, level, generation, &hash, &caller.subject)
-            .await?
+        if store::insert_project_token(
+            &state.db,
+            project,
+            level,
+            generation,
+            &hash,
+            &caller.subject,
+        )
+        .await?
         {
             return Ok(token);
         }

@@ -105,9 +105,13 @@ impl Permission {
                 "must have the form {resource}#{read|write|admin}",
             ));
         };
-        let level = level
-            .parse()
-            .map_err(|_| InvalidValue::new("permission", value, "its level must be read, write or admin"))?;
+        let level = level.parse().map_err(|_| {
+            InvalidValue::new(
+                "permission",
+                value,
+                "its level must be read, write or admin",
+            )
+        })?;
         Self::new(resource, level).map_err(|e| InvalidValue::new("permission", value, e.reason))
     }
 
@@ -268,24 +272,40 @@ mod tests {
             ("projects/demo#write", "projects/demo#read", true),
             ("projects/demo#write", "projects/demo#write", true),
             ("projects/demo#write", "projects/demo#admin", false),
-            ("projects/demo#write", "projects/demo/services/web#write", true),
+            (
+                "projects/demo#write",
+                "projects/demo/services/web#write",
+                true,
+            ),
             ("projects/demo#admin", "projects/demo/users/bob#admin", true),
             ("projects/demo#admin", "projects/demo2#read", false),
             ("projects/demo#admin", "projects#read", false),
-            ("projects/demo/services/web#admin", "projects/demo#read", false),
+            (
+                "projects/demo/services/web#admin",
+                "projects/demo#read",
+                false,
+            ),
             ("projects#write", "projects/any#write", true),
             ("*#read", "projects/demo#read", true),
             ("*#read", "users/bob#write", false),
             ("*#admin", "anything/at/all#admin", true),
         ];
         for (grant, wanted, expected) in cases {
-            assert_eq!(p(grant).covers(&p(wanted)), expected, "{grant} covers {wanted}");
+            assert_eq!(
+                p(grant).covers(&p(wanted)),
+                expected,
+                "{grant} covers {wanted}"
+            );
         }
     }
 
     #[test]
     fn the_highest_covering_level_counts() {
-        let grants = [p("projects/demo#read"), p("projects#write"), p("users/x#admin")];
+        let grants = [
+            p("projects/demo#read"),
+            p("projects#write"),
+            p("users/x#admin"),
+        ];
         assert_eq!(
             Permission::level_on(&grants, "projects/demo"),
             Some(AccessLevel::Write)
@@ -317,7 +337,10 @@ mod tests {
             Subject::parse("users/alice").map(|s| s.to_string()),
             Ok("users/alice".to_owned())
         );
-        assert!(matches!(Subject::parse("projects/demo"), Ok(Subject::Project(_))));
+        assert!(matches!(
+            Subject::parse("projects/demo"),
+            Ok(Subject::Project(_))
+        ));
         assert!(Subject::parse("groups/x").is_err());
         assert!(Subject::parse("projects/system").is_err());
         assert!(Subject::admin().is_admin());

@@ -21,7 +21,10 @@ fn check_identifier(
         return bad(length_rule);
     }
     let allowed = |c: char| {
-        c.is_ascii_digit() || c == '-' || c.is_ascii_lowercase() || (!lowercase && c.is_ascii_uppercase())
+        c.is_ascii_digit()
+            || c == '-'
+            || c.is_ascii_lowercase()
+            || (!lowercase && c.is_ascii_uppercase())
     };
     if !value.chars().all(allowed) {
         return bad(if lowercase {
@@ -59,7 +62,11 @@ impl ProjectId {
         check_identifier(
             "project id",
             value,
-            (Self::MIN_LEN, Self::MAX_LEN, "must be 4 to 25 characters long"),
+            (
+                Self::MIN_LEN,
+                Self::MAX_LEN,
+                "must be 4 to 25 characters long",
+            ),
             true,
         )?;
         if value == Self::RESERVED {

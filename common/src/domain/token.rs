@@ -86,7 +86,11 @@ impl TokenHash {
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The first bytes are enough to tell two apart in a log line.
-        write!(f, "TokenHash({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
+        write!(
+            f,
+            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
     }
 }
 
@@ -153,10 +157,7 @@ mod tests {
     fn the_hash_is_the_sha256_of_the_token_text() {
         let token = TokenSecret::presented("abc");
         // SHA-256("abc"), FIPS 180-2 test vector.
-        assert_eq!(
-            token.hash().as_bytes()[..4],
-            [0xba, 0x78, 0x16, 0xbf],
-        );
+        assert_eq!(token.hash().as_bytes()[..4], [0xba, 0x78, 0x16, 0xbf],);
         assert!(token.hash().ct_eq(&TokenSecret::presented("abc").hash()));
         assert!(!token.hash().ct_eq(&TokenSecret::presented("abd").hash()));
     }
@@ -173,7 +174,12 @@ mod tests {
         assert_ne!(first, token(&demo, AccessLevel::Read, 0));
         assert_ne!(first, token(&other, AccessLevel::Write, 0));
         let other_key = ProjectTokenKey::derive(&SecretString::from("another secret"));
-        assert_ne!(first, other_key.project_token(&demo, AccessLevel::Write, 0).expose());
+        assert_ne!(
+            first,
+            other_key
+                .project_token(&demo, AccessLevel::Write, 0)
+                .expose()
+        );
         assert!(first.starts_with(TOKEN_PREFIX));
     }
 }

@@ -58,7 +58,11 @@ pub async fn put(
 }
 
 /// Removes `user` from `project`; whether they were a member.
-pub async fn remove(pool: &PgPool, project: &ProjectId, user: &UserId) -> Result<bool, sqlx::Error> {
+pub async fn remove(
+    pool: &PgPool,
+    project: &ProjectId,
+    user: &UserId,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
         .bind(project.as_str())
         .bind(user.as_str())

@@ -81,11 +81,16 @@ pub async fn insert(pool: &PgPool, token: &NewToken) -> Result<TokenRow, sqlx::E
 }
 
 /// The token with this hash, active or not.
-pub async fn find_by_hash(pool: &PgPool, hash: &TokenHash) -> Result<Option<TokenRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"))
-        .bind(hash.as_bytes().as_slice())
-        .fetch_optional(pool)
-        .await
+pub async fn find_by_hash(
+    pool: &PgPool,
+    hash: &TokenHash,
+) -> Result<Option<TokenRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"
+    ))
+    .bind(hash.as_bytes().as_slice())
+    .fetch_optional(pool)
+    .await
 }
 
 /// One token by id.
@@ -97,7 +102,10 @@ pub async fn get(pool: &PgPool, id: TokenId) -> Result<Option<TokenRow>, sqlx::E
 }
 
 /// The tokens of `subject` that are not revoked, oldest first.
-pub async fn list_for_subject(pool: &PgPool, subject: &Subject) -> Result<Vec<TokenRow>, sqlx::Error> {
+pub async fn list_for_subject(
+    pool: &PgPool,
+    subject: &Subject,
+) -> Result<Vec<TokenRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM api_tokens
          WHERE subject = $1 AND revoked_at IS NULL ORDER BY created_at, id"

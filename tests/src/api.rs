@@ -119,6 +119,11 @@ impl TestApi {
         }
     }
 
+    /// GETs `path` with `token`.
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
     /// Creates a project as the admin.
     pub async fn create_project(&self, id: &str) -> Value {
         let answer = self
@@ -181,4 +186,31 @@ impl TestApi {
             .await;
         assert_eq!(answer.status, 200, "add member: {:?}", answer.body);
     }
+}
+
+/// Asserts `answer` is an error with `status` in the API's error shape:
+/// `{"code", "message", "explanation", "details"}` as
+/// `application/problem+json`.
+#[track_caller]
+pub fn assert_problem(answer: &Answer, status: u16) {
+    assert_eq!(answer.status, status, "{:?}", answer.body);
+    assert_eq!(answer.body["code"], status, "{:?}", answer.body);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{:?}",
+        answer.body
+    );
+    assert!(answer.body["explanation"].is_string(), "{:?}", answer.body);
+    assert!(answer.body["details"].is_object(), "{:?}", answer.body);
+    assert_eq!(
+        answer
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{:?}",
+        answer.body
+    );
 }

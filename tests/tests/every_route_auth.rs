@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use contaxy_tests::api::{Answer, TestApi};
+use contaxy_tests::api::{TestApi, assert_problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -315,30 +315,6 @@ fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-fn assert_error_shape(answer: &Answer, status: u16, what: &str) {
-    assert_eq!(answer.body["code"], status, "{what}: {:?}", answer.body);
-    assert!(
-        answer.body["message"].is_string(),
-        "{what}: {:?}",
-        answer.body
-    );
-    assert!(
-        answer.body["explanation"].is_string(),
-        "{what}: {:?}",
-        answer.body
-    );
-    assert!(
-        answer.body["details"].is_object(),
-        "{what}: {:?}",
-        answer.body
-    );
-    let content_type = answer
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok());
-    assert_eq!(content_type, Some("application/problem+json"), "{what}");
-}
-
 #[tokio::test]
 async fn every_route_refuses_what_it_must_and_allows_the_right_token() {
     let api = TestApi::start().await;
@@ -389,7 +365,7 @@ async fn every_route_refuses_what_it_must_and_allows_the_right_token() {
                 .await;
             assert_eq!(answer.status, want, "{what} with {kind}: {:?}", answer.body);
             if want >= 400 {
-                assert_error_shape(&answer, want, &format!("{what} with {kind}"));
+                assert_problem(&answer, want);
                 assert_eq!(
                     snapshot(&api).await,
                     before,
@@ -462,7 +438,7 @@ async fn public_routes_need_no_token_and_no_route_has_an_undocumented_method() {
                 "{method} {path} must not be routed: {:?}",
                 answer.body
             );
-            assert_error_shape(&answer, 405, &format!("{method} {path}"));
+            assert_problem(&answer, 405);
         }
     }
 }

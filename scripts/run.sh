@@ -21,6 +21,19 @@ export CONTAXY_SCHEDULER_LISTEN_ADDR="${CONTAXY_SCHEDULER_LISTEN_ADDR:-127.0.0.1
 logs="$CONTAXY_DEV_HOME/logs/run"
 mkdir -p "$logs"
 
+# The bootstrap admin token: kept in a file readable only by its owner (never
+# printed), made once and reused, so tokens and scripts keep working across
+# runs. Set CONTAXY_ADMIN_TOKEN yourself to use another one.
+admin_token_file="$CONTAXY_DEV_HOME/admin-token"
+if [ -z "${CONTAXY_ADMIN_TOKEN:-}" ]; then
+  if [ ! -s "$admin_token_file" ]; then
+    (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n=+/' >"$admin_token_file")
+  fi
+  CONTAXY_ADMIN_TOKEN="$(cat "$admin_token_file")"
+  export CONTAXY_ADMIN_TOKEN
+  log "admin token: in $admin_token_file (use: curl -H \"Authorization: Bearer \$(cat $admin_token_file)\" …)"
+fi
+
 pids=()
 stop_all() {
   [ ${#pids[@]} -gt 0 ] || return 0
@@ -48,6 +61,9 @@ for pair in "api:$CONTAXY_API_LISTEN_ADDR" "worker:$CONTAXY_WORKER_LISTEN_ADDR" 
   printf '%-9s %s\n' "$bin" "$(curl -fsS --max-time 3 "http://$addr/readyz")"
 done
 
+# The admin token works: list the projects it can see.
+printf '%-9s %s\n' "projects" "$(curl -fsS --max-time 3 -H "Authorization: Bearer $CONTAXY_ADMIN_TOKEN" \
+  "http://$CONTAXY_API_LISTEN_ADDR/projects")" || fail "the admin token was refused" "see $logs/api.log"
 log "the stack is up: API on http://$CONTAXY_API_LISTEN_ADDR, logs in $logs"
 if [ -n "$once" ]; then
   exit 0

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use contaxy_common::config::Config;
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// The whole configuration of the API binary.
@@ -19,6 +20,24 @@ pub struct ApiSettings {
     /// Largest request body accepted, in bytes (`CONTAXY_API_MAX_BODY_BYTES`);
     /// larger bodies get 413.
     pub api_max_body_bytes: usize,
+    /// The bootstrap admin token (`CONTAXY_ADMIN_TOKEN`), at least 32
+    /// characters. Whoever presents it acts as `users/admin` with `*#admin`,
+    /// so a fresh installation can create its first projects and tokens.
+    /// Unset (the default): no admin token exists and only tokens already in
+    /// the database work. Never logged.
+    pub admin_token: Option<SecretString>,
+    /// The secret project tokens are derived from (`CONTAXY_TOKEN_SECRET`),
+    /// at least 32 characters. Unset: derived from `CONTAXY_ADMIN_TOKEN`;
+    /// with neither set, `GET /projects/{id}/token` answers 503. Changing it
+    /// makes the next call for each project token mint a new one (the old
+    /// ones stay valid until revoked). Never logged.
+    pub token_secret: Option<SecretString>,
+    /// Requests per second one token may make, sustained
+    /// (`CONTAXY_API_RATE_LIMIT_PER_SECOND`); 0 turns rate limiting off.
+    pub api_rate_limit_per_second: u32,
+    /// Requests one token may make in a burst above that rate
+    /// (`CONTAXY_API_RATE_LIMIT_BURST`); at least 1.
+    pub api_rate_limit_burst: u32,
 }
 
 impl Default for ApiSettings {
@@ -26,6 +45,10 @@ impl Default for ApiSettings {
         Self {
             api_listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_max_body_bytes: 1024 * 1024,
+            admin_token: None,
+            token_secret: None,
+            api_rate_limit_per_second: 20,
+            api_rate_limit_burst: 50,
         }
     }
 }

@@ -7,11 +7,18 @@
 //! - [`config`]: `ApiConfig`, the settings of this binary.
 //! - [`startup`]: [`Application::build`] and
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
-//! - `routes`: the HTTP routes.
+//! - [`auth`]: tokens, the authentication layer, and the extractors every
+//!   handler uses to get its caller and project (`ProjectAccess<Write>`).
+//! - [`error`]: `ApiError`, the one place errors become responses.
+//! - [`routes`]: the HTTP routes and the OpenAPI document.
+//! - [`state`]: what handlers share.
 
+pub mod auth;
 pub mod config;
-mod routes;
+pub mod error;
+pub mod routes;
 pub mod startup;
+pub mod state;
 
 pub use config::{ApiConfig, ApiSettings};
 pub use startup::Application;

@@ -1,6 +1,7 @@
 //! Building and running the API, the same way in `main` and in tests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,8 +9,10 @@ use contaxy_common::backbone::Backbone;
 use contaxy_common::ops::{HttpServer, Readiness};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Auth;
 use crate::config::ApiConfig;
 use crate::routes;
+use crate::state::AppState;
 
 /// A built API: its listener is bound, its dependencies are being reached in
 /// the background.
@@ -30,7 +33,12 @@ impl Application {
             backbone.probes(),
             Duration::from_millis(config.common.probe_timeout_ms),
         );
-        let router = routes::router(readiness, config.own.api_max_body_bytes);
+        let auth = Auth::from_settings(&config.own, shutdown.child_token())?;
+        let state = AppState {
+            db: backbone.db.pool().clone(),
+            auth: Arc::new(auth),
+        };
+        let router = routes::router(state, readiness, config.own.api_max_body_bytes);
         let server = HttpServer::bind(
             config.own.api_listen_addr,
             "CONTAXY_API_LISTEN_ADDR",

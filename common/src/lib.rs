@@ -1,8 +1,8 @@
 //! Pieces shared by the contaxy binaries (`api`, `worker`, `scheduler`).
 //!
+//! - [`domain`]: validated ids, the access model, actions and deployments.
 //! - [`config`]: the loader every binary uses (`CONTAXY_*` variables and an
 //!   optional TOML file) and the settings they all share.
-//! - [`domain`]: what contaxy manages (actions, …) as validated types.
 //! - [`logs`]: deployment logs over the broker (request/reply).
 //! - [`message`]: the versioned action message carried by the broker.
 //! - [`topology`]: every exchange and queue, declared in one place.

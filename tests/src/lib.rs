@@ -7,6 +7,10 @@
 //!   `main` starts, in process, on a free port; stopped on drop.
 //! - [`eventually`]: waits on a condition with a deadline (never a bare sleep).
 //! - [`binary`]: the path of a built binary, for tests of the real process.
+//! - [`api::TestApi`]: an API with an admin token on a fresh database, and a
+//!   client for its REST routes.
+
+pub mod api;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,21 +1,168 @@
-//! The API's routes. Operational routes (`/healthz`, `/readyz`, `/metrics`)
-//! come from [`contaxy_common::ops`].
+//! The API's routes.
+//!
+//! Every API route is registered through [`api_routes`], an
+//! [`OpenApiRouter`], so it is in the OpenAPI document served at
+//! `GET /openapi.json`, and sits behind the authentication layer
+//! ([`crate::auth::guard::authenticate`]). Only the routes in
+//! [`PUBLIC_PATHS`] answer without a token: the operational routes from
+//! [`contaxy_common::ops`] and the document itself.
 
-use axum::Router;
+pub mod members;
+pub mod projects;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router, middleware};
 use contaxy_common::ops::{self, Readiness};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::guard::authenticate;
+use crate::error::{self, ErrorBody};
+use crate::state::AppState;
+
+/// The routes that answer without a token.
+pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "contaxy", description = "Projects, deployments, networks and files of contaxy (Rust)."),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every authenticated API route, with its documentation.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(projects::create_project, projects::list_projects))
+        .routes(routes!(projects::suggest_project_id))
+        .routes(routes!(
+            projects::get_project,
+            projects::update_project,
+            projects::delete_project
+        ))
+        .routes(routes!(members::list_members))
+        .routes(routes!(members::put_member, members::remove_member))
+        .routes(routes!(tokens::project_token))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(tokens::verify_token))
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> OpenApiDoc {
+    api_routes().into_openapi()
+}
 
 /// The full router of the API.
-pub(crate) fn router(readiness: Readiness, max_body_bytes: usize) -> Router {
+pub(crate) fn router(state: AppState, readiness: Readiness, max_body_bytes: usize) -> Router {
+    let (api, doc) = api_routes().split_for_parts();
+    let doc = Arc::new(doc);
+    let api = api
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state);
     Router::new()
         .merge(ops::router(readiness))
+        .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+        .merge(api)
+        .fallback(error::no_route)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        // Outside the body limit, so that its 413 gets the JSON shape too.
+        .layer(middleware::map_response(error::json_errors))
         .layer(
-            // A 5xx the API chose to send (a dependency is down) is worth a
-            // warning; errors an operator must act on are logged where they
-            // happen.
-            TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::WARN)),
+            // The span names the path, never the query: a contaxy client may
+            // send its token as `?ct_token=`. A 5xx the API chose to send (a
+            // dependency is down) is worth a warning; errors an operator must
+            // act on are logged where they happen.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use crate::auth::Auth;
+    use crate::config::ApiSettings;
+
+    /// The paths the router serves, read from its `Debug` output (axum has no
+    /// public listing; if its format changes, the count check below fails).
+    fn router_paths(router: &Router) -> BTreeSet<String> {
+        let debug = format!("{router:?}");
+        // `Router { path_router: …, fallback_router: … }`: only the first
+        // holds routes; map entries there look like
+        // `RouteId(3): "/projects/{project_id}"`.
+        let (routes, _fallback) = debug
+            .split_once("fallback_router")
+            .expect("axum's Router Debug names its fallback router");
+        routes
+            .split("RouteId(")
+            .skip(1)
+            .filter_map(|entry| {
+                let (_, rest) = entry.split_once("): \"")?;
+                let (path, _) = rest.split_once('"')?;
+                path.starts_with('/').then(|| path.to_owned())
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_route_of_the_router_is_documented_or_public() {
+        let pool =
+            sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").expect("lazy pool");
+        let auth = Auth::from_settings(
+            &ApiSettings::default(),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .expect("auth");
+        let state = AppState {
+            db: pool,
+            auth: Arc::new(auth),
+        };
+        let readiness = Readiness::new(vec![], Duration::from_secs(1));
+        let router = router(state, readiness, 1024);
+        let served = router_paths(&router);
+        let documented: BTreeSet<String> = openapi().paths.paths.keys().cloned().collect();
+        assert!(
+            served.len() >= documented.len() + PUBLIC_PATHS.len(),
+            "could not read the router's paths: {served:?}"
+        );
+        for path in &served {
+            assert!(
+                documented.contains(path) || PUBLIC_PATHS.contains(&path.as_str()),
+                "{path} is routed but neither documented nor public"
+            );
+        }
+        for path in &documented {
+            assert!(served.contains(path), "{path} is documented but not routed");
+        }
+    }
 }

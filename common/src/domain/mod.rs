@@ -1,6 +1,49 @@
 //! The domain: what contaxy manages, as validated types.
+//!
+//! Every value that comes from outside (a path, a body, a message) is parsed
+//! into one of these types at the edge, so code further in never sees an
+//! unchecked id.
+//!
+//! - [`ids`]: [`ProjectId`], [`UserId`], [`TokenId`].
+//! - [`access`]: [`AccessLevel`], [`Permission`], [`Subject`]: who may do what.
+//! - [`token`]: API token secrets: generation, hashing, project-token
+//!   derivation.
+//! - [`action`]: action kinds, families, statuses, error classes.
+//! - [`deployment`]: services and jobs: contaxy's input and its validation.
+//! - [`payload`]: kind-specific payloads of action messages.
+//! - [`validation`]: field-level errors, collected.
 
+pub mod access;
 pub mod action;
 pub mod deployment;
+pub mod ids;
 pub mod payload;
+pub mod token;
 pub mod validation;
+
+pub use access::{AccessLevel, Permission, Subject};
+pub use ids::{ProjectId, TokenId, UserId};
+pub use token::{TokenHash, TokenSecret};
+
+/// Why a value from outside was refused. The message is written for the
+/// client that sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value:?} is invalid: {reason}")]
+pub struct InvalidValue {
+    /// What was being parsed (`project id`, `permission`…).
+    pub what: &'static str,
+    /// The value as received, truncated to keep messages short.
+    pub value: String,
+    /// Why it was refused.
+    pub reason: &'static str,
+}
+
+impl InvalidValue {
+    pub(crate) fn new(what: &'static str, value: &str, reason: &'static str) -> Self {
+        Self {
+            what,
+            value: value.chars().take(80).collect(),
+            reason,
+        }
+    }
+}

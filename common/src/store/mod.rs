@@ -1,5 +1,5 @@
-//! PostgreSQL: the pool, the migrations, and (as they land) the queries, as
-//! plain functions over `&PgPool` or a transaction.
+//! PostgreSQL: the pool, the migrations, and the queries, as plain functions
+//! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`].
 //!
 //! Every binary applies the migrations at start. sqlx's migrator takes a
 //! PostgreSQL advisory lock, so three binaries starting at once apply each
@@ -18,6 +18,10 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+pub mod members;
+pub mod projects;
+pub mod tokens;
 
 use crate::config::CommonConfig;
 use crate::ops::Probe;

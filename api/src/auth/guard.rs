@@ -1,0 +1,165 @@
+//! The authentication layer and the extractors handlers use.
+//!
+//! [`authenticate`] runs as a route layer on every API route (the public
+//! routes are outside it): no token, or an unknown, expired or revoked one, is
+//! a 401 before any handler runs. When the matched route has a `{project_id}`
+//! segment it also resolves the caller's level on that project: none at all
+//! (or no such project) is a 404, so a token never learns whether another
+//! project exists. Handlers then state the level they need with
+//! [`ProjectAccess<L>`]; a lower level is a 403.
+
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use contaxy_common::domain::{AccessLevel, Permission, ProjectId};
+
+use super::caller::Caller;
+use super::presented::presented_token;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The path parameter that names a project.
+pub const PROJECT_PARAM: &str = "project_id";
+
+/// The caller's standing in the project of the matched route, found by
+/// [`authenticate`].
+#[derive(Debug, Clone)]
+struct ProjectGrant {
+    project: ProjectId,
+    level: AccessLevel,
+    deleting: bool,
+}
+
+/// The route layer that authenticates every API request.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    params: RawPathParams,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = presented_token(request.headers(), request.uri())
+        .ok_or(ApiError::Unauthenticated("No API token was presented."))?;
+    let caller = state.auth.authenticate(&state.db, &token).await?;
+    if let Some((_, raw)) = params.iter().find(|(name, _)| *name == PROJECT_PARAM) {
+        let project = ProjectId::parse(raw)?;
+        let grant = project_grant(&state, &caller, project).await?;
+        request.extensions_mut().insert(grant);
+    }
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+async fn project_grant(
+    state: &AppState,
+    caller: &Caller,
+    project: ProjectId,
+) -> Result<ProjectGrant, ApiError> {
+    let resource = format!("projects/{project}");
+    match state
+        .auth
+        .standing(&state.db, caller, &project, &resource)
+        .await?
+    {
+        Some(standing) => Ok(ProjectGrant {
+            project,
+            level: standing.level,
+            deleting: standing.deleting,
+        }),
+        None => Err(ApiError::NotFound(format!(
+            "Project `{project}` was not found."
+        ))),
+    }
+}
+
+/// A level a route requires, as a type: [`Read`], [`Write`] or [`Admin`].
+pub trait RequiredLevel: Send + Sync + 'static {
+    /// The level.
+    const LEVEL: AccessLevel;
+}
+
+/// Requires `read`.
+#[derive(Debug)]
+pub struct Read;
+/// Requires `write`; refused with 409 while the project is being deleted.
+#[derive(Debug)]
+pub struct Write;
+/// Requires `admin`; refused with 409 while the project is being deleted.
+#[derive(Debug)]
+pub struct Admin;
+
+impl RequiredLevel for Read {
+    const LEVEL: AccessLevel = AccessLevel::Read;
+}
+impl RequiredLevel for Write {
+    const LEVEL: AccessLevel = AccessLevel::Write;
+}
+impl RequiredLevel for Admin {
+    const LEVEL: AccessLevel = AccessLevel::Admin;
+}
+
+/// Proof that the caller holds level `L` on the project named by the route's
+/// `{project_id}`. Scope every query by [`ProjectAccess::project`].
+#[derive(Debug)]
+pub struct ProjectAccess<L> {
+    /// The project, from the path, checked against the token.
+    pub project: ProjectId,
+    /// The authenticated caller.
+    pub caller: Caller,
+    /// The caller's actual level (at least `L`).
+    pub level: AccessLevel,
+    required: PhantomData<L>,
+}
+
+impl<S: Send + Sync, L: RequiredLevel> FromRequestParts<S> for ProjectAccess<L> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_extensions(parts)?;
+        let grant = parts.extensions.get::<ProjectGrant>().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "ProjectAccess used on route `{}`, which has no {{{PROJECT_PARAM}}} segment",
+                parts.uri.path()
+            ))
+        })?;
+        if grant.level < L::LEVEL {
+            return Err(ApiError::forbidden(Permission::on_project(
+                &grant.project,
+                L::LEVEL,
+            )));
+        }
+        if L::LEVEL >= AccessLevel::Write && grant.deleting {
+            return Err(ApiError::Conflict(format!(
+                "Project `{}` is being deleted; it accepts no more changes.",
+                grant.project
+            )));
+        }
+        Ok(Self {
+            project: grant.project.clone(),
+            caller,
+            level: grant.level,
+            required: PhantomData,
+        })
+    }
+}
+
+impl Caller {
+    fn from_extensions(parts: &Parts) -> Result<Self, ApiError> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "route `{}` asks for the caller but is outside the authentication layer",
+                parts.uri.path()
+            ))
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::from_extensions(parts)
+    }
+}

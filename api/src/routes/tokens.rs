@@ -1,0 +1,363 @@
+//! `/auth/tokens` and `/projects/{project_id}/token`: API tokens.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use contaxy_common::domain::token::ProjectTokenKey;
+use contaxy_common::domain::{AccessLevel, Permission, ProjectId, Subject, TokenId, TokenSecret};
+use contaxy_common::store::tokens::{self as store, NewToken, TokenRow};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{Caller, ProjectAccess, Read};
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::members::AccessLevelQuery;
+use crate::state::AppState;
+
+/// Most scopes one token may carry.
+const MAX_SCOPES: usize = 64;
+
+/// A token to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenInput {
+    /// Permission strings `{resource}#{read|write|admin}`; each must be
+    /// within the caller's own permissions.
+    pub scopes: Vec<String>,
+    /// At most 240 characters.
+    #[serde(default)]
+    pub description: String,
+    /// When the token stops working; never when absent.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `users/{id}`; the caller's own subject when absent. Another user
+    /// needs `users/{id}#admin`.
+    pub subject: Option<String>,
+}
+
+/// A token's public description (never its text).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// Its id, for revoking it.
+    pub id: Uuid,
+    /// Who it acts for.
+    pub subject: String,
+    /// What it may do.
+    pub scopes: Vec<String>,
+    /// Free text.
+    pub description: String,
+    /// `api-token`, or `project-token` for tokens from
+    /// `GET /projects/{id}/token`.
+    pub token_type: &'static str,
+    /// When it stops working.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Who made it.
+    pub created_by: Option<String>,
+}
+
+impl From<TokenRow> for TokenInfo {
+    fn from(row: TokenRow) -> Self {
+        Self {
+            id: row.id,
+            token_type: if row.project_id.is_some() {
+                "project-token"
+            } else {
+                "api-token"
+            },
+            subject: row.subject,
+            scopes: row.scopes,
+            description: row.description,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            created_by: row.created_by,
+        }
+    }
+}
+
+/// A new token: its text, shown this once, and its description.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token. It is not stored and cannot be shown again.
+    pub token: String,
+    /// Its description.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+/// Whose tokens to list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListTokensQuery {
+    /// `users/{id}` or `projects/{id}`; the caller's own subject when absent.
+    pub subject: Option<String>,
+}
+
+/// The permission to verify.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct VerifyQuery {
+    /// A permission string; without one only the token's validity is checked.
+    pub permission: Option<String>,
+}
+
+/// What a verified token may do.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizedAccess {
+    /// Who the token acts for.
+    pub authorized_subject: String,
+    /// The token's id (absent for the configured admin token).
+    pub token_id: Option<Uuid>,
+    /// The resource of the verified permission.
+    pub resource_name: Option<String>,
+    /// The level of the verified permission.
+    #[schema(value_type = Option<String>)]
+    pub access_level: Option<AccessLevel>,
+}
+
+/// May `caller` see and manage the tokens of `subject`? Its own user tokens,
+/// or any subject it holds `admin` on. `Err` is 403 when the caller can at
+/// least read the subject, else 404 (it may not learn the subject exists).
+async fn may_manage(state: &AppState, caller: &Caller, subject: &Subject) -> Result<(), ApiError> {
+    if matches!(caller.subject, Subject::User(_)) && caller.subject == *subject {
+        return Ok(());
+    }
+    let resource = subject.to_string();
+    match state.auth.level_on(&state.db, caller, &resource).await? {
+        Some(AccessLevel::Admin) => Ok(()),
+        Some(_) => Err(ApiError::forbidden(format!("{resource}#admin"))),
+        None => Err(ApiError::NotFound(format!(
+            "No tokens of `{resource}` were found."
+        ))),
+    }
+}
+
+/// Creates an API token for the caller (or, with `users/{id}#admin`, for
+/// another user). The token is shown once; only its hash is kept.
+#[utoipa::path(post, path = "/auth/tokens", tag = "auth",
+    request_body = TokenInput,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<TokenInput>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    if !matches!(caller.subject, Subject::User(_)) {
+        return Err(ApiError::Forbidden {
+            message: "Project tokens cannot create tokens.".to_owned(),
+            required: None,
+        });
+    }
+    let subject = match &input.subject {
+        Some(subject) => Subject::parse(subject)?,
+        None => caller.subject.clone(),
+    };
+    if matches!(subject, Subject::Project(_)) {
+        return Err(ApiError::Invalid(
+            "Tokens of a project come from GET /projects/{project_id}/token.".to_owned(),
+        ));
+    }
+    if input.scopes.is_empty() || input.scopes.len() > MAX_SCOPES {
+        return Err(ApiError::Invalid(format!(
+            "A token needs 1 to {MAX_SCOPES} scopes."
+        )));
+    }
+    let scopes = input
+        .scopes
+        .iter()
+        .map(|scope| Permission::parse(scope))
+        .collect::<Result<Vec<_>, _>>()?;
+    if input.description.chars().count() > 240 {
+        return Err(ApiError::Invalid(
+            "description must be at most 240 characters long.".to_owned(),
+        ));
+    }
+    if input.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(ApiError::Invalid(
+            "expires_at must be in the future.".to_owned(),
+        ));
+    }
+    if subject != caller.subject {
+        may_manage(&state, &caller, &subject)
+            .await
+            .map_err(|_| ApiError::forbidden(format!("{subject}#admin")))?;
+    }
+    // A token never carries more than its maker holds.
+    for scope in &scopes {
+        if !state.auth.allows(&state.db, &caller, scope).await? {
+            return Err(ApiError::forbidden(scope));
+        }
+    }
+    let secret = TokenSecret::generate();
+    let row = store::insert(
+        &state.db,
+        &NewToken {
+            id: TokenId::new(),
+            hash: secret.hash(),
+            subject,
+            scopes,
+            description: input.description,
+            expires_at: input.expires_at,
+            created_by: caller.subject.clone(),
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: secret.expose().to_owned(),
+            info: row.into(),
+        }),
+    ))
+}
+
+/// Lists the tokens (not revoked) of the caller or of `subject`.
+#[utoipa::path(get, path = "/auth/tokens", tag = "auth",
+    params(ListTokensQuery),
+    responses((status = 200, body = Vec<TokenInfo>), (status = 403, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListTokensQuery>,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    let subject = match &query.subject {
+        Some(subject) => Subject::parse(subject)?,
+        None => caller.subject.clone(),
+    };
+    may_manage(&state, &caller, &subject).await?;
+    let rows = store::list_for_subject(&state.db, &subject).await?;
+    Ok(Json(rows.into_iter().map(TokenInfo::from).collect()))
+}
+
+/// The path of one token.
+#[derive(Debug, Deserialize)]
+pub struct TokenPath {
+    /// The token's id.
+    pub token_id: String,
+}
+
+/// Revokes a token at once. Revoking a revoked token is not an error. A
+/// revoked project token is replaced by a new one on the next
+/// `GET /projects/{id}/token`.
+#[utoipa::path(delete, path = "/auth/tokens/{token_id}", tag = "auth",
+    params(("token_id" = String, Path, description = "The token's id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<TokenPath>,
+) -> Result<StatusCode, ApiError> {
+    let id = TokenId::parse(&path.token_id)?;
+    let not_found = || ApiError::NotFound(format!("Token `{id}` was not found."));
+    let row = store::get(&state.db, id).await?.ok_or_else(not_found)?;
+    let subject = Subject::parse(&row.subject)
+        .map_err(|e| anyhow::anyhow!("stored token {} has a bad subject: {e}", row.id))?;
+    may_manage(&state, &caller, &subject)
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => not_found(),
+            other => other,
+        })?;
+    store::revoke(&state.db, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks the presented token, and that it holds `permission` when one is
+/// given (403 when it does not).
+#[utoipa::path(post, path = "/auth/tokens/verify", tag = "auth",
+    params(VerifyQuery),
+    responses((status = 200, body = AuthorizedAccess), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
+pub async fn verify_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<VerifyQuery>,
+) -> Result<Json<AuthorizedAccess>, ApiError> {
+    let permission = query
+        .permission
+        .as_deref()
+        .map(Permission::parse)
+        .transpose()?;
+    if let Some(permission) = &permission
+        && !state.auth.allows(&state.db, &caller, permission).await?
+    {
+        return Err(ApiError::forbidden(permission));
+    }
+    Ok(Json(AuthorizedAccess {
+        authorized_subject: caller.subject.to_string(),
+        token_id: caller.token_id.map(|id| id.0),
+        resource_name: permission.as_ref().map(|p| p.resource().to_owned()),
+        access_level: permission.as_ref().map(Permission::level),
+    }))
+}
+
+/// Returns the project's token at `access_level` (default `write`), the same
+/// one on every call until it is revoked. Needs that level on the project.
+#[utoipa::path(get, path = "/projects/{project_id}/token", tag = "auth",
+    params(("project_id" = String, Path, description = "The project"), AccessLevelQuery),
+    responses((status = 200, body = String), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+pub async fn project_token(
+    State(state): State<AppState>,
+    access: ProjectAccess<Read>,
+    Query(query): Query<AccessLevelQuery>,
+) -> Result<Json<String>, ApiError> {
+    let level = query.level()?;
+    if access.level < level {
+        return Err(ApiError::forbidden(Permission::on_project(
+            &access.project,
+            level,
+        )));
+    }
+    let key = state.auth.project_key()?;
+    let token = current_project_token(&state, key, &access.project, level, &access.caller).await?;
+    Ok(Json(token.expose().to_owned()))
+}
+
+/// Finds the current generation's token, or records the next generation.
+///
+/// The current token is the derived token of the newest generation, if that
+/// one is not revoked and its stored hash matches (it does not after the
+/// secret changed). Concurrent calls derive the same token; the unique index
+/// on (project, level, generation) lets only one insert, and the loser reads
+/// again and finds it.
+async fn current_project_token(
+    state: &AppState,
+    key: &ProjectTokenKey,
+    project: &ProjectId,
+    level: AccessLevel,
+    caller: &Caller,
+) -> Result<TokenSecret, ApiError> {
+    for _ in 0..3 {
+        let latest = store::latest_project_token(&state.db, project, level).await?;
+        let generation = match latest {
+            Some(row) => {
+                let token = key.project_token(project, level, row.generation);
+                if row.revoked_at.is_none() && token.hash().as_bytes().as_slice() == row.token_hash
+                {
+                    return Ok(token);
+                }
+                row.generation + 1
+            }
+            None => 0,
+        };
+        let token = key.project_token(project, level, generation);
+        let hash = token.hash();
+        if store::insert_project_token(
+            &state.db,
+            project,
+            level,
+            generation,
+            &hash,
+            &caller.subject,
+        )
+        .await?
+        {
+            return Ok(token);
+        }
+    }
+    Err(ApiError::Conflict(
+        "The project token is being replaced concurrently; try again.".to_owned(),
+    ))
+}

@@ -1,0 +1,260 @@
+//! The `projects` table.
+//!
+//! Every function that reads or changes one project takes its id; callers in
+//! the API get that id only from the authorization extractor.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{AccessLevel, ProjectId, Subject, UserId};
+
+/// A project as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProjectRow {
+    /// Its id (valid by the table's CHECK constraint).
+    pub id: String,
+    /// Shown to people.
+    pub display_name: String,
+    /// Free text.
+    pub description: String,
+    /// An icon URL or name, as contaxy had it.
+    pub icon: String,
+    /// String keys to string values.
+    pub metadata: serde_json::Value,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// Who created it (a subject).
+    pub created_by: Option<String>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Who changed it last.
+    pub updated_by: Option<String>,
+    /// Set once its deletion is queued.
+    pub deleting_since: Option<DateTime<Utc>>,
+}
+
+/// What a new project is made of.
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    /// Its id.
+    pub id: ProjectId,
+    /// Shown to people (4–128 characters, checked by the caller and the table).
+    pub display_name: String,
+    /// Free text (≤ 240 characters).
+    pub description: String,
+    /// An icon.
+    pub icon: String,
+    /// A JSON object of strings.
+    pub metadata: serde_json::Value,
+}
+
+/// A change to a project; `None` leaves a field as it is. `metadata` is merged
+/// key by key, a JSON `null` removing the key.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectPatch {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New icon.
+    pub icon: Option<String>,
+    /// Keys to set or (with `null`) remove.
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// What the authorization check needs to know about a project and a user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProjectAccessRow {
+    /// Set once its deletion is queued.
+    pub deleting_since: Option<DateTime<Utc>>,
+    /// The user's membership level, if a user was asked about and is a member.
+    pub member_level: Option<String>,
+}
+
+/// How a request to delete a project ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// The deletion action was recorded with this id.
+    Queued(Uuid),
+    /// Its deletion had already been queued (or the project is gone).
+    AlreadyDeleting,
+}
+
+/// Creates the project and, when the creator is a user, makes them an
+/// `admin` member, in one transaction. `None` when the id is taken.
+pub async fn create(
+    pool: &PgPool,
+    project: &NewProject,
+    creator: &Subject,
+) -> Result<Option<ProjectRow>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let row: Option<ProjectRow> = sqlx::query_as(
+        "INSERT INTO projects (id, display_name, description, icon, metadata, created_by, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING *",
+    )
+    .bind(project.id.as_str())
+    .bind(&project.display_name)
+    .bind(&project.description)
+    .bind(&project.icon)
+    .bind(&project.metadata)
+    .bind(creator.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if row.is_none() {
+        return Ok(None);
+    }
+    if let Subject::User(user) = creator {
+        sqlx::query(
+            "INSERT INTO project_members (project_id, user_id, access_level, created_by, updated_by)
+             VALUES ($1, $2, 'admin', $3, $3)",
+        )
+        .bind(project.id.as_str())
+        .bind(user.as_str())
+        .bind(creator.to_string())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// One project.
+pub async fn get(pool: &PgPool, id: &ProjectId) -> Result<Option<ProjectRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM projects WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
+/// Whether a project with this id exists (being deleted or not).
+pub async fn exists(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM projects WHERE id = $1)")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+}
+
+/// Every project, by id.
+pub async fn list_all(pool: &PgPool) -> Result<Vec<ProjectRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM projects ORDER BY id")
+        .fetch_all(pool)
+        .await
+}
+
+/// The projects with these ids, by id.
+pub async fn list_by_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<ProjectRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM projects WHERE id = ANY($1) ORDER BY id")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}
+
+/// The projects `user` is a member of, with the member's level, by id.
+pub async fn list_for_member(
+    pool: &PgPool,
+    user: &UserId,
+) -> Result<Vec<(ProjectRow, AccessLevel)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        project: ProjectRow,
+        member_level: String,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT p.*, m.access_level AS member_level
+         FROM projects p JOIN project_members m ON m.project_id = p.id
+         WHERE m.user_id = $1 ORDER BY p.id",
+    )
+    .bind(user.as_str())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| Some((row.project, row.member_level.parse().ok()?)))
+        .collect())
+}
+
+/// Whether the project exists, whether it is being deleted, and `user`'s
+/// membership level in it. `None` when there is no such project.
+pub async fn access(
+    pool: &PgPool,
+    project: &ProjectId,
+    user: Option<&UserId>,
+) -> Result<Option<ProjectAccessRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.deleting_since, m.access_level AS member_level
+         FROM projects p
+         LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $2
+         WHERE p.id = $1",
+    )
+    .bind(project.as_str())
+    .bind(user.map(UserId::as_str))
+    .fetch_optional(pool)
+    .await
+}
+
+/// Applies `patch`. `None` when the project is gone or being deleted.
+pub async fn update(
+    pool: &PgPool,
+    id: &ProjectId,
+    patch: &ProjectPatch,
+    by: &Subject,
+) -> Result<Option<ProjectRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE projects SET
+            display_name = COALESCE($2, display_name),
+            description  = COALESCE($3, description),
+            icon         = COALESCE($4, icon),
+            metadata     = CASE WHEN $5::jsonb IS NULL THEN metadata
+                                ELSE jsonb_strip_nulls(metadata || $5::jsonb) END,
+            updated_at   = now(),
+            updated_by   = $6
+         WHERE id = $1 AND deleting_since IS NULL
+         RETURNING *",
+    )
+    .bind(id.as_str())
+    .bind(&patch.display_name)
+    .bind(&patch.description)
+    .bind(&patch.icon)
+    .bind(&patch.metadata)
+    .bind(by.to_string())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Marks the project as being deleted and records the `project.delete`
+/// action (status `queued`), in one transaction. Publishing and executing
+/// the action belong to the action pipeline.
+pub async fn queue_deletion(
+    pool: &PgPool,
+    id: &ProjectId,
+    by: &Subject,
+) -> Result<Deletion, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let marked = sqlx::query(
+        "UPDATE projects SET deleting_since = now(), updated_at = now(), updated_by = $2
+         WHERE id = $1 AND deleting_since IS NULL",
+    )
+    .bind(id.as_str())
+    .bind(by.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if marked.rows_affected() == 0 {
+        return Ok(Deletion::AlreadyDeleting);
+    }
+    let action_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO actions (id, project_id, kind, resource_id, payload, status, requested_by, origin)
+         VALUES ($1, $2, 'project.delete', $2, '{}'::jsonb, 'queued', $3, 'api')",
+    )
+    .bind(action_id)
+    .bind(id.as_str())
+    .bind(by.to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Deletion::Queued(action_id))
+}

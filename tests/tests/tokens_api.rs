@@ -1,0 +1,436 @@
+//! Tokens and members through the REST API, against a real PostgreSQL: what
+//! is stored, who may do what, and how refusals look.
+
+use contaxy_api::ApiSettings;
+use contaxy_tests::api::{TestApi, assert_problem, random_secret, test_api_settings};
+use contaxy_tests::{TestDb, common_config, spawn_api};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+#[tokio::test]
+async fn only_token_hashes_are_stored() {
+    let api = TestApi::start().await;
+    api.create_project("alpha").await;
+    let (user_token, user_id) = api
+        .create_token("users/alice", &["projects/alpha#read"], None)
+        .await;
+    let project_token = api.project_token("alpha", "write").await;
+
+    let mut conn = api.db.connect().await;
+    let rows = sqlx::query(
+        "SELECT id::text, token_hash, to_jsonb(t)::text AS everything FROM api_tokens t",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("read the tokens table");
+    assert_eq!(rows.len(), 2, "one user token, one project token");
+    let hashes: Vec<Vec<u8>> = rows.iter().map(|r| r.get("token_hash")).collect();
+    for token in [&user_token, &project_token] {
+        let hash = Sha256::digest(token.as_bytes()).to_vec();
+        assert!(
+            hashes.contains(&hash),
+            "the SHA-256 of each token is stored"
+        );
+        for row in &rows {
+            let everything: String = row.get("everything");
+            assert!(
+                !everything.contains(token.as_str()),
+                "a token's text is stored: {everything}"
+            );
+        }
+    }
+    assert!(rows.iter().any(|r| r.get::<String, _>("id") == user_id));
+    // The configured admin token is not stored at all.
+    let dump: String =
+        sqlx::query_scalar("SELECT string_agg(to_jsonb(t)::text, ' ') FROM api_tokens t")
+            .fetch_one(&mut conn)
+            .await
+            .expect("dump");
+    assert!(!dump.contains(&api.admin));
+    // Tokens carry 256 bits: 43 base64 characters after the prefix.
+    assert!(
+        user_token.starts_with("ctxy_") && user_token.len() == 48,
+        "{user_token}"
+    );
+}
+
+#[tokio::test]
+async fn a_project_token_is_the_same_until_it_is_revoked() {
+    let api = TestApi::start().await;
+    api.create_project("alpha").await;
+    let first = api.project_token("alpha", "write").await;
+    assert_eq!(
+        api.project_token("alpha", "write").await,
+        first,
+        "the same token again"
+    );
+    let read = api.project_token("alpha", "read").await;
+    assert_ne!(read, first, "each level has its own token");
+    assert_eq!(api.get("/projects/alpha", &first).await.status, 200);
+
+    let listed = api
+        .get("/auth/tokens?subject=projects/alpha", &api.admin)
+        .await;
+    let id = listed
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["scopes"] == json!(["projects/alpha#write"]))
+        .map(|t| t["id"].as_str().expect("id").to_owned())
+        .expect("the write token is listed");
+    assert_eq!(listed.body[0]["token_type"], "project-token");
+    assert!(
+        listed.body[0].get("token").is_none(),
+        "a listing never shows a token"
+    );
+    let revoked = api
+        .call(
+            Method::DELETE,
+            &format!("/auth/tokens/{id}"),
+            Some(&first),
+            None,
+        )
+        .await;
+    assert_eq!(
+        revoked.status, 403,
+        "a write token may not revoke project tokens"
+    );
+    let revoked = api
+        .call(
+            Method::DELETE,
+            &format!("/auth/tokens/{id}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204);
+    let after = api.get("/projects/alpha", &first).await;
+    assert_problem(&after, 401);
+    assert!(
+        after.body["message"]
+            .as_str()
+            .expect("message")
+            .contains("revoked")
+    );
+
+    let second = api.project_token("alpha", "write").await;
+    assert_ne!(second, first, "a revoked token is replaced by a new one");
+    assert_eq!(api.project_token("alpha", "write").await, second);
+    assert_eq!(api.get("/projects/alpha", &second).await.status, 200);
+    // Revoking again is not an error.
+    let again = api
+        .call(
+            Method::DELETE,
+            &format!("/auth/tokens/{id}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 204);
+}
+
+#[tokio::test]
+async fn a_user_token_acts_only_within_the_users_membership() {
+    let api = TestApi::start().await;
+    api.create_project("alpha").await;
+    api.create_project("beta").await;
+    let (alice, _) = api
+        .create_token("users/alice", &["projects#admin"], None)
+        .await;
+
+    assert_problem(&api.get("/projects/alpha", &alice).await, 404);
+    api.add_member("alpha", "alice", "read").await;
+    assert_eq!(api.get("/projects/alpha", &alice).await.status, 200);
+    let patch = json!({"description": "by alice"});
+    let refused = api
+        .call(Method::PATCH, "/projects/alpha", Some(&alice), Some(&patch))
+        .await;
+    assert_problem(&refused, 403);
+    assert_eq!(
+        refused.body["details"]["required_permission"],
+        "projects/alpha#write"
+    );
+
+    api.add_member("alpha", "alice", "write").await;
+    let changed = api
+        .call(Method::PATCH, "/projects/alpha", Some(&alice), Some(&patch))
+        .await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+    assert_eq!(changed.body["updated_by"], "users/alice");
+
+    let listed = api.get("/projects", &alice).await;
+    let ids: Vec<&str> = listed
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["alpha"], "only projects alice may read");
+    let members = api.get("/projects/alpha/users", &alice).await;
+    assert!(
+        members
+            .body
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|m| m["id"] == "alice" && m["access_level"] == "write"),
+        "{:?}",
+        members.body
+    );
+
+    let removed = api
+        .call(
+            Method::DELETE,
+            "/projects/alpha/users/alice",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204);
+    assert_problem(&api.get("/projects/alpha", &alice).await, 404);
+    let listed = api.get("/projects", &alice).await;
+    assert_eq!(listed.body, json!([]));
+
+    // A narrower scope narrows a wider membership.
+    api.add_member("alpha", "alice", "admin").await;
+    let (narrow, _) = api
+        .create_token("users/alice", &["projects/alpha#read"], None)
+        .await;
+    assert_eq!(api.get("/projects/alpha", &narrow).await.status, 200);
+    let refused = api
+        .call(
+            Method::PATCH,
+            "/projects/alpha",
+            Some(&narrow),
+            Some(&patch),
+        )
+        .await;
+    assert_problem(&refused, 403);
+}
+
+#[tokio::test]
+async fn a_token_never_carries_more_than_its_maker_holds() {
+    let api = TestApi::start().await;
+    api.create_project("alpha").await;
+    api.add_member("alpha", "alice", "write").await;
+    let (alice, _) = api
+        .create_token("users/alice", &["projects/alpha#write"], None)
+        .await;
+
+    let mint = |scopes: Value, extra: Value| {
+        let mut body = json!({ "scopes": scopes });
+        body.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        body
+    };
+    let too_much = api
+        .call(
+            Method::POST,
+            "/auth/tokens",
+            Some(&alice),
+            Some(&mint(json!(["projects/alpha#admin"]), json!({}))),
+        )
+        .await;
+    assert_problem(&too_much, 403);
+    let elsewhere = api
+        .call(
+            Method::POST,
+            "/auth/tokens",
+            Some(&alice),
+            Some(&mint(json!(["*#read"]), json!({}))),
+        )
+        .await;
+    assert_problem(&elsewhere, 403);
+    let for_bob = api
+        .call(
+            Method::POST,
+            "/auth/tokens",
+            Some(&alice),
+            Some(&mint(
+                json!(["projects/alpha#read"]),
+                json!({"subject": "users/bob"}),
+            )),
+        )
+        .await;
+    assert_problem(&for_bob, 403);
+    let in_the_past = api
+        .call(
+            Method::POST,
+            "/auth/tokens",
+            Some(&alice),
+            Some(&mint(
+                json!(["projects/alpha#read"]),
+                json!({"expires_at": "2001-01-01T00:00:00Z"}),
+            )),
+        )
+        .await;
+    assert_problem(&in_the_past, 400);
+    let malformed = api
+        .call(
+            Method::POST,
+            "/auth/tokens",
+            Some(&alice),
+            Some(&mint(json!(["projects/alpha"]), json!({}))),
+        )
+        .await;
+    assert_problem(&malformed, 400);
+
+    let ok = api
+        .call(
+            Method::POST,
+            "/auth/tokens",
+            Some(&alice),
+            Some(&mint(
+                json!(["projects/alpha#read"]),
+                json!({"description": "ci", "expires_at": "2999-01-01T00:00:00Z"}),
+            )),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+    assert_eq!(ok.body["subject"], "users/alice");
+    assert_eq!(ok.body["created_by"], "users/alice");
+    let child = ok.body["token"].as_str().expect("token");
+    assert_eq!(api.get("/projects/alpha", child).await.status, 200);
+    let own = api.get("/auth/tokens", &alice).await;
+    assert_eq!(
+        own.body.as_array().expect("list").len(),
+        2,
+        "{:?}",
+        own.body
+    );
+
+    // A project token mints nothing.
+    let project = api.project_token("alpha", "admin").await;
+    let refused = api
+        .call(
+            Method::POST,
+            "/auth/tokens",
+            Some(&project),
+            Some(&mint(json!(["projects/alpha#read"]), json!({}))),
+        )
+        .await;
+    assert_problem(&refused, 403);
+}
+
+#[tokio::test]
+async fn contaxy_token_forms_are_accepted() {
+    let api = TestApi::start().await;
+    api.create_project("alpha").await;
+    let token = api.project_token("alpha", "read").await;
+    let header = api
+        .send(
+            |c, url| c.get(url).header("ct_token", &token),
+            "/projects/alpha",
+        )
+        .await;
+    assert_eq!(header.status, 200, "{:?}", header.body);
+    let query = api
+        .send(
+            |c, url| c.get(format!("{url}?ct_token={token}")),
+            "/projects/alpha",
+        )
+        .await;
+    assert_eq!(query.status, 200, "{:?}", query.body);
+    let cookie = api
+        .send(
+            |c, url| {
+                c.get(url)
+                    .header("cookie", format!("theme=dark; ct_token={token}"))
+            },
+            "/projects/alpha",
+        )
+        .await;
+    assert_eq!(cookie.status, 200, "{:?}", cookie.body);
+    let wrong = api
+        .send(
+            |c, url| c.get(url).header("cookie", "ct_token=ctxy_nope"),
+            "/projects/alpha",
+        )
+        .await;
+    assert_problem(&wrong, 401);
+}
+
+#[tokio::test]
+async fn a_token_over_its_rate_gets_429_with_retry_after() {
+    let api = TestApi::start_with(|s: &mut ApiSettings| {
+        s.api_rate_limit_per_second = 1;
+        s.api_rate_limit_burst = 3;
+    })
+    .await;
+    let (token, _) = api.create_token("users/admin", &["*#read"], None).await;
+    for _ in 0..3 {
+        assert_eq!(api.get("/projects", &token).await.status, 200);
+    }
+    let limited = api.get("/projects", &token).await;
+    assert_problem(&limited, 429);
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    // Another token is not held back by this one.
+    let (other, _) = api.create_token("users/admin", &["*#read"], None).await;
+    assert_eq!(api.get("/projects", &other).await.status, 200);
+}
+
+#[tokio::test]
+async fn verify_reports_the_subject_and_checks_the_permission() {
+    let api = TestApi::start().await;
+    api.create_project("alpha").await;
+    let token = api.project_token("alpha", "write").await;
+    let plain = api
+        .call(Method::POST, "/auth/tokens/verify", Some(&token), None)
+        .await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.body["authorized_subject"], "projects/alpha");
+    let granted = api
+        .call(
+            Method::POST,
+            "/auth/tokens/verify?permission=projects/alpha/services/web%23write",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        granted.status, 200,
+        "a grant covers what is below it: {:?}",
+        granted.body
+    );
+    assert_eq!(granted.body["access_level"], "write");
+    let denied = api
+        .call(
+            Method::POST,
+            "/auth/tokens/verify?permission=projects/alpha%23admin",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&denied, 403);
+    let malformed = api
+        .call(
+            Method::POST,
+            "/auth/tokens/verify?permission=nonsense",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_problem(&malformed, 400);
+}
+
+#[tokio::test]
+async fn a_short_admin_token_stops_the_api_at_start_and_none_means_no_admin() {
+    let db = TestDb::new().await;
+    let short = spawn_api(common_config(db.url()), test_api_settings("too-short")).await;
+    let error = short.expect_err("a short admin token is refused");
+    assert!(error.to_string().contains("CONTAXY_ADMIN_TOKEN"), "{error}");
+
+    let api = TestApi::start_with(|s: &mut ApiSettings| s.admin_token = None).await;
+    assert_problem(&api.get("/projects", &random_secret()).await, 401);
+    assert_problem(&api.get("/projects", &api.admin).await, 401);
+}

@@ -38,6 +38,12 @@ pub struct ApiSettings {
     /// Requests one token may make in a burst above that rate
     /// (`CONTAXY_API_RATE_LIMIT_BURST`); at least 1.
     pub api_rate_limit_burst: u32,
+    /// Longest a `wait=true` request waits for its action to end, in seconds
+    /// (`CONTAXY_API_WAIT_TIMEOUT_SECS`); then it answers 202 as without.
+    pub api_wait_timeout_secs: u64,
+    /// Longest a logs request waits for a worker to answer, in milliseconds
+    /// (`CONTAXY_API_LOGS_TIMEOUT_MS`); then it answers 503.
+    pub api_logs_timeout_ms: u64,
 }
 
 impl Default for ApiSettings {
@@ -49,6 +55,8 @@ impl Default for ApiSettings {
             token_secret: None,
             api_rate_limit_per_second: 20,
             api_rate_limit_burst: 50,
+            api_wait_timeout_secs: 60,
+            api_logs_timeout_ms: 10_000,
         }
     }
 }

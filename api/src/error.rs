@@ -20,6 +20,7 @@ use axum::body::to_bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contaxy_common::domain::InvalidValue;
+use contaxy_common::domain::validation::FieldErrors;
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -50,6 +51,9 @@ pub enum ApiError {
     /// A value in the request is invalid (400).
     #[error("{0}")]
     Invalid(String),
+    /// Fields of the body are invalid (400, each named in `details.fields`).
+    #[error("{0}")]
+    InvalidFields(#[from] FieldErrors),
     /// This token sent too many requests (429).
     #[error("too many requests; retry after {0:?}")]
     RateLimited(Duration),
@@ -77,7 +81,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -186,6 +190,10 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
                 response
+            }
+            Self::InvalidFields(errors) => {
+                let message = errors.to_string();
+                problem(status, message, json!({ "fields": errors.0 }))
             }
             Self::NotFound(message)
             | Self::Conflict(message)

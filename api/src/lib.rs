@@ -12,6 +12,7 @@
 //! - [`error`]: `ApiError`, the one place errors become responses.
 //! - [`routes`]: the HTTP routes and the OpenAPI document.
 //! - [`state`]: what handlers share.
+//! - [`submit`]: publishing recorded actions (the relay covers failures).
 
 pub mod auth;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod submit;
 
 pub use config::{ApiConfig, ApiSettings};
 pub use startup::Application;

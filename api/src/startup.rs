@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use contaxy_common::backbone::Backbone;
 use contaxy_common::ops::{HttpServer, Readiness};
+use contaxy_common::publisher::Publisher;
+use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
@@ -34,9 +36,15 @@ impl Application {
             Duration::from_millis(config.common.probe_timeout_ms),
         );
         let auth = Auth::from_settings(&config.own, shutdown.child_token())?;
+        let topology = Topology::new(&config.common.topology_prefix);
         let state = AppState {
             db: backbone.db.pool().clone(),
             auth: Arc::new(auth),
+            publisher: Arc::new(Publisher::new(backbone.broker.clone(), topology)),
+            broker: backbone.broker.clone(),
+            namespace: config.common.namespace.clone(),
+            wait_timeout: Duration::from_secs(config.own.api_wait_timeout_secs),
+            logs_timeout: Duration::from_millis(config.own.api_logs_timeout_ms),
         };
         let router = routes::router(state, readiness, config.own.api_max_body_bytes);
         let server = HttpServer::bind(

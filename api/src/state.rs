@@ -1,7 +1,10 @@
 //! What every handler can reach.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use contaxy_common::broker::Broker;
+use contaxy_common::publisher::Publisher;
 use sqlx::PgPool;
 
 use crate::auth::Auth;
@@ -13,4 +16,14 @@ pub struct AppState {
     pub db: PgPool,
     /// Token checks, the admin token, the rate limiter.
     pub auth: Arc<Auth>,
+    /// Publishes recorded actions (confirmed).
+    pub publisher: Arc<Publisher>,
+    /// The broker connection (logs requests).
+    pub broker: Broker,
+    /// The installation's namespace (first part of deployment ids).
+    pub namespace: String,
+    /// Longest `wait=true` waits for an action's outcome.
+    pub wait_timeout: Duration,
+    /// Longest a logs request waits for a worker to answer.
+    pub logs_timeout: Duration,
 }

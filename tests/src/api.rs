@@ -36,6 +36,8 @@ pub struct Answer {
 pub fn test_api_settings(admin_token: &str) -> ApiSettings {
     ApiSettings {
         admin_token: Some(admin_token.to_owned().into()),
+        // No test waits 10 s for a worker that is not there.
+        api_logs_timeout_ms: 1_000,
         ..ApiSettings::default()
     }
 }

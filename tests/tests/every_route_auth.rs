@@ -67,7 +67,27 @@ async fn snapshot(api: &TestApi) -> BTreeMap<String, Value> {
     all
 }
 
-async fn setup(api: &TestApi) -> (Tokens, String) {
+/// What exists before the cases run: a service, a job, an action.
+struct Existing {
+    service: String,
+    job: String,
+    action: String,
+}
+
+async fn deploy(api: &TestApi, kind: &str, name: &str) -> Value {
+    let answer = api
+        .call(
+            Method::POST,
+            &format!("/projects/alpha/{kind}"),
+            Some(&api.admin),
+            Some(&json!({"container_image": "contaxy/busybox:test", "display_name": name})),
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{:?}", answer.body);
+    answer.body
+}
+
+async fn setup(api: &TestApi) -> (Tokens, String, Existing) {
     api.create_project("alpha").await;
     api.create_project("beta").await;
     api.add_member("alpha", "alice", "admin").await;
@@ -133,12 +153,26 @@ async fn setup(api: &TestApi) -> (Tokens, String) {
         .and_then(|t| t["id"].as_str())
         .expect("alpha's write token is listed")
         .to_owned();
-    (Tokens(tokens), victim)
+    let service = deploy(api, "services", "Web App").await;
+    let job = deploy(api, "jobs", "Nightly Batch").await;
+    let existing = Existing {
+        service: service["id"].as_str().expect("an id").to_owned(),
+        job: job["id"].as_str().expect("an id").to_owned(),
+        action: service["action_id"]
+            .as_str()
+            .expect("an action id")
+            .to_owned(),
+    };
+    (Tokens(tokens), victim, existing)
 }
 
 /// The cases, in the order their allowed requests run: the revoke case after
 /// every case that uses alpha's write token, the project deletion last.
-fn cases(victim: &str) -> Vec<Case> {
+fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
+    let service = format!("/projects/alpha/services/{}", existing.service);
+    let job = format!("/projects/alpha/jobs/{}", existing.job);
+    let new_deployment =
+        || Some(json!({"container_image": "contaxy/busybox:test", "display_name": "Second One"}));
     let case =
         |method, template, path: &str, body, right, right_status, other_project, read_token| Case {
             method,
@@ -271,6 +305,169 @@ fn cases(victim: &str) -> Vec<Case> {
             403,
             200,
         ),
+        // Deployments: alpha's write token is still valid here.
+        case(
+            Method::GET,
+            "/projects/{project_id}/services",
+            "/projects/alpha/services",
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::POST,
+            "/projects/{project_id}/services",
+            "/projects/alpha/services",
+            new_deployment(),
+            "alpha_write",
+            202,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/services/{service_id}",
+            &service,
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::PATCH,
+            "/projects/{project_id}/services/{service_id}",
+            &service,
+            Some(json!({"description": "changed"})),
+            "alpha_write",
+            202,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/services/{service_id}/actions",
+            &format!("{service}/actions"),
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::POST,
+            "/projects/{project_id}/services/{service_id}/actions/{action_id}",
+            &format!("{service}/actions/restart"),
+            None,
+            "alpha_write",
+            202,
+            404,
+            403,
+        ),
+        // No worker runs in this test: the logs routes get past every check
+        // and then find no worker to answer.
+        case(
+            Method::GET,
+            "/projects/{project_id}/services/{service_id}/logs",
+            &format!("{service}/logs"),
+            None,
+            "alpha_write",
+            503,
+            404,
+            403,
+        ),
+        case(
+            Method::DELETE,
+            "/projects/{project_id}/services/{service_id}",
+            &service,
+            None,
+            "alpha_write",
+            202,
+            404,
+            403,
+        ),
+        case(
+            Method::DELETE,
+            "/projects/{project_id}/services",
+            "/projects/alpha/services",
+            None,
+            "alpha_admin",
+            202,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/jobs",
+            "/projects/alpha/jobs",
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::POST,
+            "/projects/{project_id}/jobs",
+            "/projects/alpha/jobs",
+            new_deployment(),
+            "alpha_write",
+            202,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/jobs/{job_id}",
+            &job,
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/jobs/{job_id}/logs",
+            &format!("{job}/logs"),
+            None,
+            "alpha_write",
+            503,
+            404,
+            403,
+        ),
+        case(
+            Method::DELETE,
+            "/projects/{project_id}/jobs/{job_id}",
+            &job,
+            None,
+            "alpha_write",
+            202,
+            404,
+            403,
+        ),
+        case(
+            Method::DELETE,
+            "/projects/{project_id}/jobs",
+            "/projects/alpha/jobs",
+            None,
+            "alpha_admin",
+            202,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/actions/{action_id}",
+            &format!("/projects/alpha/actions/{}", existing.action),
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
         case(
             Method::DELETE,
             "/auth/tokens/{token_id}",
@@ -318,8 +515,8 @@ fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
 #[tokio::test]
 async fn every_route_refuses_what_it_must_and_allows_the_right_token() {
     let api = TestApi::start().await;
-    let (tokens, victim) = setup(&api).await;
-    let cases = cases(&victim);
+    let (tokens, victim, existing) = setup(&api).await;
+    let cases = cases(&victim, &existing);
 
     // The table covers exactly the documented routes.
     let doc = api.call(Method::GET, "/openapi.json", None, None).await;
@@ -406,7 +603,8 @@ async fn every_route_refuses_what_it_must_and_allows_the_right_token() {
 
 #[tokio::test]
 async fn public_routes_need_no_token_and_no_route_has_an_undocumented_method() {
-    let api = TestApi::start().await;
+    // Many requests with one token: rate limiting is not under test here.
+    let api = TestApi::start_with(|s| s.api_rate_limit_per_second = 0).await;
     api.create_project("alpha").await;
     for path in contaxy_api::routes::PUBLIC_PATHS {
         let answer = api.call(Method::GET, path, None, None).await;

@@ -7,9 +7,13 @@
 //! [`PUBLIC_PATHS`] answer without a token: the operational routes from
 //! [`contaxy_common::ops`] and the document itself.
 
+pub mod actions;
+pub mod deployments;
 pub mod members;
 pub mod projects;
 pub mod tokens;
+
+use deployments::{jobs, services};
 
 use std::sync::Arc;
 
@@ -69,6 +73,27 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(tokens::verify_token))
+        .routes(routes!(
+            services::list_services,
+            services::create_service,
+            services::delete_services
+        ))
+        .routes(routes!(
+            services::get_service,
+            services::update_service,
+            services::delete_service
+        ))
+        .routes(routes!(services::service_logs))
+        .routes(routes!(services::list_service_actions))
+        .routes(routes!(services::run_service_action))
+        .routes(routes!(
+            jobs::list_jobs,
+            jobs::create_job,
+            jobs::delete_jobs
+        ))
+        .routes(routes!(jobs::get_job, jobs::delete_job))
+        .routes(routes!(jobs::job_logs))
+        .routes(routes!(actions::get_action))
 }
 
 /// The OpenAPI document of the API.
@@ -143,9 +168,25 @@ mod tests {
             tokio_util::sync::CancellationToken::new(),
         )
         .expect("auth");
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let broker = contaxy_common::broker::Broker::start(
+            &"amqp://127.0.0.1:1/%2f".to_owned().into(),
+            "router-test",
+            contaxy_common::topology::Topology::new("t."),
+            shutdown.clone(),
+        );
+        let publisher = contaxy_common::publisher::Publisher::new(
+            broker.clone(),
+            contaxy_common::topology::Topology::new("t."),
+        );
         let state = AppState {
             db: pool,
             auth: Arc::new(auth),
+            publisher: Arc::new(publisher),
+            broker,
+            namespace: "t".to_owned(),
+            wait_timeout: Duration::from_secs(1),
+            logs_timeout: Duration::from_secs(1),
         };
         let readiness = Readiness::new(vec![], Duration::from_secs(1));
         let router = router(state, readiness, 1024);

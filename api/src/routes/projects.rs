@@ -345,8 +345,14 @@ pub async fn delete_project(
     access: ProjectAccess<Admin>,
 ) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
     match store::queue_deletion(&state.db, &access.project, &access.caller.subject).await? {
-        Deletion::Queued(action_id) => {
-            Ok((StatusCode::ACCEPTED, Json(ActionAccepted { action_id })))
+        Deletion::Queued(action) => {
+            crate::submit::publish(&state, &action).await;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(ActionAccepted {
+                    action_id: action.id,
+                }),
+            ))
         }
         Deletion::AlreadyDeleting => Err(being_deleted(&access.project)),
     }

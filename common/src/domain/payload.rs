@@ -25,3 +25,13 @@ pub struct DeletePayload {
     #[serde(default)]
     pub delete_volumes: bool,
 }
+
+/// `deployment.restart`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartPayload {
+    /// Make the container anew from the recorded input (after a change),
+    /// keeping its volume; otherwise restart it as it is.
+    #[serde(default)]
+    pub recreate: bool,
+}

@@ -5,9 +5,10 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use uuid::Uuid;
 
+use crate::domain::action::{ActionKind, ActionOrigin};
 use crate::domain::{AccessLevel, ProjectId, Subject, UserId};
+use crate::store::actions::{self, ActionRecord, NewAction};
 
 /// A project as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -73,10 +74,10 @@ pub struct ProjectAccessRow {
 }
 
 /// How a request to delete a project ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Deletion {
-    /// The deletion action was recorded with this id.
-    Queued(Uuid),
+    /// The deletion action was recorded (the caller publishes it).
+    Queued(Box<ActionRecord>),
     /// Its deletion had already been queued (or the project is gone).
     AlreadyDeleting,
 }
@@ -245,16 +246,10 @@ pub async fn queue_deletion(
     if marked.rows_affected() == 0 {
         return Ok(Deletion::AlreadyDeleting);
     }
-    let action_id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO actions (id, project_id, kind, resource_id, payload, status, requested_by, origin)
-         VALUES ($1, $2, 'project.delete', $2, '{}'::jsonb, 'queued', $3, 'api')",
-    )
-    .bind(action_id)
-    .bind(id.as_str())
-    .bind(by.to_string())
-    .execute(&mut *tx)
-    .await?;
+    let mut action = NewAction::new(id.as_str(), ActionKind::ProjectDelete, ActionOrigin::Api);
+    action.resource_id = Some(id.as_str().to_owned());
+    action.requested_by = Some(by.to_string());
+    let recorded = actions::record(&mut tx, &action).await?;
     tx.commit().await?;
-    Ok(Deletion::Queued(action_id))
+    Ok(Deletion::Queued(Box::new(recorded.record().clone())))
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use backon::Retryable;
 use contaxy_common::domain::action::ActionKind;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus, DeploymentType};
-use contaxy_common::domain::payload::{DeletePayload, DeployPayload};
+use contaxy_common::domain::payload::{DeletePayload, DeployPayload, RestartPayload};
 use contaxy_common::store::actions::ActionRecord;
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 
@@ -59,7 +59,19 @@ pub async fn execute(
         }
         ActionKind::DeploymentStart => Ok(with_retries(|| exec.runtime.start(&target)).await?),
         ActionKind::DeploymentStop => Ok(with_retries(|| exec.runtime.stop(&target)).await?),
-        ActionKind::DeploymentRestart => Ok(with_retries(|| exec.runtime.restart(&target)).await?),
+        ActionKind::DeploymentRestart => {
+            let payload: RestartPayload = parse_payload(action)?;
+            if payload.recreate {
+                // The input changed: make the container anew, keep the data.
+                let keep = DeleteOptions {
+                    delete_volumes: false,
+                };
+                with_retries(|| exec.runtime.delete(&target, keep)).await?;
+                deploy(exec, action, id).await
+            } else {
+                Ok(with_retries(|| exec.runtime.restart(&target)).await?)
+            }
+        }
         other => Err(ActionError::permanent(format!(
             "{other} is not a deployment action"
         ))),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: provisions the services, builds, starts api, worker and
-# scheduler, waits until each answers /readyz, shows the result, then keeps the
-# stack running until ctrl-c (or, with --once, stops it again).
+# scheduler, waits until each answers /readyz, runs a demo job and prints its
+# logs, then keeps the stack running until ctrl-c (with --once, stops it).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
@@ -65,6 +65,35 @@ done
 printf '%-9s %s\n' "projects" "$(curl -fsS --max-time 3 -H "Authorization: Bearer $CONTAXY_ADMIN_TOKEN" \
   "http://$CONTAXY_API_LISTEN_ADDR/projects")" || fail "the admin token was refused" "see $logs/api.log"
 log "the stack is up: API on http://$CONTAXY_API_LISTEN_ADDR, logs in $logs"
+
+# The demo job: a project, a job that prints a few lines, its logs.
+api="http://$CONTAXY_API_LISTEN_ADDR"
+auth=(-H "Authorization: Bearer $CONTAXY_ADMIN_TOKEN")
+json=(-H 'Content-Type: application/json')
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+if ! curl -fsS --max-time 5 "${auth[@]}" "$api/projects/demo" >/dev/null 2>&1; then
+  curl -fsS --max-time 5 "${auth[@]}" "${json[@]}" -d '{"id": "demo", "display_name": "Demo project"}' \
+    "$api/projects" >/dev/null || fail "could not create the demo project" "see $logs/api.log"
+fi
+log "submitting the demo job"
+job="$(curl -fsS --max-time 90 "${auth[@]}" "${json[@]}" "$api/projects/demo/jobs?wait=true" -d '{
+  "container_image": "contaxy/busybox:test",
+  "display_name": "Hello demo",
+  "command": ["sh", "-c", "echo Hello from a contaxy job; echo running as $(id -un) in $(hostname); echo deployment: $CONTAXY_DEPLOYMENT_NAME"]
+}')" || fail "the demo job was refused" "see $logs/api.log"
+job_id="$(printf '%s' "$job" | field "['id']")"
+status=""
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ]; do
+  status="$(curl -fsS --max-time 5 "${auth[@]}" "$api/projects/demo/jobs/$job_id" | field "['status']")"
+  case "$status" in succeeded | failed) break ;; esac
+  sleep 0.5
+done
+log "demo job $job_id: $status"
+curl -fsS --max-time 15 "${auth[@]}" "$api/projects/demo/jobs/$job_id/logs" \
+  || fail "could not read the demo job's logs" "see $logs/worker.log"
+[ "$status" = succeeded ] || fail "the demo job did not succeed (status: ${status:-none})" "see $logs/worker.log"
+
 if [ -n "$once" ]; then
   exit 0
 fi

@@ -1,0 +1,249 @@
+//! `contaxy-bench`: the action pipeline under load, against the real
+//! services, with raw Docker Engine create+start measured in the same run as
+//! the baseline (the machines are shared and noisy: ratios, not absolutes).
+//!
+//! It starts the API and one worker in process (fresh database, unique
+//! namespace and broker prefix), then measures:
+//!
+//! 1. latency, sequentially, one job at a time: the API's accept latency
+//!    (POST to 202), and the time from POST to the `running` event on the
+//!    `events` exchange, against raw create+start of the same image;
+//! 2. throughput: N jobs submitted 16 at a time, until every action has
+//!    succeeded, against raw create+start of N containers 8 at a time.
+//!
+//! Usage: `cargo run --release -p contaxy-bench -- [jobs]` (default 40).
+//! Figures and how to read them: `docs/benchmarks.md`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOptions};
+use contaxy_api::ApiSettings;
+use contaxy_common::config::CommonConfig;
+use contaxy_tests::api::{random_secret, test_api_settings};
+use contaxy_tests::{TestDb, common_config, eventually, get_json, spawn_api, spawn_worker};
+use contaxy_worker::WorkerSettings;
+use futures::{StreamExt, stream};
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const IMAGE: &str = "contaxy/busybox:test";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let jobs: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(40);
+    let db = TestDb::new().await;
+    let namespace = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let common = CommonConfig {
+        namespace: namespace.clone(),
+        database_max_connections: 20,
+        ..common_config(db.url())
+    };
+    let admin = random_secret();
+    let settings = ApiSettings {
+        api_rate_limit_per_second: 0,
+        ..test_api_settings(&admin)
+    };
+    let api = spawn_api(common.clone(), settings).await?;
+    let worker = spawn_worker(common.clone(), WorkerSettings::default()).await?;
+    for url in [api.url("/readyz"), worker.url("/readyz")] {
+        eventually(Duration::from_secs(60), "the stack to be ready", || async {
+            matches!(get_json(&url).await, Some((200, _))).then_some(())
+        })
+        .await;
+    }
+    let client = Client { http: reqwest::Client::new(), base: api.url(""), admin };
+    client.post("/projects", json!({"id": "bench", "display_name": "Benchmark"})).await?;
+    let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
+    let mut running = running_events(&common).await?;
+
+    let result = measure(&client, &docker, &namespace, &mut running, jobs).await;
+    cleanup(&namespace);
+    result
+}
+
+async fn measure(
+    client: &Client,
+    docker: &Docker,
+    namespace: &str,
+    running: &mut mpsc::UnboundedReceiver<(String, Instant)>,
+    jobs: usize,
+) -> anyhow::Result<()> {
+    let sequential = jobs.min(20);
+    println!("latency: {sequential} jobs one at a time (sleep 30), raw Docker baseline first");
+    let mut raw = Vec::new();
+    for i in 0..sequential {
+        let started = Instant::now();
+        raw_create_start(docker, namespace, &format!("{namespace}-raw-{i}"), &["sleep", "30"]).await?;
+        raw.push(started.elapsed());
+    }
+    let mut accept = Vec::new();
+    let mut to_running = Vec::new();
+    for i in 0..sequential {
+        let started = Instant::now();
+        let body = job_body(&format!("Latency {i}"), &["sleep", "30"]);
+        let created = client.post("/projects/bench/jobs", body).await?;
+        accept.push(started.elapsed());
+        let id = created["id"].as_str().context("a job id")?.to_owned();
+        let at = wait_running(running, &id).await?;
+        to_running.push(at.duration_since(started));
+    }
+    report("raw create+start", &mut raw);
+    report("API accept (POST → 202)", &mut accept);
+    report("POST → running event", &mut to_running);
+    println!(
+        "  ratio p50 (pipeline to running / raw create+start): {:.2}",
+        p(&to_running, 50).as_secs_f64() / p(&raw, 50).as_secs_f64()
+    );
+
+    println!("throughput: {jobs} jobs (`true`), 16 submissions in flight; raw: 8 in flight");
+    let started = Instant::now();
+    stream::iter(0..jobs)
+        .map(|i| async move { raw_create_start(docker, namespace, &format!("{namespace}-tput-{i}"), &["true"]).await })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let raw_rate = jobs as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let action_ids: Vec<String> = stream::iter(0..jobs)
+        .map(|i| async move {
+            let created = client.post("/projects/bench/jobs", job_body(&format!("Throughput {i}"), &["true"])).await?;
+            Ok::<_, anyhow::Error>(created["action_id"].as_str().context("an action id")?.to_owned())
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    let submitted = started.elapsed();
+    for id in &action_ids {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let action = client.get(&format!("/projects/bench/actions/{id}")).await?;
+            match action["status"].as_str() {
+                Some("succeeded") => break,
+                Some("failed") => bail!("action {id} failed: {}", action["last_error"]),
+                _ if Instant::now() > deadline => bail!("action {id} did not end"),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+    let rate = jobs as f64 / started.elapsed().as_secs_f64();
+    println!("  submissions: {:.1} /s (all {jobs} accepted in {:.2} s)", jobs as f64 / submitted.as_secs_f64(), submitted.as_secs_f64());
+    println!("  pipeline: {rate:.1} actions/s to succeeded; raw create+start: {raw_rate:.1} containers/s; ratio {:.2}", rate / raw_rate);
+    Ok(())
+}
+
+fn job_body(name: &str, command: &[&str]) -> Value {
+    json!({"container_image": IMAGE, "display_name": name, "command": command,
+           "compute": {"min_cpus": 0, "min_memory": 4, "max_memory": 64}})
+}
+
+async fn raw_create_start(docker: &Docker, namespace: &str, name: &str, command: &[&str]) -> anyhow::Result<()> {
+    let labels = HashMap::from([("ctxy.namespace".to_owned(), namespace.to_owned())]);
+    let body = ContainerCreateBody {
+        image: Some(IMAGE.to_owned()),
+        cmd: Some(command.iter().map(|s| (*s).to_owned()).collect()),
+        labels: Some(labels),
+        ..ContainerCreateBody::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(name).build();
+    docker.create_container(Some(options), body).await?;
+    docker.start_container(name, None::<StartContainerOptions>).await?;
+    Ok(())
+}
+
+/// Deployment ids as their `running` events arrive.
+async fn running_events(common: &CommonConfig) -> anyhow::Result<mpsc::UnboundedReceiver<(String, Instant)>> {
+    use secrecy::ExposeSecret;
+    let conn = lapin::Connection::connect(common.amqp_url.expose_secret(), lapin::ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    let exclusive = QueueDeclareOptions { exclusive: true, auto_delete: true, ..QueueDeclareOptions::default() };
+    let queue = channel.queue_declare("".into(), exclusive, FieldTable::default()).await?;
+    let events = contaxy_common::topology::Topology::new(&common.topology_prefix).events_exchange();
+    channel
+        .queue_bind(queue.name().clone(), events.into(), "deployment.bench.running".into(), QueueBindOptions::default(), FieldTable::default())
+        .await?;
+    let no_ack = BasicConsumeOptions { no_ack: true, ..BasicConsumeOptions::default() };
+    let mut consumer = channel.basic_consume(queue.name().clone(), "".into(), no_ack, FieldTable::default()).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let _keep = (conn, channel);
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let at = Instant::now();
+            if let Ok(event) = serde_json::from_slice::<Value>(&delivery.data)
+                && let Some(id) = event["deployment_id"].as_str()
+                && tx.send((id.to_owned(), at)).is_err()
+            {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+async fn wait_running(running: &mut mpsc::UnboundedReceiver<(String, Instant)>, id: &str) -> anyhow::Result<Instant> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(deadline, running.recv()).await {
+            Ok(Some((seen, at))) if seen == id => return Ok(at),
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("the events subscription ended"),
+            Err(_) => bail!("{id} did not report running within 60 s"),
+        }
+    }
+}
+
+fn p(sorted: &[Duration], percent: usize) -> Duration {
+    sorted[((sorted.len() - 1) * percent) / 100]
+}
+
+fn report(what: &str, samples: &mut [Duration]) {
+    samples.sort();
+    println!(
+        "  {what:<28} p50 {:>7.1} ms   p99 {:>7.1} ms   (n = {})",
+        p(samples, 50).as_secs_f64() * 1e3,
+        p(samples, 99).as_secs_f64() * 1e3,
+        samples.len()
+    );
+}
+
+fn cleanup(namespace: &str) {
+    let filter = format!("label=ctxy.namespace={namespace}");
+    let ids = std::process::Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output();
+    if let Ok(out) = ids {
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+        if !ids.is_empty() {
+            let _ = std::process::Command::new("docker").arg("rm").arg("-f").args(&ids).output();
+        }
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    admin: String,
+}
+
+impl Client {
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.admin).json(&body).send().await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("POST {path}: {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.admin).send().await?.json().await?)
+    }
+}

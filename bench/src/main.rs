@@ -36,7 +36,11 @@ const IMAGE: &str = "contaxy/busybox:test";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let jobs: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(40);
+    let jobs: usize = std::env::args()
+        .nth(1)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(40);
     let db = TestDb::new().await;
     let namespace = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let common = CommonConfig {
@@ -57,9 +61,20 @@ async fn main() -> anyhow::Result<()> {
         })
         .await;
     }
-    let client = Client { http: reqwest::Client::new(), base: api.url(""), admin };
-    client.post("/projects", json!({"id": "bench", "display_name": "Benchmark"})).await?;
-    let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: api.url(""),
+        admin,
+    };
+    client
+        .post(
+            "/projects",
+            json!({"id": "bench", "display_name": "Benchmark"}),
+        )
+        .await?;
+    let docker = Docker::connect_with_local_defaults()?
+        .negotiate_version()
+        .await?;
     let mut running = running_events(&common).await?;
 
     let result = measure(&client, &docker, &namespace, &mut running, jobs).await;
@@ -79,7 +94,13 @@ async fn measure(
     let mut raw = Vec::new();
     for i in 0..sequential {
         let started = Instant::now();
-        raw_create_start(docker, namespace, &format!("{namespace}-raw-{i}"), &["sleep", "30"]).await?;
+        raw_create_start(
+            docker,
+            namespace,
+            &format!("{namespace}-raw-{i}"),
+            &["sleep", "30"],
+        )
+        .await?;
         raw.push(started.elapsed());
     }
     let mut accept = Vec::new();
@@ -104,7 +125,15 @@ async fn measure(
     println!("throughput: {jobs} jobs (`true`), 16 submissions in flight; raw: 8 in flight");
     let started = Instant::now();
     stream::iter(0..jobs)
-        .map(|i| async move { raw_create_start(docker, namespace, &format!("{namespace}-tput-{i}"), &["true"]).await })
+        .map(|i| async move {
+            raw_create_start(
+                docker,
+                namespace,
+                &format!("{namespace}-tput-{i}"),
+                &["true"],
+            )
+            .await
+        })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
         .await
@@ -114,8 +143,18 @@ async fn measure(
     let started = Instant::now();
     let action_ids: Vec<String> = stream::iter(0..jobs)
         .map(|i| async move {
-            let created = client.post("/projects/bench/jobs", job_body(&format!("Throughput {i}"), &["true"])).await?;
-            Ok::<_, anyhow::Error>(created["action_id"].as_str().context("an action id")?.to_owned())
+            let created = client
+                .post(
+                    "/projects/bench/jobs",
+                    job_body(&format!("Throughput {i}"), &["true"]),
+                )
+                .await?;
+            Ok::<_, anyhow::Error>(
+                created["action_id"]
+                    .as_str()
+                    .context("an action id")?
+                    .to_owned(),
+            )
         })
         .buffer_unordered(16)
         .collect::<Vec<_>>()
@@ -136,8 +175,15 @@ async fn measure(
         }
     }
     let rate = jobs as f64 / started.elapsed().as_secs_f64();
-    println!("  submissions: {:.1} /s (all {jobs} accepted in {:.2} s)", jobs as f64 / submitted.as_secs_f64(), submitted.as_secs_f64());
-    println!("  pipeline: {rate:.1} actions/s to succeeded; raw create+start: {raw_rate:.1} containers/s; ratio {:.2}", rate / raw_rate);
+    println!(
+        "  submissions: {:.1} /s (all {jobs} accepted in {:.2} s)",
+        jobs as f64 / submitted.as_secs_f64(),
+        submitted.as_secs_f64()
+    );
+    println!(
+        "  pipeline: {rate:.1} actions/s to succeeded; raw create+start: {raw_rate:.1} containers/s; ratio {:.2}",
+        rate / raw_rate
+    );
     Ok(())
 }
 
@@ -146,7 +192,12 @@ fn job_body(name: &str, command: &[&str]) -> Value {
            "compute": {"min_cpus": 0, "min_memory": 4, "max_memory": 64}})
 }
 
-async fn raw_create_start(docker: &Docker, namespace: &str, name: &str, command: &[&str]) -> anyhow::Result<()> {
+async fn raw_create_start(
+    docker: &Docker,
+    namespace: &str,
+    name: &str,
+    command: &[&str],
+) -> anyhow::Result<()> {
     let labels = HashMap::from([("ctxy.namespace".to_owned(), namespace.to_owned())]);
     let body = ContainerCreateBody {
         image: Some(IMAGE.to_owned()),
@@ -156,23 +207,53 @@ async fn raw_create_start(docker: &Docker, namespace: &str, name: &str, command:
     };
     let options = CreateContainerOptionsBuilder::default().name(name).build();
     docker.create_container(Some(options), body).await?;
-    docker.start_container(name, None::<StartContainerOptions>).await?;
+    docker
+        .start_container(name, None::<StartContainerOptions>)
+        .await?;
     Ok(())
 }
 
 /// Deployment ids as their `running` events arrive.
-async fn running_events(common: &CommonConfig) -> anyhow::Result<mpsc::UnboundedReceiver<(String, Instant)>> {
+async fn running_events(
+    common: &CommonConfig,
+) -> anyhow::Result<mpsc::UnboundedReceiver<(String, Instant)>> {
     use secrecy::ExposeSecret;
-    let conn = lapin::Connection::connect(common.amqp_url.expose_secret(), lapin::ConnectionProperties::default()).await?;
+    let conn = lapin::Connection::connect(
+        common.amqp_url.expose_secret(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await?;
     let channel = conn.create_channel().await?;
-    let exclusive = QueueDeclareOptions { exclusive: true, auto_delete: true, ..QueueDeclareOptions::default() };
-    let queue = channel.queue_declare("".into(), exclusive, FieldTable::default()).await?;
+    let exclusive = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), exclusive, FieldTable::default())
+        .await?;
     let events = contaxy_common::topology::Topology::new(&common.topology_prefix).events_exchange();
     channel
-        .queue_bind(queue.name().clone(), events.into(), "deployment.bench.running".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            queue.name().clone(),
+            events.into(),
+            "deployment.bench.running".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
-    let no_ack = BasicConsumeOptions { no_ack: true, ..BasicConsumeOptions::default() };
-    let mut consumer = channel.basic_consume(queue.name().clone(), "".into(), no_ack, FieldTable::default()).await?;
+    let no_ack = BasicConsumeOptions {
+        no_ack: true,
+        ..BasicConsumeOptions::default()
+    };
+    let mut consumer = channel
+        .basic_consume(
+            queue.name().clone(),
+            "".into(),
+            no_ack,
+            FieldTable::default(),
+        )
+        .await?;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let _keep = (conn, channel);
@@ -189,7 +270,10 @@ async fn running_events(common: &CommonConfig) -> anyhow::Result<mpsc::Unbounded
     Ok(rx)
 }
 
-async fn wait_running(running: &mut mpsc::UnboundedReceiver<(String, Instant)>, id: &str) -> anyhow::Result<Instant> {
+async fn wait_running(
+    running: &mut mpsc::UnboundedReceiver<(String, Instant)>,
+    id: &str,
+) -> anyhow::Result<Instant> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         match tokio::time::timeout_at(deadline, running.recv()).await {
@@ -217,11 +301,27 @@ fn report(what: &str, samples: &mut [Duration]) {
 
 fn cleanup(namespace: &str) {
     let filter = format!("label=ctxy.namespace={namespace}");
-    let ids = std::process::Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output();
-    if let Ok(out) = ids {
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+    for (list, remove) in [
+        (&["ps", "-aq"][..], &["rm", "-f"][..]),
+        (&["volume", "ls", "-q"][..], &["volume", "rm", "-f"][..]),
+        (&["network", "ls", "-q"][..], &["network", "rm"][..]),
+    ] {
+        let Ok(out) = std::process::Command::new("docker")
+            .args(list)
+            .args(["--filter", &filter])
+            .output()
+        else {
+            continue;
+        };
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         if !ids.is_empty() {
-            let _ = std::process::Command::new("docker").arg("rm").arg("-f").args(&ids).output();
+            let _ = std::process::Command::new("docker")
+                .args(remove)
+                .args(&ids)
+                .output();
         }
     }
 }
@@ -234,7 +334,13 @@ struct Client {
 
 impl Client {
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.admin).json(&body).send().await?;
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await?;
         let status = response.status();
         let body: Value = response.json().await?;
         if !status.is_success() {
@@ -244,6 +350,13 @@ impl Client {
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.admin).send().await?.json().await?)
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.admin)
+            .send()
+            .await?
+            .json()
+            .await?)
     }
 }

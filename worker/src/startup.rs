@@ -9,6 +9,7 @@ use backon::{ExponentialBuilder, Retryable};
 use contaxy_common::backbone::Backbone;
 use contaxy_common::ops::{self, HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
+use contaxy_common::store::capacity::{self, Capacity};
 use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
@@ -107,10 +108,10 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
                 .without_max_times(),
         )
         .notify(|error, delay| tracing::warn!(%error, ?delay, "The Docker Engine is not reachable yet."));
-    let runtime: Arc<dyn Runtime> = tokio::select! {
+    let docker = tokio::select! {
         () = shutdown.cancelled() => return,
         runtime = runtime => match runtime {
-            Ok(runtime) => Arc::new(runtime),
+            Ok(runtime) => runtime,
             Err(error) => {
                 tracing::error!(%error, "Cannot use the Docker Engine; this worker executes nothing.");
                 return;
@@ -122,6 +123,23 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
         () = backbone.db.schema_ready() => {}
     }
     let pool = backbone.db.pool().clone();
+    let host = docker.engine().capacity;
+    let capacity = Capacity {
+        cpus: host.cpus,
+        memory_bytes: i64::try_from(host.memory_bytes).unwrap_or(i64::MAX),
+    };
+    if let Err(error) = capacity::record(
+        &pool,
+        &config.common.namespace,
+        &config.own.docker_host,
+        "docker",
+        capacity,
+    )
+    .await
+    {
+        tracing::warn!(%error, "Could not record the host's capacity; the API will not check min_* requests.");
+    }
+    let runtime: Arc<dyn Runtime> = Arc::new(docker);
     let topology = Topology::new(&config.common.topology_prefix);
     let publisher = Arc::new(Publisher::new(backbone.broker.clone(), topology.clone()));
     let deployment = DeploymentSettings {

@@ -350,6 +350,15 @@ fn check_compute(c: &Compute, errors: &mut FieldErrors) {
             &format!("must be between {MIN_MEMORY_LIMIT_MB} and {MAX_MEMORY_MB} MB"),
         );
     }
+    if c.max_cpus.is_some_and(|max| max < c.min_cpus) {
+        errors.push("compute.max_cpus", "is below min_cpus (default 1)");
+    }
+    if c.max_memory.is_some_and(|max| max < c.min_memory) {
+        errors.push(
+            "compute.max_memory",
+            "is below min_memory (default 1000 MB)",
+        );
+    }
     for (field, value) in [
         ("compute.min_gpus", c.min_gpus),
         ("compute.max_gpus", c.max_gpus),
@@ -432,6 +441,40 @@ pub fn deployment_id(
     let slug = slug.trim_end_matches('-');
     let slug = if slug.is_empty() { "x" } else { slug };
     format!("{prefix}{slug}{suffix}")
+}
+
+/// Checks the `min_*` requests against what the largest host offers; a
+/// request no host can meet is refused before anything is recorded.
+pub fn check_capacity(compute: &Compute, cpus: f64, memory_bytes: i64) -> Result<(), FieldErrors> {
+    let mut errors = FieldErrors::default();
+    if compute.min_cpus > cpus {
+        errors.push(
+            "compute.min_cpus",
+            &format!(
+                "asks for {} cores; the largest host has {cpus}",
+                compute.min_cpus
+            ),
+        );
+    }
+    if compute.max_cpus.is_some_and(|max| max > cpus) {
+        errors.push(
+            "compute.max_cpus",
+            &format!("is above the {cpus} cores of the largest host"),
+        );
+    }
+    let mib = 1024 * 1024;
+    let min_bytes = i64::try_from(compute.min_memory.saturating_mul(mib)).unwrap_or(i64::MAX);
+    if min_bytes > memory_bytes {
+        errors.push(
+            "compute.min_memory",
+            &format!(
+                "asks for {} MB; the largest host has {} MB",
+                compute.min_memory,
+                memory_bytes / mib as i64
+            ),
+        );
+    }
+    errors.into_result()
 }
 
 /// Lower-case letters and digits, runs of anything else as one `-`.

@@ -7,6 +7,7 @@
 //! trying in the background and reports "not ready" on `/readyz` meanwhile.
 
 pub mod actions;
+pub mod capacity;
 pub mod deployments;
 
 use std::time::Duration;

@@ -17,10 +17,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::ProjectId;
 use contaxy_common::domain::action::{ActionKind, ActionOrigin};
-use contaxy_common::domain::deployment::{DeploymentInput, DeploymentType, deployment_id};
+use contaxy_common::domain::deployment::{
+    DeploymentInput, DeploymentType, check_capacity, deployment_id,
+};
 use contaxy_common::domain::payload::{DeletePayload, DeployPayload, RestartPayload};
 use contaxy_common::logs::{self, LogsError, LogsRequest};
 use contaxy_common::store::actions::{self, ActionRecord, NewAction, Recorded};
+use contaxy_common::store::capacity;
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
@@ -147,6 +150,18 @@ fn short_suffix() -> String {
         .collect()
 }
 
+/// Refuses `min_*` requests no host can meet (when a worker has reported
+/// its host; otherwise the worker checks and fails the action).
+pub async fn check_host_capacity(
+    state: &AppState,
+    input: &DeploymentInput,
+) -> Result<(), ApiError> {
+    if let Some(host) = capacity::largest(&state.db, &state.namespace).await? {
+        check_capacity(&input.compute, host.cpus, host.memory_bytes)?;
+    }
+    Ok(())
+}
+
 /// Creates a service or job: validate, record deployment + action, publish.
 pub async fn create(
     state: &AppState,
@@ -166,6 +181,7 @@ pub async fn create(
         ));
     }
     input.validate(kind)?;
+    check_host_capacity(state, &input).await?;
     let key = idempotency_key(headers)?;
     let display_name = input.display_name.clone().unwrap_or_default();
     let id = deployment_id(

@@ -89,6 +89,7 @@ pub async fn update_service(
     let record = super::find(&state, &access.project, KIND, &id).await?;
     let merged = super::merge(record.spec.0.clone(), patch)?;
     merged.validate(KIND)?;
+    super::check_host_capacity(&state, &merged).await?;
     let mut conn = state.db.acquire().await?;
     let by = access.caller.subject.to_string();
     let record = store::update_spec(&mut conn, access.project.as_str(), &id, &merged, Some(&by))

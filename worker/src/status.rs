@@ -104,7 +104,25 @@ impl StatusWatcher {
 
     /// One pass: writes what the runtime reports for every deployment it has.
     pub async fn reconcile(&self) -> Result<(), crate::runtime::RuntimeError> {
-        for state in self.runtime.list(None).await? {
+        let listed_at = Utc::now();
+        let states = self.runtime.list(None).await?;
+        let present: Vec<String> = states.iter().map(|s| s.deployment_id.clone()).collect();
+        match deployments::stop_missing(&self.pool, &present, listed_at).await {
+            Ok(gone) => {
+                for (project_id, id) in gone {
+                    self.announce(
+                        &project_id,
+                        &id,
+                        DeploymentStatus::Stopped,
+                        None,
+                        Utc::now(),
+                    )
+                    .await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "Could not mark vanished deployments stopped."),
+        }
+        for state in states {
             let observed = ObservedStatus {
                 status: state.status,
                 exit_code: state.exit_code.and_then(|c| i32::try_from(c).ok()),
@@ -130,16 +148,35 @@ impl StatusWatcher {
                 return;
             }
         };
-        metrics::counter!(STATUS_CHANGES, "status" => observed.status.as_str()).increment(1);
-        tracing::info!(deployment_id, project_id, status = observed.status.as_str(), exit_code = ?observed.exit_code, "Deployment status changed.");
+        self.announce(
+            &project_id,
+            deployment_id,
+            observed.status,
+            observed.exit_code,
+            at,
+        )
+        .await;
+    }
+
+    /// Counts, logs and publishes a status change that this worker wrote.
+    async fn announce(
+        &self,
+        project_id: &str,
+        deployment_id: &str,
+        status: DeploymentStatus,
+        exit_code: Option<i32>,
+        at: DateTime<Utc>,
+    ) {
+        metrics::counter!(STATUS_CHANGES, "status" => status.as_str()).increment(1);
+        tracing::info!(deployment_id, project_id, status = status.as_str(), exit_code = ?exit_code, "Deployment status changed.");
         let event = StatusEvent {
             deployment_id,
-            project_id: &project_id,
-            status: observed.status,
-            exit_code: observed.exit_code,
+            project_id,
+            status,
+            exit_code,
             at,
         };
-        let key = format!("deployment.{project_id}.{}", observed.status.as_str());
+        let key = format!("deployment.{project_id}.{}", status.as_str());
         let body = serde_json::to_vec(&event).expect("a status event always serializes");
         if let Err(error) = self.publisher.publish_event(&key, &body).await {
             tracing::warn!(%error, "Could not publish a status event; the database has the status.");

@@ -234,3 +234,24 @@ pub async fn delete(pool: &PgPool, project_id: &str, id: &str) -> sqlx::Result<b
         .await?;
     Ok(deleted.rows_affected() == 1)
 }
+
+/// Marks `running` deployments whose container is gone (not among
+/// `present` ids, the runtime's full list taken at `listed_at`) as
+/// `stopped`; rows changed since the listing are left alone. Returns each
+/// changed (project, id), so the caller publishes the change once.
+pub async fn stop_missing(
+    pool: &PgPool,
+    present: &[String],
+    listed_at: DateTime<Utc>,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "UPDATE deployments
+         SET status = 'stopped', status_detail = 'its container is gone', stopped_at = now(), updated_at = now()
+         WHERE status = 'running' AND NOT (id = ANY($1)) AND updated_at < $2
+         RETURNING project_id, id",
+    )
+    .bind(present)
+    .bind(listed_at)
+    .fetch_all(pool)
+    .await
+}

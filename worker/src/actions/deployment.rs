@@ -84,6 +84,18 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
         // Published by another system: record the deployment first.
         None => record_from_payload(exec, action, id).await?,
     };
+    if record.spec.disabled {
+        // Recorded, not run: contaxy's `disabled`.
+        deployments::set_status(
+            &exec.pool,
+            &action.project_id,
+            id,
+            DeploymentStatus::Stopped,
+            Some("disabled"),
+        )
+        .await?;
+        return Ok(());
+    }
     let spec = spec_for(&record, &exec.deployment)?;
     match with_retries(|| exec.runtime.deploy(&spec)).await {
         Ok(deployed) => {

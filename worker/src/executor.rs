@@ -99,7 +99,11 @@ impl Executor {
             | ActionKind::DeploymentStart
             | ActionKind::DeploymentStop
             | ActionKind::DeploymentRestart => deployment::execute(self, kind, action).await,
-            ActionKind::NetworkEnsure | ActionKind::NetworkDelete | ActionKind::ProjectDelete => {
+            ActionKind::NetworkEnsure
+            | ActionKind::NetworkDelete
+            | ActionKind::NetworkConnect
+            | ActionKind::NetworkDisconnect
+            | ActionKind::ProjectDelete => {
                 Err(ActionError::permanent(format!(
                     "{kind} is not executed by this version of the worker"
                 )))

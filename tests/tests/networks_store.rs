@@ -214,6 +214,18 @@ async fn a_project_lock_is_exclusive_and_freed_even_when_dropped_unreleased() {
     let other = NetworkLock::try_acquire(&pool, "beta").await.unwrap();
     assert!(other.is_some(), "other projects are not held up");
     other.unwrap().release().await.unwrap();
+    // A waiter gets it once it is released.
+    let first = NetworkLock::acquire(&pool, "gamma").await.unwrap();
+    let waiter = tokio::spawn({
+        let pool = pool.clone();
+        async move { NetworkLock::acquire(&pool, "gamma").await.unwrap() }
+    });
+    first.release().await.unwrap();
+    let second = tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
+        .await
+        .expect("the waiter gets the lock")
+        .unwrap();
+    second.release().await.unwrap();
     // Dropped without release (an attempt that timed out): its connection
     // is closed, which ends the session and its lock.
     drop(held);

@@ -24,6 +24,10 @@ const COLUMNS: &str = "project_id, name, subnet::text AS subnet, host(gateway) A
 /// so this is only reached under extreme contention.
 const MAX_ALLOCATION_ROUNDS: u32 = 1_000;
 
+/// First and longest pause between two tries for a busy project's lock.
+const LOCK_POLL_MIN: Duration = Duration::from_millis(20);
+const LOCK_POLL_MAX: Duration = Duration::from_millis(500);
+
 /// Advisory lock class of per-project network work (`'netw'`).
 const PROJECT_LOCK_CLASS: i32 = 0x6e65_7477;
 /// Advisory lock class of the orphan sweep (`'swep'`).
@@ -360,15 +364,20 @@ pub struct NetworkLock {
 }
 
 impl NetworkLock {
-    /// Waits for the lock on `project_id`'s network.
+    /// Waits for the lock on `project_id`'s network. It polls rather than
+    /// blocking in PostgreSQL, so that workers waiting for one busy project
+    /// do not each hold a pooled connection meanwhile. The caller bounds
+    /// the wait (the attempt's timeout).
     pub async fn acquire(pool: &PgPool, project_id: &str) -> sqlx::Result<Self> {
-        let mut conn = pool.acquire().await?;
-        sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
-            .bind(PROJECT_LOCK_CLASS)
-            .bind(project_id)
-            .execute(&mut *conn)
-            .await?;
-        Ok(Self::held(conn, PROJECT_LOCK_CLASS, project_id))
+        let mut pause = LOCK_POLL_MIN;
+        loop {
+            if let Some(lock) = Self::try_acquire(pool, project_id).await? {
+                return Ok(lock);
+            }
+            let jitter = rand::random_range(0..=pause.as_millis() as u64 / 2);
+            tokio::time::sleep(pause + Duration::from_millis(jitter)).await;
+            pause = (pause * 2).min(LOCK_POLL_MAX);
+        }
     }
 
     /// The lock on `project_id`'s network, unless someone holds it.

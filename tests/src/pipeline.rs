@@ -316,15 +316,15 @@ pub async fn remove_namespace(namespace: &str) {
     }
 }
 
-/// A random IPv4 range of `prefix_len` inside 10.128.0.0/10 – 10.199.x,
-/// away from the runtime tests' 10.200–249 and the default pool, so tests
-/// running at once rarely share addresses (and if they do, the worker
-/// blocks the refused subnet and takes another).
-pub fn random_pool(prefix_len: u8) -> String {
+/// A random `/prefix_len` range inside `10.{second_octet}.0.0/16`. Docker
+/// networks share the host, so tests that make them each take their own
+/// second octet (in 128–199; the runtime tests use 200–249), and the random
+/// part keeps two runs of one test at once (two work trees) apart most of
+/// the time.
+pub fn random_pool(second_octet: u8, prefix_len: u8) -> String {
+    assert!((128..200).contains(&second_octet), "an octet in 128-199");
     assert!((16..=24).contains(&prefix_len), "a pool of /16 to /24");
-    let bytes = Uuid::new_v4().into_bytes();
-    let second = 128 + bytes[0] % 72;
     let block = 1u16 << (24 - prefix_len);
-    let third = (u16::from(bytes[1]) / block * block) % 256;
-    format!("10.{second}.{third}.0/{prefix_len}")
+    let third = (u16::from(Uuid::new_v4().into_bytes()[0]) / block * block) % 256;
+    format!("10.{second_octet}.{third}.0/{prefix_len}")
 }

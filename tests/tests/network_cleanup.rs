@@ -54,7 +54,7 @@ async fn the_sweep_removes_what_a_crashed_worker_left_and_keeps_what_is_used() {
     )
     .await
     .unwrap();
-    let pool = SubnetPool::new(&random_pool(21), 24).unwrap();
+    let pool = SubnetPool::new(&random_pool(135, 21), 24).unwrap();
     for project in ["crashed", "live", "busy", "norow"] {
         pipeline.create_project(project).await;
     }
@@ -148,7 +148,7 @@ async fn the_sweep_removes_what_a_crashed_worker_left_and_keeps_what_is_used() {
 async fn deleting_a_project_removes_its_deployments_network_and_row() {
     let api = TestApi::start().await;
     let pipeline = Pipeline::new(api.db.url()).await;
-    let pool = random_pool(22);
+    let pool = random_pool(136, 22);
     let _worker = pipeline
         .spawn_worker(Pipeline::worker_settings(&pool, 24))
         .await;

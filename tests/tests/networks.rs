@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use bollard::query_parameters::InspectContainerOptions;
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
 use contaxy_common::domain::action::{ActionKind, ActionStatus, ErrorClass};
 use contaxy_common::store::networks;
 use contaxy_tests::pipeline::{DEADLINE, IDLE, Pipeline, random_pool};
@@ -67,7 +67,7 @@ async fn run_job(
 async fn a_job_reaches_its_projects_service_by_name_and_nothing_of_another_project() {
     let db = TestDb::new().await;
     let pipeline = Pipeline::new(db.url()).await;
-    let pool = random_pool(20);
+    let pool = random_pool(130, 20);
     let _worker = pipeline
         .spawn_worker(Pipeline::worker_settings(&pool, 24))
         .await;
@@ -125,11 +125,23 @@ async fn a_job_reaches_its_projects_service_by_name_and_nothing_of_another_proje
             .await
             .unwrap();
         assert_eq!(inspected.driver.as_deref(), Some("bridge"));
-        let mut attached: Vec<String> = inspected
-            .containers
-            .unwrap_or_default()
-            .into_values()
-            .filter_map(|c| c.name)
+        // Every container on it, of any installation, stopped ones too
+        // (the network's own inspection lists running ones only).
+        let on_network = Pipeline::docker()
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([(
+                    "network".to_owned(),
+                    vec![inspected.id.unwrap()],
+                )])),
+                ..ListContainersOptions::default()
+            }))
+            .await
+            .unwrap();
+        let mut attached: Vec<String> = on_network
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_owned())
             .collect();
         attached.sort();
         assert_eq!(attached, members, "{project}");
@@ -156,7 +168,7 @@ async fn a_job_reaches_its_projects_service_by_name_and_nothing_of_another_proje
 async fn fifty_concurrent_network_creations_by_three_workers_get_distinct_subnets() {
     let db = TestDb::new().await;
     let pipeline = Pipeline::new(db.url()).await;
-    let pool = random_pool(18);
+    let pool = random_pool(131, 18);
     let settings = Pipeline::worker_settings(&pool, 24);
     let mut workers = Vec::new();
     for _ in 0..3 {
@@ -235,7 +247,7 @@ async fn an_exhausted_pool_fails_the_action_once_and_for_all() {
     let db = TestDb::new().await;
     let pipeline = Pipeline::new(db.url()).await;
     // Two subnets in all.
-    let pool = random_pool(23);
+    let pool = random_pool(132, 23);
     let _worker = pipeline
         .spawn_worker(Pipeline::worker_settings(&pool, 24))
         .await;
@@ -325,7 +337,7 @@ async fn a_detached_deployment_is_unreachable_until_attached_again() {
     let db = TestDb::new().await;
     let pipeline = Pipeline::new(db.url()).await;
     let _worker = pipeline
-        .spawn_worker(Pipeline::worker_settings(&random_pool(22), 24))
+        .spawn_worker(Pipeline::worker_settings(&random_pool(133, 22), 24))
         .await;
     pipeline.create_project("alpha").await;
     let web = pipeline.deployment_id("alpha", 's', "web");
@@ -394,7 +406,7 @@ async fn a_network_for_a_project_that_does_not_exist_is_refused() {
     let db = TestDb::new().await;
     let pipeline = Pipeline::new(db.url()).await;
     let _worker = pipeline
-        .spawn_worker(Pipeline::worker_settings(&random_pool(24), 24))
+        .spawn_worker(Pipeline::worker_settings(&random_pool(134, 24), 24))
         .await;
     let action = pipeline
         .publish(ActionKind::NetworkEnsure, "nobody", None, json!({}))

@@ -9,8 +9,11 @@
 //! - [`binary`]: the path of a built binary, for tests of the real process.
 //! - [`api::TestApi`]: an API with an admin token on a fresh database, and a
 //!   client for its REST routes.
+//! - [`pipeline::Pipeline`]: workers on a broker prefix and Docker namespace
+//!   of their own, actions published to them and awaited.
 
 pub mod api;
+pub mod pipeline;
 
 use std::future::Future;
 use std::net::SocketAddr;

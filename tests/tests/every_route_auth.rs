@@ -267,6 +267,16 @@ fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
         ),
         case(
             Method::GET,
+            "/projects/{project_id}/networks",
+            "/projects/alpha/networks",
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::GET,
             "/projects/{project_id}/token",
             "/projects/alpha/token?access_level=write",
             None,

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use contaxy_common::config::Config;
+use contaxy_common::domain::network::{PoolError, SubnetPool};
 use serde::Deserialize;
 
 /// The whole configuration of the worker binary.
@@ -43,6 +44,23 @@ pub struct WorkerSettings {
     /// `CONTAXY_API_ENDPOINT` as containers see it
     /// (`CONTAXY_CONTAINER_API_ENDPOINT`).
     pub container_api_endpoint: String,
+    /// IPv4 range the subnets of project networks are cut from
+    /// (`CONTAXY_NETWORK_POOL`). Keep it clear of the host's own networks
+    /// and of other installations on the same runtime; see
+    /// `docs/networks.md`.
+    pub network_pool: String,
+    /// Prefix length of each project's subnet
+    /// (`CONTAXY_NETWORK_PREFIX_LEN`), from the pool's own up to 29: 24
+    /// gives a project 253 container addresses, and the default pool 1024
+    /// projects.
+    pub network_prefix_len: u8,
+}
+
+impl WorkerSettings {
+    /// The subnet pool, or why the two network settings do not make one.
+    pub fn subnet_pool(&self) -> Result<SubnetPool, PoolError> {
+        SubnetPool::new(&self.network_pool, self.network_prefix_len)
+    }
 }
 
 impl Default for WorkerSettings {
@@ -58,6 +76,30 @@ impl Default for WorkerSettings {
             default_pids_limit: 512,
             container_base_url: "http://127.0.0.1:8080".to_owned(),
             container_api_endpoint: "http://127.0.0.1:8080".to_owned(),
+            network_pool: "10.96.0.0/14".to_owned(),
+            network_prefix_len: 24,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_pool_holds_1024_project_subnets() {
+        let pool = WorkerSettings::default().subnet_pool().expect("valid");
+        assert_eq!(pool.capacity(), 1024);
+        assert_eq!(pool.prefix_len(), 24);
+    }
+
+    #[test]
+    fn a_prefix_length_the_pool_cannot_hold_is_refused() {
+        let settings = WorkerSettings {
+            network_pool: "10.96.0.0/24".to_owned(),
+            network_prefix_len: 16,
+            ..WorkerSettings::default()
+        };
+        assert!(settings.subnet_pool().is_err());
     }
 }

@@ -10,6 +10,8 @@ use contaxy_common::store::actions::ActionRecord;
 use sqlx::PgPool;
 
 use crate::actions::deployment::{self, DeploymentSettings};
+use crate::actions::network::{self, NetworkSettings};
+use crate::actions::project;
 use crate::runtime::{Runtime, RuntimeError};
 
 /// Why an attempt failed, classed for the retry decision.
@@ -74,15 +76,22 @@ pub struct Executor {
     pub(crate) pool: PgPool,
     pub(crate) runtime: Arc<dyn Runtime>,
     pub(crate) deployment: DeploymentSettings,
+    pub(crate) network: NetworkSettings,
 }
 
 impl Executor {
     /// An executor over `runtime`.
-    pub fn new(pool: PgPool, runtime: Arc<dyn Runtime>, deployment: DeploymentSettings) -> Self {
+    pub fn new(
+        pool: PgPool,
+        runtime: Arc<dyn Runtime>,
+        deployment: DeploymentSettings,
+        network: NetworkSettings,
+    ) -> Self {
         Self {
             pool,
             runtime,
             deployment,
+            network,
         }
     }
 
@@ -99,11 +108,11 @@ impl Executor {
             | ActionKind::DeploymentStart
             | ActionKind::DeploymentStop
             | ActionKind::DeploymentRestart => deployment::execute(self, kind, action).await,
-            ActionKind::NetworkEnsure | ActionKind::NetworkDelete | ActionKind::ProjectDelete => {
-                Err(ActionError::permanent(format!(
-                    "{kind} is not executed by this version of the worker"
-                )))
-            }
+            ActionKind::NetworkEnsure
+            | ActionKind::NetworkDelete
+            | ActionKind::NetworkConnect
+            | ActionKind::NetworkDisconnect => network::execute(self, kind, action).await,
+            ActionKind::ProjectDelete => project::execute(self, action).await,
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - [`executor`]: one attempt of one action, dispatched by kind to
 //!   [`actions`] (one module per action family).
 //! - [`retry`]: the retry decision (a pure function) and in-process backoff.
+//! - [`cleanup`]: the sweep that removes orphaned project networks and
+//!   keeps the record of attached deployments true.
 //! - [`status`]: deployment status from the runtime's own events, plus a
 //!   periodic reconcile.
 //! - [`logs`]: answers the API's logs requests.
@@ -16,6 +18,7 @@
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
 
 pub mod actions;
+pub mod cleanup;
 pub mod config;
 pub mod consumer;
 pub mod executor;

@@ -14,6 +14,8 @@ use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
 use crate::actions::deployment::DeploymentSettings;
+use crate::actions::network::NetworkSettings;
+use crate::cleanup::NetworkSweeper;
 use crate::config::WorkerConfig;
 use crate::consumer::{Consumer, ConsumerSettings};
 use crate::executor::Executor;
@@ -39,6 +41,9 @@ impl Application {
         let backbone = Backbone::start(&config.common, "contaxy-worker", &shutdown)?;
         let docker = runtime::connect_docker(&config.own.docker_host)?;
         runtime_config(&config).validate()?;
+        config.own.subnet_pool().map_err(|error| {
+            anyhow::anyhow!("CONTAXY_NETWORK_POOL / CONTAXY_NETWORK_PREFIX_LEN: {error}")
+        })?;
         let mut probes = backbone.probes();
         probes.push(runtime::docker_probe(docker));
         let readiness = Readiness::new(
@@ -97,7 +102,7 @@ fn runtime_config(config: &WorkerConfig) -> DockerRuntimeConfig {
 }
 
 /// Waits for the runtime and the schema, then runs the consumer, the status
-/// watcher and the logs responder until `shutdown`.
+/// watcher, the network sweep and the logs responder until `shutdown`.
 async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: CancellationToken) {
     let connect = || DockerRuntime::connect(&config.own.docker_host, runtime_config(&config));
     let runtime = connect
@@ -146,6 +151,23 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
         base_url: config.own.container_base_url.clone(),
         api_endpoint: config.own.container_api_endpoint.clone(),
     };
+    let network = NetworkSettings {
+        pool: match config.own.subnet_pool() {
+            Ok(pool) => pool,
+            // Checked in `Application::build`.
+            Err(error) => {
+                tracing::error!(%error, "The network pool is invalid; this worker executes nothing.");
+                return;
+            }
+        },
+        namespace: config.common.namespace.clone(),
+    };
+    let reconcile_every = Duration::from_secs(config.own.worker_reconcile_interval_secs.max(1));
+    let sweeper = NetworkSweeper {
+        pool: pool.clone(),
+        runtime: Arc::clone(&runtime),
+        every: reconcile_every,
+    };
     let consumer = Arc::new(Consumer {
         pool: pool.clone(),
         broker: backbone.broker.clone(),
@@ -155,6 +177,7 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
             pool.clone(),
             Arc::clone(&runtime),
             deployment,
+            network,
         )),
         settings: ConsumerSettings {
             concurrency: config.own.worker_concurrency.max(1),
@@ -166,7 +189,7 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
         pool,
         runtime: Arc::clone(&runtime),
         publisher: Arc::clone(&publisher),
-        reconcile_every: Duration::from_secs(config.own.worker_reconcile_interval_secs.max(1)),
+        reconcile_every,
     };
     let logs = LogsResponder {
         broker: backbone.broker.clone(),
@@ -177,6 +200,7 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
     tokio::join!(
         consumer.run(shutdown.clone()),
         watcher.run(shutdown.clone()),
+        sweeper.run(shutdown.clone()),
         logs.run(shutdown),
     );
 }

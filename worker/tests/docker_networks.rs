@@ -233,3 +233,67 @@ async fn a_network_is_listed_with_its_containers_and_removed_once_empty() {
         .collect();
     assert_eq!(left, ["beta"]);
 }
+
+#[tokio::test]
+async fn a_deployment_is_detached_and_attached_again_idempotently() {
+    let test = TestRuntime::new().await;
+    let spec = test.service("alpha", "web", IDLE);
+    test.runtime.deploy(&spec).await.unwrap();
+    let target = spec.target();
+    let network = format!("{}-p-alpha-network", test.namespace);
+    let attached = || async {
+        test.docker()
+            .inspect_container(&spec.deployment_id, None)
+            .await
+            .unwrap()
+            .network_settings
+            .unwrap()
+            .networks
+            .unwrap_or_default()
+            .contains_key(&network)
+    };
+    assert!(attached().await);
+
+    test.runtime.disconnect_network(&target).await.unwrap();
+    test.runtime.disconnect_network(&target).await.unwrap();
+    assert!(!attached().await);
+    test.runtime.connect_network(&target).await.unwrap();
+    test.runtime.connect_network(&target).await.unwrap();
+    assert!(attached().await);
+
+    // A deployment that does not exist: nothing to detach, nothing to
+    // attach.
+    let missing = contaxy_worker::runtime::DeploymentRef::new(
+        "alpha",
+        test.id(
+            "alpha",
+            contaxy_worker::runtime::DeploymentKind::Service,
+            "nope",
+        ),
+    );
+    test.runtime.disconnect_network(&missing).await.unwrap();
+    let error = test.runtime.connect_network(&missing).await.unwrap_err();
+    assert!(matches!(error, RuntimeError::NotFound { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_network_is_in_use_while_a_stopped_container_is_attached() {
+    let test = TestRuntime::new().await;
+    let spec = test.job("alpha", "done", "true");
+    test.runtime.deploy(&spec).await.unwrap();
+    test.wait_until_ended(&spec.target()).await;
+    // The engine lists only running containers on a network, and would
+    // remove it under this one, which could then never start again.
+    let networks = test.runtime.list_networks().await.unwrap();
+    assert_eq!(networks[0].containers, [spec.deployment_id.as_str()]);
+    let error = test.runtime.delete_network("alpha").await.unwrap_err();
+    assert!(
+        matches!(error, RuntimeError::NetworkInUse { .. }),
+        "{error:?}"
+    );
+    test.runtime
+        .delete(&spec.target(), DeleteOptions::default())
+        .await
+        .unwrap();
+    test.runtime.delete_network("alpha").await.unwrap();
+}

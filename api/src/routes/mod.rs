@@ -10,6 +10,7 @@
 pub mod actions;
 pub mod deployments;
 pub mod members;
+pub mod networks;
 pub mod projects;
 pub mod tokens;
 
@@ -69,6 +70,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(members::list_members))
         .routes(routes!(members::put_member, members::remove_member))
+        .routes(routes!(networks::list_networks))
         .routes(routes!(tokens::project_token))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))

@@ -57,9 +57,15 @@ pub enum ActionKind {
     /// Create a project's network if missing.
     #[serde(rename = "network.ensure")]
     NetworkEnsure,
-    /// Remove a project's network.
+    /// Remove a project's network and free its subnet.
     #[serde(rename = "network.delete")]
     NetworkDelete,
+    /// Attach a deployment's container to its project's network.
+    #[serde(rename = "network.connect")]
+    NetworkConnect,
+    /// Detach a deployment's container from its project's network.
+    #[serde(rename = "network.disconnect")]
+    NetworkDisconnect,
     /// Remove a project and everything it owns.
     #[serde(rename = "project.delete")]
     ProjectDelete,
@@ -67,7 +73,7 @@ pub enum ActionKind {
 
 impl ActionKind {
     /// Every kind.
-    pub const ALL: [ActionKind; 8] = [
+    pub const ALL: [ActionKind; 10] = [
         Self::DeploymentDeploy,
         Self::DeploymentDelete,
         Self::DeploymentStart,
@@ -75,6 +81,8 @@ impl ActionKind {
         Self::DeploymentRestart,
         Self::NetworkEnsure,
         Self::NetworkDelete,
+        Self::NetworkConnect,
+        Self::NetworkDisconnect,
         Self::ProjectDelete,
     ];
 
@@ -88,6 +96,8 @@ impl ActionKind {
             Self::DeploymentRestart => "deployment.restart",
             Self::NetworkEnsure => "network.ensure",
             Self::NetworkDelete => "network.delete",
+            Self::NetworkConnect => "network.connect",
+            Self::NetworkDisconnect => "network.disconnect",
             Self::ProjectDelete => "project.delete",
         }
     }
@@ -100,7 +110,10 @@ impl ActionKind {
             | Self::DeploymentStart
             | Self::DeploymentStop
             | Self::DeploymentRestart => ActionFamily::Deployment,
-            Self::NetworkEnsure | Self::NetworkDelete => ActionFamily::Network,
+            Self::NetworkEnsure
+            | Self::NetworkDelete
+            | Self::NetworkConnect
+            | Self::NetworkDisconnect => ActionFamily::Network,
             Self::ProjectDelete => ActionFamily::Project,
         }
     }

@@ -10,6 +10,7 @@
 //!   derivation.
 //! - [`action`]: action kinds, families, statuses, error classes.
 //! - [`deployment`]: services and jobs: contaxy's input and its validation.
+//! - [`network`]: project networks: the subnet pool and network statuses.
 //! - [`payload`]: kind-specific payloads of action messages.
 //! - [`validation`]: field-level errors, collected.
 
@@ -17,6 +18,7 @@ pub mod access;
 pub mod action;
 pub mod deployment;
 pub mod ids;
+pub mod network;
 pub mod payload;
 pub mod token;
 pub mod validation;

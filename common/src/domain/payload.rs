@@ -35,3 +35,43 @@ pub struct RestartPayload {
     #[serde(default)]
     pub recreate: bool,
 }
+
+/// `network.ensure` and `network.delete` act on the action's project and
+/// take no parameters; the payload is an empty object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkPayload {}
+
+/// `network.connect` and `network.disconnect`: which deployment of the
+/// action's project to attach to, or detach from, the project's network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAttachmentPayload {
+    /// The deployment (its id is also its container's name).
+    pub deployment_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn network_payloads_name_what_they_need_and_nothing_else() {
+        let attach: NetworkAttachmentPayload =
+            serde_json::from_value(json!({"deployment_id": "ns-p-demo-s-web"})).expect("valid");
+        assert_eq!(attach.deployment_id, "ns-p-demo-s-web");
+        assert!(serde_json::from_value::<NetworkAttachmentPayload>(json!({})).is_err());
+        assert!(
+            serde_json::from_value::<NetworkAttachmentPayload>(
+                json!({"deployment_id": "x", "extra": 1})
+            )
+            .is_err()
+        );
+        assert!(serde_json::from_value::<NetworkPayload>(json!({})).is_ok());
+        assert!(
+            serde_json::from_value::<NetworkPayload>(json!({"subnet": "10.0.0.0/24"})).is_err()
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
-//! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`].
+//! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
+//! [`actions`], [`deployments`], [`networks`].
 //!
 //! Every binary applies the migrations at start. sqlx's migrator takes a
 //! PostgreSQL advisory lock, so three binaries starting at once apply each
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub mod members;
+pub mod networks;
 pub mod projects;
 pub mod tokens;
 

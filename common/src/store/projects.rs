@@ -253,3 +253,57 @@ pub async fn queue_deletion(
     tx.commit().await?;
     Ok(Deletion::Queued(Box::new(recorded.record().clone())))
 }
+
+/// Removes the project's row, its members and its project tokens (by
+/// foreign key), and every other token whose subject is the project, in one
+/// transaction. The worker's `project.delete` calls this last, once the
+/// project's deployments and network are gone (deployments reference the
+/// project, so their rows must be removed first). The project's actions
+/// are kept: their record outlives it. Returns false when there was no row.
+pub async fn remove(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM api_tokens WHERE subject = 'projects/' || $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let deleted = sqlx::query("DELETE FROM projects WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(deleted.rows_affected() == 1)
+}
+
+/// Whether the project exists and its deletion is not queued: only such a
+/// project may get new resources.
+pub async fn is_live(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM projects WHERE id = $1 AND deleting_since IS NULL)",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+}
+
+/// Of `ids`, those of projects that exist and are not being deleted.
+pub async fn live_among(pool: &PgPool, ids: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM projects WHERE id = ANY($1) AND deleting_since IS NULL ORDER BY id",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+}
+
+/// Marks the project as being deleted unless it already is (a
+/// `project.delete` from another system did not come through the API).
+/// Returns false when there is no such project.
+pub async fn mark_deleting(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE projects SET deleting_since = coalesce(deleting_since, now()) WHERE id = $1",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}

@@ -1,21 +1,21 @@
-//! `deployment.*` actions: deploy (find or create), delete, start, stop,
-//! restart. Status after the action comes from the runtime's own events
-//! (see `crate::status`), not from here.
+//! `deployment.*` actions: deploy (find or create, in the project's network,
+//! which is ensured first), delete, start, stop, restart. Status after the
+//! action comes from the runtime's own events (see `crate::status`), not
+//! from here.
 
 use std::collections::BTreeMap;
 
-use backon::Retryable;
-use contaxy_common::domain::action::ActionKind;
+use contaxy_common::domain::action::{ActionKind, ErrorClass};
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus, DeploymentType};
 use contaxy_common::domain::payload::{DeletePayload, DeployPayload, RestartPayload};
 use contaxy_common::store::actions::ActionRecord;
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
+use contaxy_common::store::networks;
 
+use super::{network, parse_payload, with_retries};
 use crate::executor::{ActionError, Executor};
-use crate::retry;
 use crate::runtime::{
-    ComputeSpec, DeleteOptions, DeploymentKind, DeploymentRef, DeploymentSpec, Endpoint,
-    RuntimeError,
+    ComputeSpec, DeleteOptions, DeploymentKind, DeploymentRef, DeploymentSpec, Endpoint, SubnetSpec,
 };
 
 /// What the worker tells containers about the platform.
@@ -96,11 +96,28 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
         .await?;
         return Ok(());
     }
-    let spec = spec_for(&record, &exec.deployment)?;
+    let mut spec = spec_for(&record, &exec.deployment)?;
+    let network = match network::ensure_project_network(exec, &action.project_id).await {
+        Ok(network) => network,
+        Err(error) => {
+            if error.class != ErrorClass::Transient {
+                fail_deployment(exec, action, id, &error.message).await?;
+            }
+            return Err(error);
+        }
+    };
+    spec.network_subnet = Some(SubnetSpec {
+        cidr: network.subnet,
+        gateway: Some(network.gateway),
+    });
     match with_retries(|| exec.runtime.deploy(&spec)).await {
         Ok(deployed) => {
             if deployed.adopted {
+                // Left as it is: a disconnect may have detached it on
+                // purpose; the network sweep corrects the record.
                 tracing::info!(deployment_id = id, "Adopted the existing deployment.");
+            } else {
+                networks::attach(&exec.pool, &action.project_id, id).await?;
             }
             Ok(())
         }
@@ -108,19 +125,28 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
             if !error.is_retryable() {
                 // The runtime left nothing behind; the deployment will not
                 // come up, so say so on it, not only on the action.
-                let detail = error.to_string();
-                deployments::set_status(
-                    &exec.pool,
-                    &action.project_id,
-                    id,
-                    DeploymentStatus::Failed,
-                    Some(&detail),
-                )
-                .await?;
+                fail_deployment(exec, action, id, &error.to_string()).await?;
             }
             Err(error.into())
         }
     }
+}
+
+async fn fail_deployment(
+    exec: &Executor,
+    action: &ActionRecord,
+    id: &str,
+    detail: &str,
+) -> Result<(), ActionError> {
+    deployments::set_status(
+        &exec.pool,
+        &action.project_id,
+        id,
+        DeploymentStatus::Failed,
+        Some(detail),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn record_from_payload(
@@ -148,22 +174,6 @@ async fn record_from_payload(
     deployments::find(&exec.pool, &action.project_id, id)
         .await?
         .ok_or_else(|| ActionError::permanent(format!("deployment id {id} is taken")))
-}
-
-fn parse_payload<T: serde::de::DeserializeOwned>(action: &ActionRecord) -> Result<T, ActionError> {
-    serde_json::from_value(action.payload.clone())
-        .map_err(|e| ActionError::permanent(format!("payload of {}: {e}", action.kind)))
-}
-
-async fn with_retries<T, F, Fut>(call: F) -> Result<T, RuntimeError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, RuntimeError>>,
-{
-    call.retry(retry::in_process())
-        .when(RuntimeError::is_retryable)
-        .notify(|error, delay| tracing::debug!(%error, ?delay, "Retrying a runtime call."))
-        .await
 }
 
 /// The runtime spec of a recorded deployment: parameters with templates

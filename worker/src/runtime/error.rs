@@ -122,6 +122,16 @@ pub enum RuntimeError {
         /// The requested subnet.
         requested: String,
     },
+    /// The engine refused an explicit subnet because it overlaps an address
+    /// space it already uses (another network, perhaps not ours). The same
+    /// subnet will be refused again; another one may not be.
+    #[error("subnet {subnet} is not available on this host: {message}")]
+    SubnetUnavailable {
+        /// The refused subnet.
+        subnet: String,
+        /// The engine's message.
+        message: String,
+    },
     /// The network still has containers attached.
     #[error("network {network} still has containers attached")]
     NetworkInUse {
@@ -161,6 +171,7 @@ impl RuntimeError {
             | Self::InsufficientCapacity { .. }
             | Self::NotManaged { .. }
             | Self::SubnetMismatch { .. }
+            | Self::SubnetUnavailable { .. }
             | Self::Protocol { .. } => false,
         }
     }
@@ -182,6 +193,7 @@ impl RuntimeError {
             Self::InsufficientCapacity { .. } => "insufficient_capacity",
             Self::NotManaged { .. } => "not_managed",
             Self::SubnetMismatch { .. } => "subnet_mismatch",
+            Self::SubnetUnavailable { .. } => "subnet_unavailable",
             Self::NetworkInUse { .. } => "network_in_use",
             Self::Protocol { .. } => "protocol",
         }
@@ -281,6 +293,13 @@ mod tests {
                     network: text(),
                     existing: text(),
                     requested: text(),
+                },
+                false,
+            ),
+            (
+                RuntimeError::SubnetUnavailable {
+                    subnet: text(),
+                    message: text(),
                 },
                 false,
             ),

@@ -110,6 +110,15 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Every network of this namespace, with the containers attached.
     fn list_networks(&self) -> RuntimeFuture<'_, Vec<NetworkInfo>>;
 
+    /// Attaches the deployment to its project's network (which must exist:
+    /// `NotFound` otherwise); attaching an attached one succeeds.
+    fn connect_network<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()>;
+
+    /// Detaches the deployment from its project's network, so it reaches
+    /// nothing and nothing reaches it; detaching a detached or missing one
+    /// succeeds.
+    fn disconnect_network<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()>;
+
     /// Status changes of this namespace's deployments, from the runtime's own
     /// events, starting at `since` (replayed) or now.
     fn status_changes(&self, since: Option<DateTime<Utc>>) -> StatusChangeStream;

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::network::SubnetSpec;
+
 /// Service (long-running, restarted unless stopped) or job (runs once): the
 /// domain's deployment type.
 pub use contaxy_common::domain::deployment::DeploymentType as DeploymentKind;
@@ -41,6 +43,10 @@ pub struct DeploymentSpec {
     /// Size the volume may grow to, in MiB (recorded on the volume; see the
     /// runtime README for what each backend enforces).
     pub max_volume_size_mb: Option<u64>,
+    /// The subnet allocated to the project's network. Deploy creates the
+    /// network with it when it is missing; an existing network must have it.
+    /// `None` leaves the choice to the runtime (tests of the runtime alone).
+    pub network_subnet: Option<SubnetSpec>,
 }
 
 impl DeploymentSpec {
@@ -65,6 +71,7 @@ impl DeploymentSpec {
             compute: ComputeSpec::default(),
             volume_path: None,
             max_volume_size_mb: None,
+            network_subnet: None,
         }
     }
 

@@ -33,7 +33,9 @@ impl DockerRuntime {
         if let Some(deployed) = self.adopt_existing(spec).await? {
             return Ok(deployed);
         }
-        let network = self.ensure_project_network(&spec.project_id, None).await?;
+        let network = self
+            .ensure_project_network(&spec.project_id, spec.network_subnet.as_ref())
+            .await?;
         self.ensure_image(&spec.image).await?;
         if spec.volume_path.is_some() {
             self.ensure_volume(spec).await?;

@@ -24,9 +24,7 @@ pub const CREATED_BY: &str = "ctxy.createdBy";
 pub const MAX_VOLUME_SIZE_MB: &str = "ctxy.maxVolumeSizeMb";
 
 /// `{namespace}-p-{project}-network`, as contaxy names project networks.
-pub fn network_name(namespace: &str, project_id: &str) -> String {
-    format!("{namespace}-p-{project_id}-network")
-}
+pub use contaxy_common::domain::network::network_name;
 
 /// `{project}-{deployment}-vol`, as contaxy names deployment volumes. The
 /// deployment id is unique per installation, so the name is too.

@@ -6,8 +6,10 @@
 //! - [`container_body`]: the create request, with the security defaults.
 //! - [`status`]: container states as deployment statuses.
 //! - [`errors`]: bollard errors classified by cause.
-//! - `deploy`, `lifecycle`, `logs`, `networks`, `events`: the operations.
+//! - `deploy`, `lifecycle`, `logs`, `networks`, `attach`, `events`: the
+//!   operations.
 
+mod attach;
 pub mod config;
 pub mod connect;
 pub mod container_body;
@@ -150,6 +152,14 @@ impl Runtime for DockerRuntime {
 
     fn list_networks(&self) -> RuntimeFuture<'_, Vec<NetworkInfo>> {
         self.list_project_networks().boxed()
+    }
+
+    fn connect_network<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()> {
+        self.connect_container(target).boxed()
+    }
+
+    fn disconnect_network<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()> {
+        self.disconnect_container(target).boxed()
     }
 
     fn status_changes(&self, since: Option<DateTime<Utc>>) -> StatusChangeStream {

@@ -1,4 +1,6 @@
-//! One bridge network per project: created on demand, idempotently.
+//! One bridge network per project: created on demand, idempotently, with
+//! an explicit subnet when one is given; removed only once no container of
+//! ours, running or stopped, is attached to it.
 //!
 //! API 1.41 does not refuse a second network of the same name (bollard's
 //! request type no longer carries `CheckDuplicate`), so two workers creating
@@ -6,7 +8,7 @@
 //! a process, and after creating, every worker converges on the same winner
 //! (the oldest, then the smallest id) and removes its own copy if it lost.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use bollard::models::{Ipam, IpamConfig, Network, NetworkCreateRequest, NetworkInspect};
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
@@ -36,13 +38,14 @@ impl DockerRuntime {
             None => self.create_network(&name, project_id, subnet).await?,
         };
         let network = self.inspect_network(&id, &name).await?;
-        let info = network_info(&network)
+        let mut info = network_info(&network)
             .filter(|_| {
                 labels::owned_by(network.labels.as_ref(), self.namespace(), project_id, None)
             })
             .ok_or_else(|| RuntimeError::NotManaged {
                 what: format!("network {name}"),
             })?;
+        add_stopped(&mut info, &self.attached_containers().await?);
         if let Some(subnet) = subnet
             && !subnet_matches(&info, subnet)
         {
@@ -84,7 +87,15 @@ impl DockerRuntime {
             Ok(created) => created.id,
             // Engines from API 1.44 on refuse duplicates themselves.
             Err(error) if status_of(&error) == Some(409) => String::new(),
-            Err(error) => return Err(classify("create network", name, error)),
+            Err(error) => {
+                return Err(match (subnet, overlap_message(&error)) {
+                    (Some(subnet), Some(message)) => RuntimeError::SubnetUnavailable {
+                        subnet: subnet.cidr.clone(),
+                        message,
+                    },
+                    _ => classify("create network", name, error),
+                });
+            }
         };
         let winner = self
             .networks_named(name)
@@ -111,7 +122,7 @@ impl DockerRuntime {
     }
 
     /// Networks of exactly this name, the one to use first.
-    async fn networks_named(&self, name: &str) -> Result<Vec<Network>, RuntimeError> {
+    pub(super) async fn networks_named(&self, name: &str) -> Result<Vec<Network>, RuntimeError> {
         let options = ListNetworksOptions {
             filters: Some(HashMap::from([("name".to_owned(), vec![name.to_owned()])])),
         };
@@ -140,9 +151,14 @@ impl DockerRuntime {
         project_id: &str,
     ) -> Result<(), RuntimeError> {
         check_project_id(project_id)?;
+        let attached = self.attached_containers().await?;
         for network in self.our_networks(Some(project_id)).await? {
             let id = network.id.unwrap_or_default();
             let name = network.name.unwrap_or_default();
+            // The engine would remove it under stopped containers.
+            if attached.get(&name).is_some_and(|c| !c.is_empty()) {
+                return Err(RuntimeError::NetworkInUse { network: name });
+            }
             match self.docker.remove_network(&id).await {
                 Ok(()) => tracing::info!(network = %name, "Removed a project network."),
                 Err(error) if status_of(&error) == Some(404) => {}
@@ -157,11 +173,15 @@ impl DockerRuntime {
 
     pub(super) async fn list_project_networks(&self) -> Result<Vec<NetworkInfo>, RuntimeError> {
         let mut infos = Vec::new();
+        let attached = self.attached_containers().await?;
         for network in self.our_networks(None).await? {
             let id = network.id.unwrap_or_default();
             let name = network.name.unwrap_or_default();
             match self.inspect_network(&id, &name).await {
-                Ok(inspect) => infos.extend(network_info(&inspect)),
+                Ok(inspect) => infos.extend(network_info(&inspect).map(|mut info| {
+                    add_stopped(&mut info, &attached);
+                    info
+                })),
                 // Removed between listing and inspecting: not there any more.
                 Err(RuntimeError::NotFound { .. }) => {}
                 Err(error) => return Err(error),
@@ -183,6 +203,19 @@ impl DockerRuntime {
             .list_networks(Some(options))
             .await
             .map_err(|e| classify("list networks", "networks", e))
+    }
+}
+
+/// Adds our stopped containers still attached to the network (inspection
+/// lists running ones only), keeping the names sorted and unique.
+fn add_stopped(info: &mut NetworkInfo, attached: &HashMap<String, BTreeSet<String>>) {
+    if let Some(names) = attached.get(&info.name) {
+        let all: BTreeSet<String> = info
+            .containers
+            .drain(..)
+            .chain(names.iter().cloned())
+            .collect();
+        info.containers = all.into_iter().collect();
     }
 }
 
@@ -215,6 +248,21 @@ fn is_in_use(error: &bollard::errors::Error) -> bool {
             message,
         } => matches!(status_code, 403 | 409) && message.contains("active endpoints"),
         _ => false,
+    }
+}
+
+/// The engine's message when it refused a subnet that overlaps an address
+/// space in use: "Pool overlaps with other one on this address space" (403
+/// on 20.10, with an "invalid pool request" prefix on later engines).
+fn overlap_message(error: &bollard::errors::Error) -> Option<String> {
+    match error {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } if (400..500).contains(status_code) && message.contains("overlaps") => {
+            Some(message.clone())
+        }
+        _ => None,
     }
 }
 
@@ -285,6 +333,46 @@ mod tests {
         assert!(is_in_use(&answer(409, "network x has active endpoints")));
         assert!(!is_in_use(&answer(403, "operation not permitted")));
         assert!(!is_in_use(&answer(500, "has active endpoints")));
+    }
+
+    #[test]
+    fn an_overlapping_subnet_is_told_apart_from_other_refusals() {
+        let answer =
+            |status_code, message: &str| bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message: message.to_owned(),
+            };
+        let overlap = "Pool overlaps with other one on this address space";
+        assert!(overlap_message(&answer(403, overlap)).is_some());
+        assert!(
+            overlap_message(&answer(400, &format!("invalid pool request: {overlap}"))).is_some()
+        );
+        assert!(overlap_message(&answer(403, "operation not permitted")).is_none());
+        assert!(overlap_message(&answer(500, overlap)).is_none());
+    }
+
+    #[test]
+    fn stopped_containers_are_added_to_the_running_ones() {
+        let mut info = NetworkInfo {
+            name: "ns-p-a-network".to_owned(),
+            id: "n1".to_owned(),
+            project_id: "a".to_owned(),
+            subnets: Vec::new(),
+            gateways: Vec::new(),
+            containers: vec!["web".to_owned()],
+        };
+        let attached = HashMap::from([
+            (
+                "ns-p-a-network".to_owned(),
+                BTreeSet::from(["job".to_owned(), "web".to_owned()]),
+            ),
+            (
+                "ns-p-b-network".to_owned(),
+                BTreeSet::from(["other".to_owned()]),
+            ),
+        ]);
+        add_stopped(&mut info, &attached);
+        assert_eq!(info.containers, ["job", "web"]);
     }
 
     #[test]

@@ -1,0 +1,330 @@
+//! The action pipeline for tests that need workers and Docker: one database
+//! (the caller's), a broker prefix and a runtime namespace of its own,
+//! actions published as another system would publish them, and their rows
+//! awaited. Everything labelled with the namespace is removed from Docker
+//! when the pipeline is dropped, also after a failed assertion.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveVolumeOptions,
+};
+use contaxy_common::broker::Broker;
+use contaxy_common::config::CommonConfig;
+use contaxy_common::domain::action::ActionKind;
+use contaxy_common::message::{ActionMessage, SCHEMA_VERSION};
+use contaxy_common::publisher::Publisher;
+use contaxy_common::store::MIGRATOR;
+use contaxy_common::store::actions::{self, ActionRecord};
+use contaxy_common::topology::Topology;
+use contaxy_worker::WorkerSettings;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{Spawned, common_config, eventually, spawn_worker};
+
+/// Where the engine listens.
+pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// The local busybox image `scripts/provision.sh images` builds.
+pub const IMAGE: &str = "contaxy/busybox:test";
+/// A service body that idles until stopped and exits 0 on SIGTERM.
+pub const IDLE: &str = "trap 'exit 0' TERM; sleep 600 & wait";
+/// Long enough for any container step on a loaded two-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Publishes actions for workers started on the same broker prefix,
+/// database and namespace.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The shared settings of every worker it starts.
+    pub common: CommonConfig,
+    /// A pool on the database, for assertions.
+    pub pool: PgPool,
+    publisher: Publisher,
+    shutdown: CancellationToken,
+    _docker: NamespaceGuard,
+}
+
+impl Pipeline {
+    /// A pipeline on the database at `database_url`, whose migrations it
+    /// applies, with a fresh prefix and namespace.
+    pub async fn new(database_url: &str) -> Self {
+        let mut common = common_config(database_url);
+        common.namespace = format!("t{}", &Uuid::new_v4().simple().to_string()[..8]);
+        // Each network action holds a connection for its project's lock.
+        common.database_max_connections = 12;
+        let pool = PgPool::connect(database_url)
+            .await
+            .expect("connect to the test database");
+        MIGRATOR.run(&pool).await.expect("apply the migrations");
+        let shutdown = CancellationToken::new();
+        let topology = Topology::new(&common.topology_prefix);
+        let broker = Broker::start(
+            &common.amqp_url,
+            "contaxy-test",
+            topology.clone(),
+            shutdown.clone(),
+        );
+        // Connected means the topology is declared: nothing published
+        // from here on is dropped for want of a queue.
+        tokio::time::timeout(DEADLINE, broker.connected())
+            .await
+            .expect("RabbitMQ is reachable (scripts/provision.sh rabbitmq)");
+        Self {
+            _docker: NamespaceGuard(common.namespace.clone()),
+            common,
+            pool,
+            publisher: Publisher::new(broker, topology),
+            shutdown,
+        }
+    }
+
+    /// The RabbitMQ URL, for tests that read queues themselves.
+    pub fn amqp_url(&self) -> &str {
+        self.common.amqp_url.expose_secret()
+    }
+
+    /// The runtime namespace of its workers.
+    pub fn namespace(&self) -> &str {
+        &self.common.namespace
+    }
+
+    /// Worker settings with the given subnet pool.
+    pub fn worker_settings(network_pool: &str, prefix_len: u8) -> WorkerSettings {
+        WorkerSettings {
+            network_pool: network_pool.to_owned(),
+            network_prefix_len: prefix_len,
+            ..WorkerSettings::default()
+        }
+    }
+
+    /// Starts a worker on this pipeline.
+    pub async fn spawn_worker(&self, settings: WorkerSettings) -> Spawned {
+        spawn_worker(self.common.clone(), settings)
+            .await
+            .expect("the worker starts")
+    }
+
+    /// Records a project directly (as the API would have).
+    pub async fn create_project(&self, id: &str) {
+        sqlx::query("INSERT INTO projects (id, display_name) VALUES ($1, $2)")
+            .bind(id)
+            .bind(format!("Project {id}"))
+            .execute(&self.pool)
+            .await
+            .expect("insert a project");
+    }
+
+    /// A deployment id as the API makes them.
+    pub fn deployment_id(&self, project: &str, letter: char, slug: &str) -> String {
+        format!("{}-p-{project}-{letter}-{slug}", self.namespace())
+    }
+
+    /// Publishes an action as another system would; returns its id.
+    pub async fn publish(
+        &self,
+        kind: ActionKind,
+        project: &str,
+        resource_id: Option<&str>,
+        payload: Value,
+    ) -> Uuid {
+        let message = ActionMessage {
+            schema_version: SCHEMA_VERSION,
+            action_id: Uuid::now_v7(),
+            kind,
+            project_id: project.to_owned(),
+            resource_id: resource_id.map(str::to_owned),
+            payload,
+            idempotency_key: None,
+            requested_by: Some("tester".to_owned()),
+        };
+        self.publisher
+            .publish_action(&message, 1)
+            .await
+            .expect("RabbitMQ takes the action");
+        message.action_id
+    }
+
+    /// Publishes a `deployment.deploy` of a busybox container running
+    /// `script`; returns the action id.
+    pub async fn deploy(&self, project: &str, id: &str, kind: &str, script: &str) -> Uuid {
+        let payload = json!({
+            "deployment_type": kind,
+            "input": {
+                "container_image": IMAGE,
+                "display_name": id.rsplit('-').next().map(|s| format!("test {s}")),
+                "command": ["/bin/sh", "-c"],
+                "args": [script],
+                "compute": {"min_cpus": 0.1, "min_memory": 16, "max_memory": 64},
+            }
+        });
+        self.publish(ActionKind::DeploymentDeploy, project, Some(id), payload)
+            .await
+    }
+
+    /// Waits until the action has ended and returns its row.
+    pub async fn finished(&self, project: &str, id: Uuid) -> ActionRecord {
+        eventually(DEADLINE, &format!("action {id} to end"), || async {
+            actions::get(&self.pool, project, id)
+                .await
+                .expect("read the action")
+                .filter(|row| row.status.is_final())
+        })
+        .await
+    }
+
+    /// Waits until the action has succeeded, failing with its error if it
+    /// failed instead.
+    pub async fn succeeded(&self, project: &str, id: Uuid) -> ActionRecord {
+        let row = self.finished(project, id).await;
+        assert_eq!(
+            row.status,
+            contaxy_common::domain::action::ActionStatus::Succeeded,
+            "{} of {project}: {:?}",
+            row.kind,
+            row.last_error
+        );
+        row
+    }
+
+    /// Waits until the deployment's recorded status is one of `statuses`;
+    /// returns `{"status", "exit_code", "detail"}`.
+    pub async fn deployment_status(&self, id: &str, statuses: &[&str]) -> Value {
+        eventually(
+            DEADLINE,
+            &format!("{id} to be one of {statuses:?}"),
+            || async {
+                let row: Option<(String, Option<i32>, Option<String>)> = sqlx::query_as(
+                    "SELECT status, exit_code, status_detail FROM deployments WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .expect("read the deployment");
+                row.filter(|(s, _, _)| statuses.contains(&s.as_str())).map(
+                    |(s, code, detail)| json!({"status": s, "exit_code": code, "detail": detail}),
+                )
+            },
+        )
+        .await
+    }
+
+    /// The Docker client the test inspects the engine with.
+    pub fn docker() -> Docker {
+        Docker::connect_with_host(DOCKER_HOST).expect("a Docker client")
+    }
+
+    /// Networks of this namespace in Docker, by project label.
+    pub async fn docker_networks(&self) -> Vec<bollard::models::Network> {
+        Self::docker()
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(namespace_filter(self.namespace())),
+            }))
+            .await
+            .expect("list networks")
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn namespace_filter(namespace: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_owned(),
+        vec![format!("ctxy.namespace={namespace}")],
+    )])
+}
+
+/// Removes every container, network and volume of its namespace on drop.
+#[derive(Debug)]
+struct NamespaceGuard(String);
+
+impl Drop for NamespaceGuard {
+    fn drop(&mut self) {
+        let namespace = self.0.clone();
+        // Drop cannot await and may run inside the test's runtime.
+        let cleanup = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| runtime.block_on(remove_namespace(&namespace)))
+        });
+        if !matches!(cleanup.join(), Ok(Ok(()))) {
+            eprintln!("cleaning up Docker namespace {} failed", self.0);
+        }
+    }
+}
+
+/// Removes every container, network and volume labelled with `namespace`.
+pub async fn remove_namespace(namespace: &str) {
+    let docker = Pipeline::docker();
+    let filters = namespace_filter(namespace);
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..ListContainersOptions::default()
+        }))
+        .await
+        .unwrap_or_default();
+    for container in containers {
+        let id = container.id.unwrap_or_default();
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
+        if let Err(error) = docker.remove_container(&id, Some(options)).await {
+            eprintln!("could not remove container {id}: {error}");
+        }
+    }
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filters.clone()),
+        }))
+        .await
+        .unwrap_or_default();
+    for network in networks {
+        let id = network.id.unwrap_or_default();
+        if let Err(error) = docker.remove_network(&id).await {
+            eprintln!("could not remove network {id}: {error}");
+        }
+    }
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .map(|list| list.volumes.unwrap_or_default())
+        .unwrap_or_default();
+    for volume in volumes {
+        if let Err(error) = docker
+            .remove_volume(&volume.name, None::<RemoveVolumeOptions>)
+            .await
+        {
+            eprintln!("could not remove volume {}: {error}", volume.name);
+        }
+    }
+}
+
+/// A random `/prefix_len` range inside `10.{second_octet}.0.0/16`. Docker
+/// networks share the host, so tests that make them each take their own
+/// second octet (in 128–199; the runtime tests use 200–249), and the random
+/// part keeps two runs of one test at once (two work trees) apart most of
+/// the time.
+pub fn random_pool(second_octet: u8, prefix_len: u8) -> String {
+    assert!((128..200).contains(&second_octet), "an octet in 128-199");
+    assert!((16..=24).contains(&prefix_len), "a pool of /16 to /24");
+    let block = 1u16 << (24 - prefix_len);
+    let third = (u16::from(Uuid::new_v4().into_bytes()[0]) / block * block) % 256;
+    format!("10.{second_octet}.{third}.0/{prefix_len}")
+}

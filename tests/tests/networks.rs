@@ -1,0 +1,427 @@
+//! Per-project networks through the whole pipeline, against the real
+//! PostgreSQL, RabbitMQ and Docker: actions published on the broker,
+//! executed by workers, checked in the database and in the engine.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
+use contaxy_common::domain::action::{ActionKind, ActionStatus, ErrorClass};
+use contaxy_common::store::networks;
+use contaxy_tests::pipeline::{DEADLINE, IDLE, Pipeline, random_pool};
+use contaxy_tests::{TestDb, eventually};
+use ipnet::Ipv4Net;
+use lapin::options::BasicGetOptions;
+use serde_json::json;
+
+/// A busybox web server answering `hi-from-{project}` on port 8080.
+fn web_server(project: &str) -> String {
+    format!(
+        "mkdir -p /tmp/www && echo hi-from-{project} > /tmp/www/index.html && httpd -p 8080 -h /tmp/www; {IDLE}"
+    )
+}
+
+/// Shell that exits 0 once `host` serves `expected` (httpd may still be
+/// starting; the loop runs in the container), else `code`.
+fn must_reach(host: &str, expected: &str, code: u8) -> String {
+    format!(
+        "ok=0; for i in $(seq 1 20); do if timeout 3 wget -q -O- http://{host}:8080/ | grep -q {expected}; then ok=1; break; fi; sleep 0.5; done; [ $ok = 1 ] || exit {code}; "
+    )
+}
+
+/// Shell that exits `code` if `host` answers at all (by HTTP or TCP).
+fn must_not_reach(host: &str, code: u8) -> String {
+    format!(
+        "timeout 3 wget -q -O- http://{host}:8080/ && exit {code}; nc -w 3 {host} 8080 </dev/null && exit {code}; "
+    )
+}
+
+/// The container's address on its project network.
+async fn address_of(container: &str) -> String {
+    let inspected = Pipeline::docker()
+        .inspect_container(container, None::<InspectContainerOptions>)
+        .await
+        .unwrap();
+    let networks = inspected.network_settings.unwrap().networks.unwrap();
+    assert_eq!(networks.len(), 1, "attached to its project network only");
+    networks.into_values().next().unwrap().ip_address.unwrap()
+}
+
+/// Deploys a job running `script` in `project` and waits for it to end.
+async fn run_job(
+    pipeline: &Pipeline,
+    project: &str,
+    slug: &str,
+    script: &str,
+) -> serde_json::Value {
+    let id = pipeline.deployment_id(project, 'j', slug);
+    let action = pipeline.deploy(project, &id, "job", script).await;
+    pipeline.succeeded(project, action).await;
+    pipeline
+        .deployment_status(&id, &["succeeded", "failed"])
+        .await
+}
+
+#[tokio::test]
+async fn a_job_reaches_its_projects_service_by_name_and_nothing_of_another_project() {
+    let db = TestDb::new().await;
+    let pipeline = Pipeline::new(db.url()).await;
+    let pool = random_pool(130, 20);
+    let _worker = pipeline
+        .spawn_worker(Pipeline::worker_settings(&pool, 24))
+        .await;
+    let mut webs = BTreeMap::new();
+    for project in ["alpha", "beta"] {
+        pipeline.create_project(project).await;
+        let web = pipeline.deployment_id(project, 's', "web");
+        let action = pipeline
+            .deploy(project, &web, "service", &web_server(project))
+            .await;
+        pipeline.succeeded(project, action).await;
+        pipeline.deployment_status(&web, &["running"]).await;
+        webs.insert(project, web);
+    }
+    let beta_ip = address_of(&webs["beta"]).await;
+    let beta_subnet: Ipv4Net = networks::find(&pipeline.pool, "beta")
+        .await
+        .unwrap()
+        .unwrap()
+        .subnet
+        .parse()
+        .unwrap();
+    assert!(beta_subnet.contains(&beta_ip.parse::<std::net::Ipv4Addr>().unwrap()));
+
+    let script = format!(
+        "{}{}{}exit 0",
+        must_reach(&webs["alpha"], "hi-from-alpha", 10),
+        must_not_reach(&beta_ip, 11),
+        must_not_reach(&webs["beta"], 12),
+    );
+    let ended = run_job(&pipeline, "alpha", "probe", &script).await;
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+
+    // Each project's subnet comes from the pool; the networks hold only
+    // the project's own containers (the platform attaches to none).
+    let range: Ipv4Net = pool.parse().unwrap();
+    let probe = pipeline.deployment_id("alpha", 'j', "probe");
+    for (project, members) in [
+        ("alpha", vec![webs["alpha"].clone(), probe.clone()]),
+        ("beta", vec![webs["beta"].clone()]),
+    ] {
+        let row = networks::find(&pipeline.pool, project)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(range.contains(&row.subnet.parse::<Ipv4Net>().unwrap()));
+        let mut members = members;
+        members.sort();
+        assert_eq!(
+            networks::attached(&pipeline.pool, project).await.unwrap(),
+            members
+        );
+        let inspected = Pipeline::docker()
+            .inspect_network(&row.name, None)
+            .await
+            .unwrap();
+        assert_eq!(inspected.driver.as_deref(), Some("bridge"));
+        // Every container on it, of any installation, stopped ones too
+        // (the network's own inspection lists running ones only).
+        let on_network = Pipeline::docker()
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([(
+                    "network".to_owned(),
+                    vec![inspected.id.unwrap()],
+                )])),
+                ..ListContainersOptions::default()
+            }))
+            .await
+            .unwrap();
+        let mut attached: Vec<String> = on_network
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_owned())
+            .collect();
+        attached.sort();
+        assert_eq!(attached, members, "{project}");
+    }
+
+    // NET_RAW (raw sockets: spoofing, ARP tricks) is not in the set.
+    let host_config = Pipeline::docker()
+        .inspect_container(&webs["alpha"], None::<InspectContainerOptions>)
+        .await
+        .unwrap()
+        .host_config
+        .unwrap();
+    assert_eq!(host_config.cap_drop, Some(vec!["ALL".to_owned()]));
+    assert!(
+        !host_config
+            .cap_add
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.contains("NET_RAW")),
+    );
+}
+
+#[tokio::test]
+async fn fifty_concurrent_network_creations_by_three_workers_get_distinct_subnets() {
+    let db = TestDb::new().await;
+    let pipeline = Pipeline::new(db.url()).await;
+    let pool = random_pool(131, 18);
+    let settings = Pipeline::worker_settings(&pool, 24);
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        workers.push(pipeline.spawn_worker(settings.clone()).await);
+    }
+    let projects: Vec<String> = (0..50).map(|i| format!("proj-{i:02}")).collect();
+    for project in &projects {
+        pipeline.create_project(project).await;
+    }
+
+    let publish_all = |kind| {
+        futures::future::join_all(
+            projects
+                .iter()
+                .map(|project| pipeline.publish(kind, project, None, json!({}))),
+        )
+    };
+    let ensures = publish_all(ActionKind::NetworkEnsure).await;
+    for (project, action) in projects.iter().zip(&ensures) {
+        let row = pipeline.succeeded(project, *action).await;
+        assert_eq!(
+            row.last_error, None,
+            "{project}: no error, not even retried"
+        );
+    }
+
+    let rows = networks::list_all(&pipeline.pool).await.unwrap();
+    assert_eq!(rows.len(), 50);
+    let recorded: BTreeMap<String, String> = rows
+        .iter()
+        .map(|r| (r.project_id.clone(), r.subnet.clone()))
+        .collect();
+    let subnets: BTreeSet<Ipv4Net> = recorded.values().map(|s| s.parse().unwrap()).collect();
+    assert_eq!(subnets.len(), 50, "distinct: {recorded:?}");
+    let range: Ipv4Net = pool.parse().unwrap();
+    for (i, a) in subnets.iter().enumerate() {
+        assert!(range.contains(a), "{a} outside {range}");
+        assert!(
+            subnets
+                .iter()
+                .skip(i + 1)
+                .all(|b| !a.contains(b) && !b.contains(a))
+        );
+    }
+    // Docker has the same 50 networks with the recorded subnets: more than
+    // its default pools (about 30 networks) could have given.
+    let in_docker: BTreeMap<String, String> = pipeline
+        .docker_networks()
+        .await
+        .into_iter()
+        .map(|n| {
+            let project = n.labels.unwrap()["ctxy.projectName"].clone();
+            let subnet = n.ipam.unwrap().config.unwrap()[0].subnet.clone().unwrap();
+            (project, subnet)
+        })
+        .collect();
+    assert_eq!(in_docker, recorded);
+
+    let deletes = publish_all(ActionKind::NetworkDelete).await;
+    for (project, action) in projects.iter().zip(&deletes) {
+        pipeline.succeeded(project, *action).await;
+    }
+    assert!(networks::list_all(&pipeline.pool).await.unwrap().is_empty());
+    assert!(pipeline.docker_networks().await.is_empty());
+    // Every subnet is back: the next allocation is the pool's first.
+    let mut conn = pipeline.pool.acquire().await.unwrap();
+    let subnets = Pipeline::worker_settings(&pool, 24).subnet_pool().unwrap();
+    let again = networks::allocate(&mut conn, "proj-00", "x", &subnets)
+        .await
+        .unwrap();
+    assert_eq!(again.subnet, format!("{}/24", range.network()));
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_fails_the_action_once_and_for_all() {
+    let db = TestDb::new().await;
+    let pipeline = Pipeline::new(db.url()).await;
+    // Two subnets in all.
+    let pool = random_pool(132, 23);
+    let _worker = pipeline
+        .spawn_worker(Pipeline::worker_settings(&pool, 24))
+        .await;
+    for project in ["first", "second", "third"] {
+        pipeline.create_project(project).await;
+    }
+    for project in ["first", "second"] {
+        let action = pipeline
+            .publish(ActionKind::NetworkEnsure, project, None, json!({}))
+            .await;
+        pipeline.succeeded(project, action).await;
+    }
+
+    let action = pipeline
+        .publish(ActionKind::NetworkEnsure, "third", None, json!({}))
+        .await;
+    let row = pipeline.finished("third", action).await;
+    assert_eq!(row.status, ActionStatus::Failed);
+    assert_eq!(row.error_class, Some(ErrorClass::Permanent));
+    assert_eq!(row.attempts, 1, "a permanent error is not retried");
+    let reason = row.last_error.unwrap();
+    assert!(
+        reason.contains("exhausted") && reason.contains(&pool),
+        "{reason}"
+    );
+    assert_eq!(
+        dead_letter_reason(&pipeline).await,
+        reason,
+        "dead-lettered with the same reason"
+    );
+
+    // A deploy there ensures the network first, and fails the same way.
+    let job = pipeline.deployment_id("third", 'j', "nothing");
+    let deploy = pipeline.deploy("third", &job, "job", "true").await;
+    let row = pipeline.finished("third", deploy).await;
+    assert_eq!(
+        (row.status, row.attempts),
+        (ActionStatus::Failed, 1),
+        "{:?}",
+        row.last_error
+    );
+    let failed = pipeline.deployment_status(&job, &["failed"]).await;
+    assert!(
+        failed["detail"].as_str().unwrap().contains("exhausted"),
+        "{failed}"
+    );
+
+    // Deleting a network returns its subnet; then there is room again.
+    let delete = pipeline
+        .publish(ActionKind::NetworkDelete, "first", None, json!({}))
+        .await;
+    pipeline.succeeded("first", delete).await;
+    let retry = pipeline
+        .publish(ActionKind::NetworkEnsure, "third", None, json!({}))
+        .await;
+    pipeline.succeeded("third", retry).await;
+}
+
+/// The reason header of the first message in the dead-letter queue.
+async fn dead_letter_reason(pipeline: &Pipeline) -> String {
+    let conn =
+        lapin::Connection::connect(pipeline.amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let queue = format!("{}dead", pipeline.common.topology_prefix);
+    let message = eventually(DEADLINE, "a dead letter", || async {
+        channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+    })
+    .await;
+    let headers = message.delivery.properties.headers().clone().unwrap();
+    let reason = headers
+        .inner()
+        .get("x-contaxy-reason")
+        .and_then(|v| v.as_long_string())
+        .map(|s| s.to_string())
+        .unwrap();
+    let _ = conn.close(200, "done".into()).await;
+    reason
+}
+
+#[tokio::test]
+async fn a_detached_deployment_is_unreachable_until_attached_again() {
+    let db = TestDb::new().await;
+    let pipeline = Pipeline::new(db.url()).await;
+    let _worker = pipeline
+        .spawn_worker(Pipeline::worker_settings(&random_pool(133, 22), 24))
+        .await;
+    pipeline.create_project("alpha").await;
+    let web = pipeline.deployment_id("alpha", 's', "web");
+    let action = pipeline
+        .deploy("alpha", &web, "service", &web_server("alpha"))
+        .await;
+    pipeline.succeeded("alpha", action).await;
+    pipeline.deployment_status(&web, &["running"]).await;
+
+    let ended = run_job(
+        &pipeline,
+        "alpha",
+        "before",
+        &format!("{}exit 0", must_reach(&web, "hi-from-alpha", 10)),
+    )
+    .await;
+    assert_eq!(ended["status"], "succeeded", "reachable before: {ended}");
+
+    let payload = json!({ "deployment_id": web });
+    let detach = pipeline
+        .publish(
+            ActionKind::NetworkDisconnect,
+            "alpha",
+            None,
+            payload.clone(),
+        )
+        .await;
+    pipeline.succeeded("alpha", detach).await;
+    assert_eq!(
+        networks::attached(&pipeline.pool, "alpha").await.unwrap(),
+        [pipeline.deployment_id("alpha", 'j', "before")],
+        "the service is no longer recorded as attached; the ended job still is"
+    );
+    let ended = run_job(
+        &pipeline,
+        "alpha",
+        "cut-off",
+        &format!("{}exit 0", must_not_reach(&web, 11)),
+    )
+    .await;
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+
+    // Twice is the same as once.
+    let attach = pipeline
+        .publish(ActionKind::NetworkConnect, "alpha", None, payload.clone())
+        .await;
+    pipeline.succeeded("alpha", attach).await;
+    let again = pipeline
+        .publish(ActionKind::NetworkConnect, "alpha", None, payload)
+        .await;
+    pipeline.succeeded("alpha", again).await;
+    let ended = run_job(
+        &pipeline,
+        "alpha",
+        "back",
+        &format!("{}exit 0", must_reach(&web, "hi-from-alpha", 10)),
+    )
+    .await;
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+    let attached = networks::attached(&pipeline.pool, "alpha").await.unwrap();
+    assert!(attached.contains(&web), "{attached:?}");
+}
+
+#[tokio::test]
+async fn a_network_for_a_project_that_does_not_exist_is_refused() {
+    let db = TestDb::new().await;
+    let pipeline = Pipeline::new(db.url()).await;
+    let _worker = pipeline
+        .spawn_worker(Pipeline::worker_settings(&random_pool(134, 24), 24))
+        .await;
+    let action = pipeline
+        .publish(ActionKind::NetworkEnsure, "nobody", None, json!({}))
+        .await;
+    let row = pipeline.finished("nobody", action).await;
+    assert_eq!((row.status, row.attempts), (ActionStatus::Failed, 1));
+    assert!(
+        row.last_error.unwrap().contains("does not exist"),
+        "a permanent error naming the cause"
+    );
+    assert!(
+        networks::find(&pipeline.pool, "nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(pipeline.docker_networks().await.is_empty());
+}

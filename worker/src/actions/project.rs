@@ -1,0 +1,55 @@
+//! `project.delete`: removes a project and everything it owns, in an order
+//! that can be repeated from the start after a failure at any step:
+//!
+//! 1. marks it as being deleted (the API already has; a message from
+//!    another system may not have), so nothing new is made in it;
+//! 2. removes its deployments: every container the runtime has for it and
+//!    every one the database knows, with their volumes, then their rows;
+//! 3. removes its network and returns the subnet to the pool;
+//! 4. removes its tokens, its members and finally its row.
+//!
+//! Its actions are kept: their record outlives the project. Files in object
+//! storage are not removed yet (there is no file store yet).
+
+use std::collections::BTreeSet;
+
+use contaxy_common::domain::deployment::DeploymentType;
+use contaxy_common::store::actions::ActionRecord;
+use contaxy_common::store::{deployments, projects};
+
+use super::network::delete_project_network;
+use super::with_retries;
+use crate::executor::{ActionError, Executor};
+use crate::runtime::{DeleteOptions, DeploymentRef};
+
+/// Executes one `project.delete` action.
+pub async fn execute(exec: &Executor, action: &ActionRecord) -> Result<(), ActionError> {
+    let project_id = action.project_id.as_str();
+    let existed = projects::mark_deleting(&exec.pool, project_id).await?;
+    let mut ids = BTreeSet::new();
+    for deployment_type in [DeploymentType::Service, DeploymentType::Job] {
+        for record in deployments::list(&exec.pool, project_id, deployment_type).await? {
+            ids.insert(record.id);
+        }
+    }
+    for state in with_retries(|| exec.runtime.list(Some(project_id))).await? {
+        ids.insert(state.deployment_id);
+    }
+    let options = DeleteOptions {
+        delete_volumes: true,
+    };
+    for id in &ids {
+        let target = DeploymentRef::new(project_id, id);
+        with_retries(|| exec.runtime.delete(&target, options)).await?;
+        deployments::delete(&exec.pool, project_id, id).await?;
+    }
+    delete_project_network(exec, project_id).await?;
+    projects::remove(&exec.pool, project_id).await?;
+    tracing::info!(
+        project_id,
+        deployments = ids.len(),
+        existed,
+        "Deleted the project and everything it owned."
+    );
+    Ok(())
+}

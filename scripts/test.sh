@@ -14,6 +14,10 @@ log "cargo fmt --check"
 cargo fmt --all -- --check || fail "code is not formatted" "run 'cargo fmt --all'"
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Some tests run the real executables: build them from this tree first, so a
+# cached target directory never serves an older binary.
+log "building the binaries"
+cargo build --workspace --bins --locked
 log "tests (target dir: $CARGO_TARGET_DIR)"
 if command -v cargo-nextest >/dev/null; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -18,6 +18,8 @@ pub struct TestApi {
     pub db: TestDb,
     /// The bootstrap admin token it was configured with.
     pub admin: String,
+    /// The shared settings it runs with (database, broker prefix).
+    pub common: contaxy_common::config::CommonConfig,
     client: reqwest::Client,
 }
 
@@ -64,7 +66,8 @@ impl TestApi {
         let admin = random_secret();
         let mut settings = test_api_settings(&admin);
         adjust(&mut settings);
-        let app = spawn_api(common_config(db.url()), settings)
+        let common = common_config(db.url());
+        let app = spawn_api(common.clone(), settings)
             .await
             .expect("the API starts");
         let url = app.url("/readyz");
@@ -76,6 +79,7 @@ impl TestApi {
             app,
             db,
             admin,
+            common,
             client: reqwest::Client::new(),
         }
     }

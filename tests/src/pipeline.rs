@@ -55,7 +55,18 @@ impl Pipeline {
     /// A pipeline on the database at `database_url`, whose migrations it
     /// applies, with a fresh prefix and namespace.
     pub async fn new(database_url: &str) -> Self {
-        let mut common = common_config(database_url);
+        Self::with_common(common_config(database_url)).await
+    }
+
+    /// A pipeline on `api`'s database and broker prefix (so what the API
+    /// publishes reaches this pipeline's workers), with its own namespace.
+    pub async fn sharing(api: &crate::api::TestApi) -> Self {
+        Self::with_common(api.common.clone()).await
+    }
+
+    async fn with_common(mut common: CommonConfig) -> Self {
+        let database_url = common.database_url.expose_secret().to_owned();
+        let database_url = database_url.as_str();
         common.namespace = format!("t{}", &Uuid::new_v4().simple().to_string()[..8]);
         // Each network action holds a connection for its project's lock.
         common.database_max_connections = 12;

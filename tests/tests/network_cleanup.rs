@@ -147,12 +147,12 @@ async fn the_sweep_removes_what_a_crashed_worker_left_and_keeps_what_is_used() {
 #[tokio::test]
 async fn deleting_a_project_removes_its_deployments_network_and_row() {
     let api = TestApi::start().await;
-    let pipeline = Pipeline::new(api.db.url()).await;
+    let pipeline = Pipeline::sharing(&api).await;
     let pool = random_pool(136, 22);
     let _worker = pipeline
         .spawn_worker(Pipeline::worker_settings(&pool, 24))
         .await;
-    // The relay publishes the deletion the API recorded.
+    // The relay stands by should the API's publish of the deletion fail.
     let _scheduler = spawn_scheduler(
         pipeline.common.clone(),
         SchedulerSettings {

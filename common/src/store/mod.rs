@@ -1,5 +1,6 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
-//! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`].
+//! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
+//! [`actions`], [`deployments`], and cross-process [`locks`].
 //!
 //! Every binary applies the migrations at start. sqlx's migrator takes a
 //! PostgreSQL advisory lock, so three binaries starting at once apply each
@@ -8,6 +9,7 @@
 
 pub mod actions;
 pub mod deployments;
+pub mod locks;
 
 use std::time::Duration;
 

@@ -10,6 +10,7 @@ use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus, Depl
 use contaxy_common::domain::payload::{DeletePayload, DeployPayload, RestartPayload};
 use contaxy_common::store::actions::ActionRecord;
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
+use contaxy_common::store::locks;
 
 use crate::executor::{ActionError, Executor};
 use crate::retry;
@@ -85,7 +86,11 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
         None => record_from_payload(exec, action, id).await?,
     };
     let spec = spec_for(&record, &exec.deployment)?;
-    match with_retries(|| exec.runtime.deploy(&spec)).await {
+    let deployed = match ensure_network(exec, &action.project_id).await? {
+        Ok(()) => with_retries(|| exec.runtime.deploy(&spec)).await,
+        Err(error) => Err(error),
+    };
+    match deployed {
         Ok(deployed) => {
             if deployed.adopted {
                 tracing::info!(deployment_id = id, "Adopted the existing deployment.");
@@ -109,6 +114,26 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
             Err(error.into())
         }
     }
+}
+
+/// Makes sure the project's network exists before the deploy needs it,
+/// one worker at a time: the engine (before API 1.44) accepts a second
+/// network of the same name, and while two exist the name is ambiguous.
+/// The runtime's own convergence (in `runtime/docker/networks.rs`) cannot
+/// settle every race: Docker 20.10 stamps a network's creation time before
+/// it sets the network up and lists it only after, so "the oldest wins" can
+/// be decided before the oldest is visible (the runtime test
+/// `workers_racing_to_create_a_network_end_up_with_one` sees it under load).
+/// The outer error is the database's, the inner one the runtime's.
+async fn ensure_network(
+    exec: &Executor,
+    project_id: &str,
+) -> Result<Result<(), RuntimeError>, sqlx::Error> {
+    let mut tx = exec.pool.begin().await?;
+    locks::lock_project_network(&mut tx, project_id).await?;
+    let ensured = with_retries(|| exec.runtime.ensure_network(project_id, None)).await;
+    tx.commit().await?;
+    Ok(ensured.map(drop))
 }
 
 async fn record_from_payload(

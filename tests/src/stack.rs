@@ -173,6 +173,14 @@ impl Stack {
 
     /// An action as the API shows it.
     pub async fn action(&self, action_id: &str) -> Value {
+        self.try_action(action_id)
+            .await
+            .unwrap_or_else(|| panic!("action {action_id} is not recorded"))
+    }
+
+    /// An action as the API shows it; `None` while it has no row (an action
+    /// published straight to the broker is recorded by the worker).
+    pub async fn try_action(&self, action_id: &str) -> Option<Value> {
         let answer = self
             .call(
                 Method::GET,
@@ -180,17 +188,21 @@ impl Stack {
                 None,
             )
             .await;
+        if answer.status == 404 {
+            return None;
+        }
         assert_eq!(answer.status, 200, "get action: {:?}", answer.body);
-        answer.body
+        Some(answer.body)
     }
 
-    /// Waits until the action's status is `status`; returns it.
+    /// Waits until the action's status is `status`; returns it. Panics at
+    /// once if it ends otherwise.
     pub async fn wait_action(&self, action_id: &str, status: &str) -> Value {
         eventually(
             DEADLINE,
             &format!("action {action_id} to be {status}"),
             || async {
-                let action = self.action(action_id).await;
+                let action = self.try_action(action_id).await?;
                 let final_other = ["succeeded", "failed", "cancelled"]
                     .contains(&action["status"].as_str().unwrap_or_default())
                     && action["status"] != status;

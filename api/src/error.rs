@@ -11,8 +11,9 @@
 //!
 //! Policy: a client mistake is a 4xx that says what to fix; an internal
 //! failure is a 500 whose cause is logged here, once, and never sent.
-//! [`json_errors`] gives axum's own rejections (bad JSON, unknown fields, bad
-//! query, 405, 413, unknown routes) the same shape.
+//! [`json_errors`] gives axum's own rejections (bad query, 405, 413, 415,
+//! unknown routes) the same shape; bodies of the wrong shape are refused by
+//! [`crate::json::JsonBody`] naming the field.
 
 use std::time::Duration;
 

@@ -10,6 +10,8 @@
 //! - [`auth`]: tokens, the authentication layer, and the extractors every
 //!   handler uses to get its caller and project (`ProjectAccess<Write>`).
 //! - [`error`]: `ApiError`, the one place errors become responses.
+//! - [`json`]: `JsonBody`, the body extractor that names the field of a
+//!   body of the wrong shape.
 //! - [`routes`]: the HTTP routes and the OpenAPI document.
 //! - [`state`]: what handlers share.
 //! - [`submit`]: publishing recorded actions (the relay covers failures).
@@ -17,6 +19,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod json;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -123,8 +123,11 @@ pub struct CheckResult {
     pub error: Option<String>,
 }
 
-/// The `/healthz`, `/readyz` and `/metrics` routes.
+/// The `/healthz`, `/readyz` and `/metrics` routes. Building them installs
+/// the metrics recorder, so that what a binary counts before its first scrape
+/// is not lost.
 pub fn router(readiness: Readiness) -> Router {
+    metrics_handle();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -183,5 +186,21 @@ impl HttpServer {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_counted_before_the_first_scrape_is_kept() {
+        let _router = router(Readiness::new(vec![], Duration::from_secs(1)));
+        metrics::counter!("contaxy_test_counted_early_total").increment(3);
+        let text = metrics_handle().render();
+        assert!(
+            text.contains("contaxy_test_counted_early_total 3"),
+            "{text}"
+        );
     }
 }

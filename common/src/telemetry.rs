@@ -2,7 +2,8 @@
 //!
 //! [`init`] installs the tracing subscriber (human lines by default, JSON with
 //! `CONTAXY_LOG_FORMAT=json`, filtered by `RUST_LOG`). [`metrics_handle`]
-//! installs the Prometheus recorder on first use; `/metrics` renders it.
+//! installs the Prometheus recorder on first use (when a binary builds its
+//! ops routes); `/metrics` renders it.
 
 use std::sync::OnceLock;
 
@@ -40,7 +41,9 @@ pub fn init(format: LogFormat) {
     drop(result);
 }
 
-/// The process-wide Prometheus recorder, installed on first use.
+/// The process-wide Prometheus recorder, installed on first use; every
+/// binary uses it when it builds its ops routes (`ops::router`), before it
+/// counts anything.
 ///
 /// One process may run several binaries (the end-to-end tests do); they share
 /// this recorder and so one `/metrics` output.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use contaxy_api::ApiSettings;
+use contaxy_common::config::CommonConfig;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -63,18 +64,25 @@ impl TestApi {
     /// Like [`TestApi::start`], with the settings changed by `adjust` first.
     pub async fn start_with(adjust: impl FnOnce(&mut ApiSettings)) -> Self {
         let db = TestDb::new().await;
+        let common = common_config(db.url());
+        let api = Self::spawn_on(db, common, adjust).await;
+        api.wait_ready().await;
+        api
+    }
+
+    /// Starts the API on `db` with `common` (its broker and namespace), the
+    /// settings changed by `adjust`; does not wait for it to be ready.
+    pub async fn spawn_on(
+        db: TestDb,
+        common: CommonConfig,
+        adjust: impl FnOnce(&mut ApiSettings),
+    ) -> Self {
         let admin = random_secret();
         let mut settings = test_api_settings(&admin);
         adjust(&mut settings);
-        let common = common_config(db.url());
         let app = spawn_api(common.clone(), settings)
             .await
             .expect("the API starts");
-        let url = app.url("/readyz");
-        eventually(Duration::from_secs(30), "the API to be ready", || async {
-            matches!(get_json(&url).await, Some((200, _))).then_some(())
-        })
-        .await;
         Self {
             app,
             db,
@@ -82,6 +90,30 @@ impl TestApi {
             common,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// Waits until `/readyz` answers 200 (PostgreSQL migrated, RabbitMQ
+    /// connected and the topology declared).
+    pub async fn wait_ready(&self) {
+        let url = self.app.url("/readyz");
+        eventually(Duration::from_secs(30), "the API to be ready", || async {
+            matches!(get_json(&url).await, Some((200, _))).then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until the API's database is migrated, whatever RabbitMQ does.
+    pub async fn wait_database_ready(&self) {
+        let url = self.app.url("/readyz");
+        eventually(
+            Duration::from_secs(30),
+            "the API's database to be ready",
+            || async {
+                let (_, body) = get_json(&url).await?;
+                (body["checks"]["postgres"]["ok"] == true).then_some(())
+            },
+        )
+        .await;
     }
 
     /// Sends `method path` with `token` as a bearer token (if any) and

@@ -9,11 +9,18 @@
 //! - [`binary`]: the path of a built binary, for tests of the real process.
 //! - [`api::TestApi`]: an API with an admin token on a fresh database, and a
 //!   client for its REST routes.
+//! - [`stack::Stack`]: the whole pipeline (API, workers, scheduler) on one
+//!   database, topology prefix and runtime namespace, cleaned up on drop.
+//! - [`broker::TestBroker`]: queue lengths, dead letters and raw publishes.
+//! - [`docker_proxy::DockerProxy`]: a Docker Engine a test can switch off.
 //! - [`pipeline::Pipeline`]: workers on a broker prefix and Docker namespace
 //!   of their own, actions published to them and awaited.
 
 pub mod api;
+pub mod broker;
+pub mod docker_proxy;
 pub mod pipeline;
+pub mod stack;
 
 use std::future::Future;
 use std::net::SocketAddr;

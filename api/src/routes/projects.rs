@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller, ProjectAccess, Read, Write};
 use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
 use crate::state::AppState;
 
 /// A new project.
@@ -148,7 +149,7 @@ fn check_metadata<'a>(
 pub async fn create_project(
     State(state): State<AppState>,
     caller: Caller,
-    Json(input): Json<ProjectInput>,
+    JsonBody(input): JsonBody<ProjectInput>,
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
     let needed = Permission::new("projects", AccessLevel::Write).expect("valid permission");
     if !matches!(caller.subject, Subject::User(_)) {
@@ -298,7 +299,7 @@ pub async fn get_project(
 pub async fn update_project(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
-    Json(update): Json<ProjectUpdate>,
+    JsonBody(update): JsonBody<ProjectUpdate>,
 ) -> Result<Json<Project>, ApiError> {
     if let Some(name) = &update.display_name {
         check_len("display_name", name, 4, 128)?;

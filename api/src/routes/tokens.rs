@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, ProjectAccess, Read};
 use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
 use crate::routes::members::AccessLevelQuery;
 use crate::state::AppState;
 
@@ -141,7 +142,7 @@ async fn may_manage(state: &AppState, caller: &Caller, subject: &Subject) -> Res
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
-    Json(input): Json<TokenInput>,
+    JsonBody(input): JsonBody<TokenInput>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     if !matches!(caller.subject, Subject::User(_)) {
         return Err(ApiError::Forbidden {

@@ -14,6 +14,7 @@ use utoipa::IntoParams;
 use super::{Accepted, AcceptedMany, CreateQuery, DeleteQuery, LogsQuery};
 use crate::auth::{Admin, ProjectAccess, Read, Write};
 use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
 use crate::state::AppState;
 
 const KIND: DeploymentType = DeploymentType::Job;
@@ -47,7 +48,7 @@ pub async fn create_job(
     access: ProjectAccess<Write>,
     Query(query): Query<CreateQuery>,
     headers: HeaderMap,
-    Json(input): Json<DeploymentInput>,
+    JsonBody(input): JsonBody<DeploymentInput>,
 ) -> Result<Response, ApiError> {
     super::create(
         &state,

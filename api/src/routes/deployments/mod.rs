@@ -467,7 +467,6 @@ pub fn merge(mut input: DeploymentInput, patch: Value) -> Result<DeploymentInput
             }
         }
     }
-    input = serde_json::from_value(base)
-        .map_err(|e| ApiError::Invalid(format!("Invalid update: {e}.")))?;
+    input = crate::json::from_value(base)?;
     Ok(input)
 }

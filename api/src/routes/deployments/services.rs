@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use super::{Accepted, AcceptedMany, CreateQuery, DeleteQuery, LogsQuery};
 use crate::auth::{Admin, ProjectAccess, Read, Write};
 use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
 use crate::state::AppState;
 
 const KIND: DeploymentType = DeploymentType::Service;
@@ -37,7 +38,7 @@ pub async fn create_service(
     access: ProjectAccess<Write>,
     Query(query): Query<CreateQuery>,
     headers: HeaderMap,
-    Json(input): Json<DeploymentInput>,
+    JsonBody(input): JsonBody<DeploymentInput>,
 ) -> Result<Response, ApiError> {
     super::create(
         &state,
@@ -84,7 +85,7 @@ pub async fn update_service(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
-    Json(patch): Json<Value>,
+    JsonBody(patch): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let record = super::find(&state, &access.project, KIND, &id).await?;
     let merged = super::merge(record.spec.0.clone(), patch)?;

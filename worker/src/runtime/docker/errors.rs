@@ -8,6 +8,10 @@ use crate::runtime::error::RuntimeError;
 /// container toolkit): a 500 that no retry will fix.
 const NO_GPU_DRIVER: &str = "could not select device driver";
 
+/// What Docker 20.10 says when a network named in a request matches two
+/// networks (`network X is ambiguous (2 matches found on name)`).
+const AMBIGUOUS: &str = "is ambiguous";
+
 /// Classifies an error from the engine met during `operation`.
 ///
 /// 404 becomes [`RuntimeError::NotFound`] naming `what`. Callers that treat a
@@ -57,6 +61,10 @@ fn classify_status(
             message,
         },
         _ if message.contains(NO_GPU_DRIVER) => RuntimeError::GpuUnavailable { message },
+        // Two networks of one name exist for a moment while workers race
+        // to create a project's network; the loser removes its copy at
+        // once (see `networks.rs`), so this passes.
+        400 if message.contains(AMBIGUOUS) => RuntimeError::Conflict { operation, message },
         500..=599 => RuntimeError::EngineFailure {
             operation,
             status,
@@ -165,6 +173,14 @@ mod tests {
             answer(409, "removal of container c is already in progress"),
         );
         assert!(matches!(error, RuntimeError::Conflict { .. }));
+        assert!(error.is_retryable());
+    }
+
+    #[test]
+    fn a_network_name_two_racing_workers_created_is_retryable() {
+        let message = "network t1-p-alpha-network is ambiguous (2 matches found on name)";
+        let error = classify("start container", "c", answer(400, message));
+        assert!(matches!(error, RuntimeError::Conflict { .. }), "{error:?}");
         assert!(error.is_retryable());
     }
 

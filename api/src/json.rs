@@ -1,0 +1,184 @@
+//! The JSON body extractor of every route, [`JsonBody`].
+//!
+//! axum's `Json` answers a body of the wrong shape with 422 and a sentence;
+//! a client then has to parse the sentence to learn which field is wrong.
+//! Here every body that is not valid JSON or not of the expected shape
+//! (unknown field, missing field, wrong type, a number out of range, `NaN`)
+//! is a 400 naming the field in `details.fields`, exactly as the validation
+//! that follows names the fields it refuses.
+
+use axum::body::Bytes;
+use axum::extract::rejection::MissingJsonContentType;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use contaxy_common::domain::validation::FieldErrors;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body deserialized into `T`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(request.headers()) {
+            return Err(MissingJsonContentType::default().into_response());
+        }
+        // Too large: the body limit's 413, shaped by `error::json_errors`.
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|errors| ApiError::InvalidFields(errors).into_response())
+    }
+}
+
+/// `application/json` or `application/<something>+json`, as axum's `Json`
+/// accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+/// Deserializes a JSON body, naming the field of the first problem.
+pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, FieldErrors> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        field_error(&path, &error.into_inner().to_string())
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| field_error(".", &error.to_string()))?;
+    Ok(value)
+}
+
+/// Deserializes a JSON value (a merged update, say), naming the field of
+/// the first problem.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldErrors> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        field_error(&path, &error.into_inner().to_string())
+    })
+}
+
+/// The problem at `path` (`.` is the body itself). A missing field is
+/// reported at the object that lacks it, with the field's name in
+/// backquotes; that name completes the path. (An unknown field's path
+/// already ends with its name.)
+fn field_error(path: &str, message: &str) -> FieldErrors {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    let field = match (path, missing) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        (path, None) => path.to_owned(),
+    };
+    let mut errors = FieldErrors::default();
+    errors.push(&field, message);
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        #[serde(default)]
+        inner: Inner,
+        #[serde(default)]
+        list: Vec<u16>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        cpus: Option<f64>,
+        memory: Option<u64>,
+    }
+
+    fn field_of(body: &str) -> String {
+        let errors = from_slice::<Outer>(body.as_bytes()).expect_err("refused");
+        assert_eq!(errors.0.len(), 1, "{errors:?}");
+        errors.0[0].field.clone()
+    }
+
+    #[test]
+    fn every_shape_error_names_its_field() {
+        assert_eq!(field_of(r#"{"name": "a", "surprise": 1}"#), "surprise");
+        assert_eq!(field_of(r#"{"inner": {}}"#), "name");
+        assert_eq!(
+            field_of(r#"{"name": "a", "inner": {"cpus": 1, "memory": 2, "extra": 0}}"#),
+            "inner.extra"
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "inner": {"turbo": 1}}"#),
+            "inner.turbo"
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "inner": {"memory": -5}}"#),
+            "inner.memory"
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "inner": {"cpus": NaN}}"#),
+            "inner.cpus"
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "inner": {"cpus": 1e999}}"#),
+            "inner.cpus"
+        );
+        assert_eq!(field_of(r#"{"name": "a", "list": [1, 70000]}"#), "list[1]");
+        assert_eq!(field_of(r#"{"name": 3}"#), "name");
+        assert_eq!(field_of(r#""text""#), "body");
+        assert_eq!(field_of(r#"{"name": "a"} trailing"#), "body");
+        assert_eq!(field_of(""), "body");
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().expect("header"));
+            is_json(&headers)
+        };
+        assert!(with("application/json"));
+        assert!(with("application/json; charset=utf-8"));
+        assert!(with("Application/JSON"));
+        assert!(with("application/merge-patch+json"));
+        assert!(!with("text/plain"));
+        assert!(!with("application/jsonx"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

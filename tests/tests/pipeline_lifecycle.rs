@@ -1,0 +1,181 @@
+//! Deployments on Docker, end to end: the API records and publishes, a
+//! worker runs the container, its status comes back from Docker's events.
+//! Jobs that succeed and fail, and a service through its whole life.
+
+use contaxy_tests::stack::{IDLE, IMAGE, PROJECT, Stack, job};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} in {value}"))
+}
+
+#[tokio::test]
+async fn a_job_runs_to_succeeded_and_its_logs_hold_its_output() {
+    let stack = Stack::start().await;
+    let accepted = stack
+        .submit(
+            "jobs",
+            &job("hello job", "echo hello from contaxy; echo and stderr >&2"),
+        )
+        .await;
+    assert_eq!(accepted["status"], "pending", "{accepted}");
+    assert_eq!(accepted["action_status"], "queued", "{accepted}");
+    let id = str_of(&accepted, "id");
+    assert!(id.starts_with(&format!("{}-p-{PROJECT}-j-hello-job-", stack.namespace())));
+
+    let action = stack
+        .wait_action(str_of(&accepted, "action_id"), "succeeded")
+        .await;
+    assert_eq!(action["attempts"], 1, "{action}");
+    assert_eq!(action["kind"], "deployment.deploy", "{action}");
+    assert_eq!(action["resource_id"], id, "{action}");
+
+    let done = stack.wait_status("jobs", id, "succeeded").await;
+    assert_eq!(done["exit_code"], 0, "{done}");
+    assert_eq!(done["is_stopped"], true, "{done}");
+    assert!(done["started_at"].is_string(), "{done}");
+    assert!(done["stopped_at"].is_string(), "{done}");
+
+    let (status, text) = stack.logs("jobs", id, "").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("hello from contaxy"), "{text:?}");
+    assert!(text.contains("and stderr"), "{text:?}");
+    let (status, tail) = stack.logs("jobs", id, "lines=1").await;
+    assert_eq!(status, 200, "{tail}");
+    assert_eq!(tail.lines().count(), 1, "{tail:?}");
+
+    let listed = stack
+        .call(Method::GET, &format!("/projects/{PROJECT}/jobs"), None)
+        .await;
+    assert_eq!(
+        listed.body.as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        listed.body
+    );
+    assert_eq!(stack.containers(Some(id)).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_job_ends_failed_with_its_exit_code() {
+    let stack = Stack::start().await;
+    let accepted = stack.submit("jobs", &job("failing job", "exit 3")).await;
+    let id = str_of(&accepted, "id");
+    // The deploy action did its work (the container ran); the job failed.
+    let action = stack
+        .wait_action(str_of(&accepted, "action_id"), "succeeded")
+        .await;
+    assert_eq!(action["attempts"], 1, "{action}");
+    let failed = stack.wait_status("jobs", id, "failed").await;
+    assert_eq!(failed["exit_code"], 3, "{failed}");
+    assert_eq!(failed["is_stopped"], true, "{failed}");
+}
+
+/// Posts a service action (`start`, `stop`, `restart`) and waits until it
+/// has succeeded.
+async fn service_action(stack: &Stack, id: &str, action: &str) {
+    let answer = stack
+        .call(
+            Method::POST,
+            &format!("/projects/{PROJECT}/services/{id}/actions/{action}"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{action}: {:?}", answer.body);
+    let done = stack
+        .wait_action(str_of(&answer.body, "action_id"), "succeeded")
+        .await;
+    assert_eq!(done["attempts"], 1, "{done}");
+}
+
+async fn offered(stack: &Stack, id: &str) -> Vec<String> {
+    let answer = stack
+        .call(
+            Method::GET,
+            &format!("/projects/{PROJECT}/services/{id}/actions"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|a| str_of(a, "action_id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_service_runs_stops_starts_restarts_and_is_deleted_with_its_volume() {
+    let stack = Stack::start().await;
+    let body = json!({
+        "container_image": IMAGE,
+        "display_name": "idle service",
+        "command": ["/bin/sh", "-c"],
+        "args": [IDLE],
+        "compute": {"min_cpus": 0.1, "min_memory": 16, "max_memory": 64, "volume_path": "/data"},
+    });
+    let accepted = stack.submit("services", &body).await;
+    let id = str_of(&accepted, "id").to_owned();
+    let id = id.as_str();
+    stack
+        .wait_action(str_of(&accepted, "action_id"), "succeeded")
+        .await;
+    let running = stack.wait_status("services", id, "running").await;
+    assert_eq!(stack.containers(Some(id)).await.len(), 1);
+    assert_eq!(
+        stack.volumes(id).await.len(),
+        1,
+        "the service has its volume"
+    );
+    assert_eq!(offered(&stack, id).await, ["stop", "restart"]);
+
+    // Stopped, the service shows how its process ended (documented in
+    // worker/src/runtime/README.md): it exits 0 on SIGTERM, so `succeeded`.
+    service_action(&stack, id, "stop").await;
+    let stopped = stack.wait_status("services", id, "succeeded").await;
+    assert_eq!(stopped["exit_code"], 0, "{stopped}");
+    assert_eq!(stopped["is_stopped"], true, "{stopped}");
+    assert_eq!(offered(&stack, id).await, ["start"]);
+
+    service_action(&stack, id, "start").await;
+    let started = stack.wait_status("services", id, "running").await;
+    assert_ne!(started["started_at"], running["started_at"], "{started}");
+
+    // A restart is a stop and a start: running again, since a later time.
+    service_action(&stack, id, "restart").await;
+    let before = started["started_at"].clone();
+    let restarted = stack
+        .wait_deployment("services", id, "to run again after the restart", |d| {
+            d["status"] == "running" && d["started_at"] != before
+        })
+        .await;
+    assert_eq!(restarted["exit_code"], Value::Null, "{restarted}");
+    assert_eq!(
+        stack.containers(Some(id)).await.len(),
+        1,
+        "one container still"
+    );
+
+    let answer = stack
+        .call(
+            Method::DELETE,
+            &format!("/projects/{PROJECT}/services/{id}?delete_volumes=true"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{:?}", answer.body);
+    stack
+        .wait_action(str_of(&answer.body, "action_id"), "succeeded")
+        .await;
+    assert!(
+        stack.containers(Some(id)).await.is_empty(),
+        "container left"
+    );
+    assert!(stack.volumes(id).await.is_empty(), "volume left");
+    assert_eq!(stack.deployment("services", id).await.status, 404);
+}

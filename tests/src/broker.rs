@@ -47,6 +47,44 @@ impl TestBroker {
         self.conn.create_channel().await.expect("open a channel")
     }
 
+    /// A private queue bound to `exchange` with `pattern`, consumed without
+    /// acks: every message published there from now on.
+    pub async fn subscribe(&self, exchange: &str, pattern: &str) -> lapin::Consumer {
+        let channel = self.channel().await;
+        let private = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        };
+        let queue = channel
+            .queue_declare(ShortString::from(""), private, FieldTable::default())
+            .await
+            .expect("declare a private queue");
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                ShortString::from(exchange),
+                ShortString::from(pattern),
+                lapin::options::QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind it");
+        let no_ack = lapin::options::BasicConsumeOptions {
+            no_ack: true,
+            ..lapin::options::BasicConsumeOptions::default()
+        };
+        channel
+            .basic_consume(
+                queue.name().clone(),
+                ShortString::from(""),
+                no_ack,
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume it")
+    }
+
     /// The number of ready messages in `queue` (passive declare). `None`
     /// when the queue does not exist.
     pub async fn queue_len(&self, queue: &str) -> Option<u32> {

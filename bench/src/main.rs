@@ -78,6 +78,10 @@ async fn main() -> anyhow::Result<()> {
     let mut running = running_events(&common).await?;
 
     let result = measure(&client, &docker, &namespace, &mut running, jobs).await;
+    // Stop the worker first: nothing may make or attach anything while the
+    // namespace is cleaned up.
+    worker.stop().await?;
+    api.stop().await?;
     cleanup(&namespace);
     result
 }

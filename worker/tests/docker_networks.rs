@@ -43,26 +43,6 @@ async fn ensuring_a_network_twice_is_idempotent() {
 }
 
 #[tokio::test]
-async fn workers_racing_to_create_a_network_end_up_with_one() {
-    let test = TestRuntime::new().await;
-    // Separate runtimes do not share the in-process lock, like separate
-    // workers; the engine (API 1.41) would accept duplicate names.
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        workers.push(test.sibling().await);
-    }
-    let results = futures::future::join_all(
-        workers
-            .iter()
-            .map(|worker| worker.ensure_network("alpha", None)),
-    )
-    .await;
-    let ids: Vec<_> = results.into_iter().map(|r| r.unwrap().id).collect();
-    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    assert_eq!(test.runtime.list_networks().await.unwrap().len(), 1);
-}
-
-#[tokio::test]
 async fn an_explicit_subnet_is_really_applied() {
     let test = TestRuntime::new().await;
     let (cidr, gateway) = random_subnet();

@@ -24,6 +24,7 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOpt
 use contaxy_api::ApiSettings;
 use contaxy_common::config::CommonConfig;
 use contaxy_tests::api::{random_secret, test_api_settings};
+use contaxy_tests::cleanup::remove_docker_namespace;
 use contaxy_tests::{TestDb, common_config, eventually, get_json, spawn_api, spawn_worker};
 use contaxy_worker::WorkerSettings;
 use futures::{StreamExt, stream};
@@ -82,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
     // namespace is cleaned up.
     worker.stop().await?;
     api.stop().await?;
-    cleanup(&namespace);
+    remove_docker_namespace(&namespace);
     result
 }
 
@@ -301,33 +302,6 @@ fn report(what: &str, samples: &mut [Duration]) {
         p(samples, 99).as_secs_f64() * 1e3,
         samples.len()
     );
-}
-
-fn cleanup(namespace: &str) {
-    let filter = format!("label=ctxy.namespace={namespace}");
-    for (list, remove) in [
-        (&["ps", "-aq"][..], &["rm", "-f"][..]),
-        (&["volume", "ls", "-q"][..], &["volume", "rm", "-f"][..]),
-        (&["network", "ls", "-q"][..], &["network", "rm"][..]),
-    ] {
-        let Ok(out) = std::process::Command::new("docker")
-            .args(list)
-            .args(["--filter", &filter])
-            .output()
-        else {
-            continue;
-        };
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        if !ids.is_empty() {
-            let _ = std::process::Command::new("docker")
-                .args(remove)
-                .args(&ids)
-                .output();
-        }
-    }
 }
 
 struct Client {

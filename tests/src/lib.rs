@@ -11,6 +11,7 @@
 //!   client for its REST routes.
 //! - [`stack::Stack`]: the whole pipeline (API, workers, scheduler) on one
 //!   database, topology prefix and runtime namespace, cleaned up on drop.
+//! - [`cleanup::remove_docker_namespace`]: removes what a namespace made in Docker.
 //! - [`broker::TestBroker`]: queue lengths, dead letters and raw publishes.
 //! - [`docker_proxy::DockerProxy`]: a Docker Engine a test can switch off.
 //! - [`pipeline::Pipeline`]: workers on a broker prefix and Docker namespace
@@ -18,6 +19,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod cleanup;
 pub mod docker_proxy;
 pub mod pipeline;
 pub mod stack;

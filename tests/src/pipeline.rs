@@ -8,10 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::{
-    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
-    RemoveVolumeOptions,
-};
+use bollard::query_parameters::ListNetworksOptions;
 use contaxy_common::broker::Broker;
 use contaxy_common::config::CommonConfig;
 use contaxy_common::domain::action::ActionKind;
@@ -27,6 +24,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::cleanup::DockerNamespaceGuard;
 use crate::{Spawned, common_config, eventually, spawn_worker};
 
 /// Where the engine listens.
@@ -48,7 +46,7 @@ pub struct Pipeline {
     pub pool: PgPool,
     publisher: Publisher,
     shutdown: CancellationToken,
-    _docker: NamespaceGuard,
+    _docker: DockerNamespaceGuard,
 }
 
 impl Pipeline {
@@ -88,7 +86,7 @@ impl Pipeline {
             .await
             .expect("RabbitMQ is reachable (scripts/provision.sh rabbitmq)");
         Self {
-            _docker: NamespaceGuard(common.namespace.clone()),
+            _docker: DockerNamespaceGuard(common.namespace.clone()),
             common,
             pool,
             publisher: Publisher::new(broker, topology),
@@ -253,78 +251,6 @@ fn namespace_filter(namespace: &str) -> HashMap<String, Vec<String>> {
         "label".to_owned(),
         vec![format!("ctxy.namespace={namespace}")],
     )])
-}
-
-/// Removes every container, network and volume of its namespace on drop.
-#[derive(Debug)]
-struct NamespaceGuard(String);
-
-impl Drop for NamespaceGuard {
-    fn drop(&mut self) {
-        let namespace = self.0.clone();
-        // Drop cannot await and may run inside the test's runtime.
-        let cleanup = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|runtime| runtime.block_on(remove_namespace(&namespace)))
-        });
-        if !matches!(cleanup.join(), Ok(Ok(()))) {
-            eprintln!("cleaning up Docker namespace {} failed", self.0);
-        }
-    }
-}
-
-/// Removes every container, network and volume labelled with `namespace`.
-pub async fn remove_namespace(namespace: &str) {
-    let docker = Pipeline::docker();
-    let filters = namespace_filter(namespace);
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters.clone()),
-            ..ListContainersOptions::default()
-        }))
-        .await
-        .unwrap_or_default();
-    for container in containers {
-        let id = container.id.unwrap_or_default();
-        let options = RemoveContainerOptions {
-            force: true,
-            v: true,
-            link: false,
-        };
-        if let Err(error) = docker.remove_container(&id, Some(options)).await {
-            eprintln!("could not remove container {id}: {error}");
-        }
-    }
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions {
-            filters: Some(filters.clone()),
-        }))
-        .await
-        .unwrap_or_default();
-    for network in networks {
-        let id = network.id.unwrap_or_default();
-        if let Err(error) = docker.remove_network(&id).await {
-            eprintln!("could not remove network {id}: {error}");
-        }
-    }
-    let volumes = docker
-        .list_volumes(Some(ListVolumesOptions {
-            filters: Some(filters),
-        }))
-        .await
-        .map(|list| list.volumes.unwrap_or_default())
-        .unwrap_or_default();
-    for volume in volumes {
-        if let Err(error) = docker
-            .remove_volume(&volume.name, None::<RemoveVolumeOptions>)
-            .await
-        {
-            eprintln!("could not remove volume {}: {error}", volume.name);
-        }
-    }
 }
 
 /// A random `/prefix_len` range inside `10.{second_octet}.0.0/16`. Docker

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Answer, TestApi};
 use crate::broker::{TestBroker, delete_topology_blocking};
+use crate::cleanup::remove_docker_namespace;
 use crate::{Spawned, TestDb, common_config, eventually, get_json, spawn_scheduler, spawn_worker};
 
 /// The local busybox image `scripts/provision.sh images` builds.
@@ -342,29 +343,7 @@ struct NamespaceGuard {
 
 impl Drop for NamespaceGuard {
     fn drop(&mut self) {
-        let label = format!("label=ctxy.namespace={}", self.namespace);
-        let list = |args: &[&str]| -> Vec<String> {
-            Command::new("docker")
-                .args(args)
-                .args(["--filter", &label])
-                .output()
-                .map(|out| {
-                    String::from_utf8_lossy(&out.stdout)
-                        .lines()
-                        .filter(|l| !l.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let remove = |args: &[&str], ids: Vec<String>| {
-            if !ids.is_empty() {
-                let _ = Command::new("docker").args(args).args(ids).output();
-            }
-        };
-        remove(&["rm", "-f", "-v"], list(&["ps", "-aq"]));
-        remove(&["volume", "rm", "-f"], list(&["volume", "ls", "-q"]));
-        remove(&["network", "rm"], list(&["network", "ls", "-q"]));
+        remove_docker_namespace(&self.namespace);
         delete_topology_blocking(self.topology.clone());
     }
 }

@@ -8,6 +8,7 @@
 #
 # Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|images]...
 #        (no argument: all of them)
+#        scripts/provision.sh reset-test-vhost   (empties the tests' RabbitMQ host)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
@@ -67,18 +68,49 @@ provision_postgres() {
 # --- RabbitMQ ----------------------------------------------------------------
 rabbit_up() { timeout 2 bash -c '</dev/tcp/127.0.0.1/5672' 2>/dev/null; }
 
+# The node keeps its data under $CONTAXY_DEV_HOME, not in the package's
+# /var/lib/rabbitmq, so what an earlier, different setup left there (thousands
+# of durable queues make a node take minutes to boot) never slows this one.
+RABBIT_HOME="$CONTAXY_DEV_HOME/rabbitmq"
+# The tests' own virtual host, emptied at the start of every test run.
+RABBIT_TEST_VHOST="contaxy-test"
+
+# rabbitmqctl as the rabbitmq user, with the node's cookie.
+rabbitmqctl_() { HOME=/var/lib/rabbitmq runuser -u rabbitmq -- /usr/lib/rabbitmq/bin/rabbitmqctl -q "$@"; }
+
 provision_rabbitmq() {
   command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
   if rabbit_up; then
     log "RabbitMQ answers on 127.0.0.1:5672"
-    return
+  else
+    log "starting RabbitMQ (data in $RABBIT_HOME)"
+    install -d -o rabbitmq -g rabbitmq -m 0750 "$RABBIT_HOME" "$RABBIT_HOME/mnesia" "$RABBIT_HOME/log"
+    # Every queue holds a file handle while the node recovers it: a low limit
+    # makes a restart crawl.
+    ulimit -n 65536 2>/dev/null || true
+    HOME=/var/lib/rabbitmq RABBITMQ_MNESIA_BASE="$RABBIT_HOME/mnesia" RABBITMQ_LOG_BASE="$RABBIT_HOME/log" \
+      RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+      runuser -u rabbitmq -- /usr/lib/rabbitmq/bin/rabbitmq-server -detached \
+      >"$CONTAXY_DEV_HOME/logs/rabbitmq-start.log" 2>&1 || true
+    wait_for 300 "RabbitMQ" rabbit_up \
+      || fail "RabbitMQ did not start within 5 minutes (see $RABBIT_HOME/log/ and $CONTAXY_DEV_HOME/logs/rabbitmq-start.log)" \
+        "is port 5672 taken by another server? stop it, or run 'rabbitmq-server' in a terminal to see why"
   fi
-  log "starting RabbitMQ"
-  # The Debian package may have started it through its init script; either way
-  # a detached server is started only when none is running.
-  rabbitmq-server -detached >"$CONTAXY_DEV_HOME/logs/rabbitmq-start.log" 2>&1 || true
-  wait_for 120 "RabbitMQ" rabbit_up \
-    || fail "RabbitMQ did not start (see /var/log/rabbitmq/)" "run 'rabbitmq-server' in a terminal to see why"
+  if ! rabbitmqctl_ list_vhosts 2>/dev/null | grep -qx "$RABBIT_TEST_VHOST"; then
+    log "creating the RabbitMQ virtual host $RABBIT_TEST_VHOST for the tests"
+    reset_test_vhost
+  fi
+}
+
+# reset_test_vhost: the tests' virtual host, empty. A test names its exchanges
+# and queues with a prefix of its own and cannot always remove them (a panic,
+# a killed run), so scripts/test.sh starts every run from an empty host.
+reset_test_vhost() {
+  rabbitmqctl_ delete_vhost "$RABBIT_TEST_VHOST" >/dev/null 2>&1 || true
+  rabbitmqctl_ add_vhost "$RABBIT_TEST_VHOST" >/dev/null \
+    && rabbitmqctl_ set_permissions -p "$RABBIT_TEST_VHOST" guest '.*' '.*' '.*' >/dev/null \
+    || fail "could not create the RabbitMQ virtual host $RABBIT_TEST_VHOST" \
+      "a RabbitMQ not started by this script answers on 5672: let rabbitmqctl reach it, or stop it"
 }
 
 # --- Docker Engine -----------------------------------------------------------
@@ -145,6 +177,7 @@ steps=("$@")
 for step in "${steps[@]}"; do
   case "$step" in
     postgres | rabbitmq | docker | s3 | images) "provision_$step" ;;
-    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3 or images" ;;
+    reset-test-vhost) reset_test_vhost ;;
+    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3, images or reset-test-vhost" ;;
   esac
 done

@@ -8,6 +8,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
 
 "$here/provision.sh"
+# Each test declares its exchanges and queues under a prefix of its own in the
+# RabbitMQ host contaxy-test; a run starts from an empty one.
+"$here/provision.sh" reset-test-vhost
 cd "$here/.."
 
 log "cargo fmt --check"

@@ -14,10 +14,12 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
-/// Where the tests reach RabbitMQ (the loopback default).
+/// Where the tests reach RabbitMQ: `CONTAXY_TEST_AMQP_URL`, else the loopback
+/// broker's virtual host `contaxy-test`, which `scripts/test.sh` empties at the
+/// start of every run (see `scripts/provision.sh`).
 pub fn amqp_url() -> String {
     std::env::var("CONTAXY_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/contaxy-test".to_owned())
 }
 
 /// A connection to RabbitMQ for assertions on one topology.

@@ -114,6 +114,7 @@ pub fn common_config(database_url: &str) -> CommonConfig {
         database_url: database_url.to_owned().into(),
         database_max_connections: 5,
         topology_prefix: format!("test-{}.", uuid::Uuid::new_v4().simple()),
+        amqp_url: broker::amqp_url().into(),
         ..CommonConfig::default()
     }
 }

@@ -20,6 +20,7 @@ async fn the_admin_token_from_the_environment_works_and_is_never_logged() {
     let mut child = Command::new(binary("contaxy-api"))
         .env("CONTAXY_API_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("CONTAXY_DATABASE_URL", db.url())
+        .env("CONTAXY_AMQP_URL", contaxy_tests::broker::amqp_url())
         .env(
             "CONTAXY_TOPOLOGY_PREFIX",
             format!("test-{}.", uuid::Uuid::new_v4().simple()),

@@ -22,6 +22,7 @@ fn start(name: &str, listen_var: &str, port: u16, db: &TestDb) -> Process {
     let child = Command::new(binary(name))
         .env(listen_var, format!("127.0.0.1:{port}"))
         .env("CONTAXY_DATABASE_URL", db.url())
+        .env("CONTAXY_AMQP_URL", contaxy_tests::broker::amqp_url())
         .env(
             "CONTAXY_TOPOLOGY_PREFIX",
             format!("test-{}.", uuid::Uuid::new_v4().simple()),

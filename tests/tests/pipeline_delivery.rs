@@ -74,6 +74,53 @@ async fn a_duplicate_delivery_makes_one_container_and_one_attempt() {
     assert!(stack.broker.drain_dead().await.is_empty());
 }
 
+#[tokio::test]
+async fn a_deploy_that_adopts_a_running_container_leaves_it_a_working_token() {
+    let stack = Stack::start().await;
+    let accepted = stack
+        .submit(
+            "services",
+            &job(
+                "token service",
+                "echo \"token=$CONTAXY_API_TOKEN\"; trap 'exit 0' TERM; sleep 3600 & wait",
+            ),
+        )
+        .await;
+    let id = str_of(&accepted, "id").to_owned();
+    stack.wait_status("services", &id, "running").await;
+    let token = eventually(DEADLINE, "the service to print its token", || async {
+        let (_, text) = stack.logs("services", &id, "").await;
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix("token="))
+            .map(str::to_owned)
+    })
+    .await;
+    let path = format!("/projects/{PROJECT}/services/{id}");
+    assert_eq!(stack.api.get(&path, &token).await.status, 200);
+
+    // A second deploy of the same deployment, as a redelivery after a crash
+    // or another system would send it: the container is adopted, not made
+    // anew, so the token it holds must still work.
+    let action_id = Uuid::new_v4();
+    let message = json!({
+        "schema_version": 1,
+        "action_id": action_id,
+        "kind": "deployment.deploy",
+        "project_id": PROJECT,
+        "resource_id": id,
+        "payload": {"deployment_type": "service", "input": job("token service", "true")},
+    });
+    let body = serde_json::to_vec(&message).expect("json");
+    stack
+        .broker
+        .publish_action("deployment.deploy", &body)
+        .await;
+    stack.wait_action(&action_id.to_string(), "succeeded").await;
+    assert_eq!(stack.containers(Some(&id)).await.len(), 1, "one container");
+    let answer = stack.api.get(&path, &token).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+}
+
 /// When the broker confirmed the action, as recorded.
 async fn published_at(stack: &Stack, action_id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let mut conn = stack.api.db.connect().await;

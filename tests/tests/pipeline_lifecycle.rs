@@ -179,3 +179,93 @@ async fn a_service_runs_stops_starts_restarts_and_is_deleted_with_its_volume() {
     assert!(stack.volumes(id).await.is_empty(), "volume left");
     assert_eq!(stack.deployment("services", id).await.status, 404);
 }
+
+#[tokio::test]
+async fn a_deployment_has_a_token_of_its_own_that_reads_only_itself_and_dies_with_it() {
+    let stack = Stack::start().await;
+    let other = stack.submit("jobs", &job("other job", "true")).await;
+    let accepted = stack
+        .submit(
+            "jobs",
+            &job("token job", "echo \"token=$CONTAXY_API_TOKEN\"; exit 0"),
+        )
+        .await;
+    let id = str_of(&accepted, "id");
+    stack.wait_status("jobs", id, "succeeded").await;
+    let (status, text) = stack.logs("jobs", id, "").await;
+    assert_eq!(status, 200, "{text}");
+    let token = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("token="))
+        .unwrap_or_else(|| panic!("no token line in {text:?}"))
+        .to_owned();
+    assert!(token.len() >= 32, "a short token: {token:?}");
+
+    // Stored as its SHA-256 only, with the deployment's own scope.
+    let mut db = stack.api.db.connect().await;
+    let (hash_matches, scopes, subject): (bool, Vec<String>, String) = sqlx::query_as(
+        "SELECT token_hash = sha256(convert_to($2, 'UTF8')), scopes, subject
+         FROM api_tokens WHERE deployment_id = $1",
+    )
+    .bind(id)
+    .bind(&token)
+    .fetch_one(&mut db)
+    .await
+    .expect("the deployment's token row");
+    assert!(hash_matches, "the stored hash is not the token's SHA-256");
+    assert_eq!(scopes, vec![format!("projects/{PROJECT}/jobs/{id}#read")]);
+    assert_eq!(subject, format!("projects/{PROJECT}"));
+
+    // It reads its own deployment...
+    let own = stack
+        .api
+        .get(&format!("/projects/{PROJECT}/jobs/{id}"), &token)
+        .await;
+    assert_eq!(own.status, 200, "{:?}", own.body);
+    assert_eq!(own.body["id"], id);
+    // (logs need `write`, like everywhere)
+    let logs = stack
+        .api
+        .get(&format!("/projects/{PROJECT}/jobs/{id}/logs"), &token)
+        .await;
+    assert_eq!(logs.status, 403, "{:?}", logs.body);
+    // ...and nothing else of the project, without learning what exists.
+    for path in [
+        format!("/projects/{PROJECT}/jobs/{}", str_of(&other, "id")),
+        format!("/projects/{PROJECT}/jobs"),
+        format!("/projects/{PROJECT}"),
+        format!("/projects/{PROJECT}/services"),
+    ] {
+        let answer = stack.api.get(&path, &token).await;
+        assert_eq!(answer.status, 404, "{path}: {:?}", answer.body);
+    }
+    // Read only: it cannot delete itself.
+    let refused = stack
+        .api
+        .call(
+            Method::DELETE,
+            &format!("/projects/{PROJECT}/jobs/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+
+    // Deleting the deployment revokes it.
+    let answer = stack
+        .call(
+            Method::DELETE,
+            &format!("/projects/{PROJECT}/jobs/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{:?}", answer.body);
+    stack
+        .wait_action(str_of(&answer.body, "action_id"), "succeeded")
+        .await;
+    let gone = stack
+        .api
+        .get(&format!("/projects/{PROJECT}/jobs/{id}"), &token)
+        .await;
+    assert_eq!(gone.status, 401, "{:?}", gone.body);
+}

@@ -3,9 +3,11 @@
 //! [`authenticate`] runs as a route layer on every API route (the public
 //! routes are outside it): no token, or an unknown, expired or revoked one, is
 //! a 401 before any handler runs. When the matched route has a `{project_id}`
-//! segment it also resolves the caller's level on that project: none at all
-//! (or no such project) is a 404, so a token never learns whether another
-//! project exists. Handlers then state the level they need with
+//! segment it also resolves the caller's level there: on the resource the
+//! request path names (`projects/{id}/services/{sid}/logs` for
+//! `/projects/{id}/services/{sid}/logs`), so a scope on one deployment covers
+//! that deployment's routes and nothing else. None at all (or no such
+//! project) is a 404, so a token never learns whether another project exists. Handlers then state the level they need with
 //! [`ProjectAccess<L>`]; a lower level is a 403.
 
 use std::marker::PhantomData;
@@ -45,7 +47,8 @@ pub async fn authenticate(
     let caller = state.auth.authenticate(&state.db, &token).await?;
     if let Some((_, raw)) = params.iter().find(|(name, _)| *name == PROJECT_PARAM) {
         let project = ProjectId::parse(raw)?;
-        let grant = project_grant(&state, &caller, project).await?;
+        let resource = resource_of(request.uri().path(), &project);
+        let grant = project_grant(&state, &caller, project, &resource).await?;
         request.extensions_mut().insert(grant);
     }
     request.extensions_mut().insert(caller);
@@ -56,11 +59,11 @@ async fn project_grant(
     state: &AppState,
     caller: &Caller,
     project: ProjectId,
+    resource: &str,
 ) -> Result<ProjectGrant, ApiError> {
-    let resource = format!("projects/{project}");
     match state
         .auth
-        .standing(&state.db, caller, &project, &resource)
+        .standing(&state.db, caller, &project, resource)
         .await?
     {
         Some(standing) => Ok(ProjectGrant {
@@ -72,6 +75,32 @@ async fn project_grant(
             "Project `{project}` was not found."
         ))),
     }
+}
+
+/// The resource a request path names inside `project`: the path from its
+/// `projects/{project}` segment on, without a trailing `:verb`
+/// (`/projects/p/files/a.txt:download` → `projects/p/files/a.txt`). A path
+/// that does not spell the project out names the project itself.
+fn resource_of(path: &str, project: &ProjectId) -> String {
+    let own = format!("projects/{project}");
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let Some(start) = segments
+        .windows(2)
+        .position(|pair| pair[0] == "projects" && pair[1] == project.as_str())
+    else {
+        return own;
+    };
+    let mut rest: Vec<&str> = segments[start + 2..].to_vec();
+    if let Some(last) = rest.last_mut() {
+        if let Some((name, _verb)) = last.split_once(':') {
+            *last = name;
+        }
+        if last.is_empty() {
+            rest.pop();
+        }
+    }
+    rest.iter()
+        .fold(own, |resource, segment| format!("{resource}/{segment}"))
 }
 
 /// A level a route requires, as a type: [`Read`], [`Write`] or [`Admin`].
@@ -161,5 +190,36 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Self::from_extensions(parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project() -> ProjectId {
+        ProjectId::parse("demo").expect("project id")
+    }
+
+    #[test]
+    fn the_resource_is_the_path_from_the_project_on() {
+        let cases = [
+            ("/projects/demo", "projects/demo"),
+            ("/projects/demo/services", "projects/demo/services"),
+            (
+                "/projects/demo/services/ctxy-p-demo-s-web/logs",
+                "projects/demo/services/ctxy-p-demo-s-web/logs",
+            ),
+            (
+                "/projects/demo/files/a/b.txt:download",
+                "projects/demo/files/a/b.txt",
+            ),
+            ("/projects/demo/services/:deploy", "projects/demo/services"),
+            ("/api/projects/demo/jobs/", "projects/demo/jobs"),
+            ("/elsewhere", "projects/demo"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(resource_of(path, &project()), want, "{path}");
+        }
     }
 }

@@ -76,6 +76,11 @@ impl TokenHash {
         &self.0
     }
 
+    /// From stored bytes; `None` unless there are exactly 32.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
     /// Compares in constant time (for the configured admin token, which is
     /// compared in memory rather than looked up).
     pub fn ct_eq(&self, other: &TokenHash) -> bool {

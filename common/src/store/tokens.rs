@@ -181,3 +181,69 @@ pub async fn insert_project_token(
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// The token of one deployment (what it finds in `CONTAXY_API_TOKEN`).
+#[derive(Debug, Clone)]
+pub struct DeploymentToken<'a> {
+    /// The deployment's project; the token's subject is `projects/{id}`.
+    pub project: &'a ProjectId,
+    /// The deployment.
+    pub deployment_id: &'a str,
+    /// The hash of its new text.
+    pub hash: TokenHash,
+    /// What it may do: the deployment's own resource.
+    pub scope: Permission,
+}
+
+/// Gives a deployment a new token in place of the one it had (a deployment
+/// has one at most), and returns the hash of the one it had, so a caller that
+/// ends up keeping the old container can put it back with
+/// [`restore_deployment_token`].
+pub async fn rotate_deployment_token(
+    pool: &PgPool,
+    token: &DeploymentToken<'_>,
+) -> Result<Option<TokenHash>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let previous: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT token_hash FROM api_tokens WHERE deployment_id = $1 FOR UPDATE")
+            .bind(token.deployment_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO api_tokens (id, token_hash, subject, scopes, description, created_by, deployment_id)
+         VALUES ($1, $2, $3, $4, $5, $3, $6)
+         ON CONFLICT (deployment_id) WHERE deployment_id IS NOT NULL
+         DO UPDATE SET token_hash = EXCLUDED.token_hash, scopes = EXCLUDED.scopes,
+                       created_at = now(), revoked_at = NULL",
+    )
+    .bind(Uuid::new_v4())
+    .bind(token.hash.as_bytes().as_slice())
+    .bind(Subject::Project(token.project.clone()).to_string())
+    .bind(vec![token.scope.to_string()])
+    .bind(format!("Token of deployment {}", token.deployment_id))
+    .bind(token.deployment_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(previous.and_then(|bytes| TokenHash::from_slice(&bytes)))
+}
+
+/// Puts back the token a deployment had before [`rotate_deployment_token`],
+/// unless it was rotated again since.
+pub async fn restore_deployment_token(
+    pool: &PgPool,
+    deployment_id: &str,
+    rotated_to: &TokenHash,
+    previous: &TokenHash,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE api_tokens SET token_hash = $3
+         WHERE deployment_id = $1 AND token_hash = $2",
+    )
+    .bind(deployment_id)
+    .bind(rotated_to.as_bytes().as_slice())
+    .bind(previous.as_bytes().as_slice())
+    .execute(pool)
+    .await?;
+    Ok(())
+}

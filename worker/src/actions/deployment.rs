@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use contaxy_common::domain::action::{ActionKind, ErrorClass};
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus, DeploymentType};
 use contaxy_common::domain::payload::{DeletePayload, DeployPayload, RestartPayload};
+use contaxy_common::domain::{AccessLevel, Permission, ProjectId, TokenHash, TokenSecret};
 use contaxy_common::store::actions::ActionRecord;
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 use contaxy_common::store::networks;
+use contaxy_common::store::tokens::{self, DeploymentToken};
 
 use super::{network, parse_payload, with_retries};
 use crate::executor::{ActionError, Executor};
@@ -110,11 +112,20 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
         cidr: network.subnet,
         gateway: Some(network.gateway),
     });
+    let token = issue_token(exec, &record).await?;
+    spec.env.insert(
+        "CONTAXY_API_TOKEN".to_owned(),
+        token.secret.expose().to_owned(),
+    );
     match with_retries(|| exec.runtime.deploy(&spec)).await {
         Ok(deployed) => {
             if deployed.adopted {
                 // Left as it is: a disconnect may have detached it on
-                // purpose; the network sweep corrects the record.
+                // purpose; the network sweep corrects the record. It keeps
+                // the token it was started with.
+                if let Some(previous) = &token.previous {
+                    tokens::restore_deployment_token(&exec.pool, id, &token.hash, previous).await?;
+                }
                 tracing::info!(deployment_id = id, "Adopted the existing deployment.");
             } else {
                 networks::attach(&exec.pool, &action.project_id, id).await?;
@@ -130,6 +141,53 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
             Err(error.into())
         }
     }
+}
+
+/// A deployment's new `CONTAXY_API_TOKEN`, and the hash of the one it had.
+struct IssuedToken {
+    secret: TokenSecret,
+    hash: TokenHash,
+    previous: Option<TokenHash>,
+}
+
+/// Mints the token a deployment finds in `CONTAXY_API_TOKEN`: subject its
+/// project, `read` on the deployment itself (`projects/{p}/services/{id}` or
+/// `…/jobs/{id}`: its own record), stored as a hash, removed with
+/// the deployment's row. It replaces the token the deployment had; an adopted
+/// container gets its old one back (see [`deploy`]).
+async fn issue_token(
+    exec: &Executor,
+    record: &DeploymentRecord,
+) -> Result<IssuedToken, ActionError> {
+    let project = ProjectId::parse(&record.project_id)
+        .map_err(|e| ActionError::permanent(format!("project id: {e}")))?;
+    let collection = if record.deployment_type == DeploymentType::Service.as_str() {
+        "services"
+    } else {
+        "jobs"
+    };
+    let scope = Permission::new(
+        format!("projects/{project}/{collection}/{}", record.id),
+        AccessLevel::Read,
+    )
+    .map_err(|e| ActionError::permanent(format!("deployment token scope: {e}")))?;
+    let secret = TokenSecret::generate();
+    let hash = secret.hash();
+    let previous = tokens::rotate_deployment_token(
+        &exec.pool,
+        &DeploymentToken {
+            project: &project,
+            deployment_id: &record.id,
+            hash,
+            scope,
+        },
+    )
+    .await?;
+    Ok(IssuedToken {
+        secret,
+        hash,
+        previous,
+    })
 }
 
 async fn fail_deployment(

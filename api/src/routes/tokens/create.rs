@@ -3,37 +3,20 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use contaxy_common::domain::{Permission, Subject, TokenId, TokenSecret};
 use contaxy_common::store::tokens::{self as store, NewToken};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::input::{TokenInput, TokenQuery, TokenRequest};
 use super::{TokenInfo, may_manage};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::json::JsonBody;
 use crate::state::AppState;
 
 /// Most scopes one token may carry.
 const MAX_SCOPES: usize = 64;
-
-/// A token to create.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenInput {
-    /// Permission strings `{resource}#{read|write|admin}`; each must be
-    /// within the caller's own permissions.
-    pub scopes: Vec<String>,
-    /// At most 240 characters.
-    #[serde(default)]
-    pub description: String,
-    /// When the token stops working; never when absent.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// `users/{id}`; the caller's own subject when absent. Another user
-    /// needs `users/{id}#admin`.
-    pub subject: Option<String>,
-}
 
 /// A new token: its text, shown this once, and its description.
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,14 +30,20 @@ pub struct CreatedToken {
 
 /// Creates an API token for the caller (or, with `users/{id}#admin`, for
 /// another user). The token is shown once; only its hash is kept.
+///
+/// Either contaxy's query form (`?scope=…&scope=…&token_type=api-token&description=…`,
+/// no body) or a JSON body, which can also set `subject` and `expires_at`;
+/// not both.
 #[utoipa::path(post, path = "/auth/tokens", tag = "auth",
-    request_body = TokenInput,
+    params(TokenQuery),
+    request_body(content = Option<TokenInput>, content_type = "application/json",
+                 description = "The token to create, unless the query form is used."),
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(input): JsonBody<TokenInput>,
+    TokenRequest(input): TokenRequest,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     if !matches!(caller.subject, Subject::User(_)) {
         return Err(ApiError::Forbidden {
@@ -73,7 +62,7 @@ pub async fn create_token(
     }
     if input.scopes.is_empty() || input.scopes.len() > MAX_SCOPES {
         return Err(ApiError::Invalid(format!(
-            "A token needs 1 to {MAX_SCOPES} scopes."
+            "A token needs 1 to {MAX_SCOPES} scopes: `scope` query parameters or `scopes` in a JSON body."
         )));
     }
     let scopes = input
@@ -123,4 +112,40 @@ pub async fn create_token(
             info: row.into(),
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    #[test]
+    fn the_document_describes_both_forms() {
+        let doc = serde_json::to_value(crate::routes::openapi()).expect("JSON");
+        let operation = &doc["paths"]["/auth/tokens"]["post"];
+        let param = |name: &str| -> Value {
+            operation["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("no parameter {name}: {operation}"))
+                .clone()
+        };
+        let scope = param("scope");
+        assert_eq!(
+            (&scope["in"], &scope["required"], &scope["explode"]),
+            (&json!("query"), &json!(false), &json!(true)),
+        );
+        assert_eq!(scope["schema"]["type"], "array");
+        assert_eq!(param("token_type")["schema"]["enum"], json!(["api-token"]));
+        assert_eq!(param("description")["in"], "query");
+        let body = &operation["requestBody"];
+        assert_ne!(body["required"], true, "the body is optional: {body}");
+        assert!(
+            body["content"]["application/json"]["schema"]
+                .to_string()
+                .contains("TokenInput"),
+            "{body}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! `/auth/tokens` and `/projects/{project_id}/token`: API tokens.
 
 pub mod create;
+pub mod input;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};

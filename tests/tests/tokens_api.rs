@@ -434,3 +434,195 @@ async fn a_short_admin_token_stops_the_api_at_start_and_none_means_no_admin() {
     assert_problem(&api.get("/projects", &random_secret()).await, 401);
     assert_problem(&api.get("/projects", &api.admin).await, 401);
 }
+
+/// `POST /auth/tokens` in contaxy's query form (no body), with `token`.
+async fn mint_by_query(api: &TestApi, token: &str, query: &str) -> contaxy_tests::api::Answer {
+    api.call(
+        Method::POST,
+        &format!("/auth/tokens?{query}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+/// The field named by a 400's `details.fields`, with its message.
+fn refused_field(answer: &contaxy_tests::api::Answer) -> (String, String) {
+    assert_problem(answer, 400);
+    let field = &answer.body["details"]["fields"][0];
+    (
+        field["field"].as_str().unwrap_or_default().to_owned(),
+        field["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn contaxys_query_form_mints_a_token_with_exactly_its_scopes() {
+    let api = TestApi::start().await;
+    for project in ["alpha", "beta", "gamma"] {
+        api.create_project(project).await;
+        api.add_member(project, "alice", "write").await;
+    }
+    let (alice, _) = api
+        .create_token("users/alice", &["projects#write"], None)
+        .await;
+
+    let minted = mint_by_query(
+        &api,
+        &alice,
+        "scope=projects/alpha%23write&scope=projects%2Fbeta%23read&token_type=api-token&description=contaxy+client",
+    )
+    .await;
+    assert_eq!(minted.status, 201, "{:?}", minted.body);
+    assert_eq!(
+        minted.body["scopes"],
+        json!(["projects/alpha#write", "projects/beta#read"])
+    );
+    assert_eq!(minted.body["subject"], "users/alice");
+    assert_eq!(minted.body["description"], "contaxy client");
+    assert_eq!(minted.body["token_type"], "api-token");
+    assert_eq!(minted.body["expires_at"], Value::Null);
+    let child = minted.body["token"].as_str().expect("token");
+
+    // Each scope grants what it says and no more.
+    let patch = json!({"description": "by the child"});
+    let alpha = api
+        .call(Method::PATCH, "/projects/alpha", Some(child), Some(&patch))
+        .await;
+    assert_eq!(alpha.status, 200, "write on alpha: {:?}", alpha.body);
+    assert_eq!(api.get("/projects/beta", child).await.status, 200);
+    let beta = api
+        .call(Method::PATCH, "/projects/beta", Some(child), Some(&patch))
+        .await;
+    assert_problem(&beta, 403);
+    assert_eq!(
+        beta.body["details"]["required_permission"],
+        "projects/beta#write"
+    );
+    assert_problem(&api.get("/projects/gamma", child).await, 404);
+
+    // One `scope` is a list of one; the caller's token may come as
+    // `?ct_token=`, as contaxy clients send it.
+    let single = api
+        .send(
+            |c, url| {
+                c.post(format!(
+                    "{url}?ct_token={alice}&scope=projects/gamma%23read"
+                ))
+            },
+            "/auth/tokens",
+        )
+        .await;
+    assert_eq!(single.status, 201, "{:?}", single.body);
+    assert_eq!(single.body["scopes"], json!(["projects/gamma#read"]));
+    assert_eq!(single.body["description"], "");
+
+    // The same checks as the JSON form: never more than the maker holds.
+    assert_problem(&mint_by_query(&api, &alice, "scope=*%23read").await, 403);
+    assert_problem(
+        &mint_by_query(&api, &alice, "scope=projects/alpha%23admin").await,
+        403,
+    );
+    assert_problem(
+        &mint_by_query(&api, &alice, "scope=projects/alpha").await,
+        400,
+    );
+    let listed = api.get("/auth/tokens", &alice).await;
+    assert_eq!(
+        listed.body.as_array().expect("list").len(),
+        3,
+        "alice's own and the two minted: {:?}",
+        listed.body
+    );
+}
+
+#[tokio::test]
+async fn the_query_form_refuses_other_token_types_naming_the_field() {
+    let api = TestApi::start().await;
+    api.create_project("alpha").await;
+    let (admin_user, _) = api.create_token("users/admin", &["*#admin"], None).await;
+
+    let session = mint_by_query(
+        &api,
+        &admin_user,
+        "scope=projects/alpha%23read&token_type=session-token",
+    )
+    .await;
+    let (field, message) = refused_field(&session);
+    assert_eq!(field, "token_type");
+    assert!(message.contains("only API tokens"), "{message}");
+
+    let unknown = mint_by_query(
+        &api,
+        &admin_user,
+        "scope=projects/alpha%23read&token_type=refresh-token",
+    )
+    .await;
+    let (field, message) = refused_field(&unknown);
+    assert_eq!(field, "token_type");
+    assert!(message.contains("api-token"), "{message}");
+
+    let misspelt = mint_by_query(&api, &admin_user, "scopes=projects/alpha%23read").await;
+    assert_eq!(refused_field(&misspelt).0, "scopes");
+
+    let listed = api.get("/auth/tokens", &admin_user).await;
+    assert_eq!(
+        listed.body.as_array().expect("list").len(),
+        1,
+        "nothing was minted: {:?}",
+        listed.body
+    );
+}
+
+#[tokio::test]
+async fn both_forms_at_once_or_no_scopes_at_all_are_refused() {
+    let api = TestApi::start().await;
+    api.create_project("alpha").await;
+    let (admin_user, _) = api.create_token("users/admin", &["*#admin"], None).await;
+
+    let both = api
+        .call(
+            Method::POST,
+            "/auth/tokens?scope=projects/alpha%23read",
+            Some(&admin_user),
+            Some(&json!({"scopes": ["projects/alpha#write"]})),
+        )
+        .await;
+    assert_problem(&both, 400);
+    let message = both.body["message"].as_str().expect("message");
+    assert!(
+        message.contains("query parameters") && message.contains("JSON body"),
+        "{message}"
+    );
+
+    for no_scopes in ["", "?token_type=api-token&description=nothing"] {
+        let answer = api
+            .call(
+                Method::POST,
+                &format!("/auth/tokens{no_scopes}"),
+                Some(&admin_user),
+                None,
+            )
+            .await;
+        assert_problem(&answer, 400);
+        let message = answer.body["message"].as_str().expect("message");
+        assert!(message.contains("1 to 64 scopes"), "{no_scopes}: {message}");
+    }
+    let empty_list = api
+        .call(
+            Method::POST,
+            "/auth/tokens",
+            Some(&admin_user),
+            Some(&json!({"scopes": []})),
+        )
+        .await;
+    assert_problem(&empty_list, 400);
+
+    let listed = api.get("/auth/tokens", &admin_user).await;
+    assert_eq!(
+        listed.body.as_array().expect("list").len(),
+        1,
+        "nothing was minted: {:?}",
+        listed.body
+    );
+}

@@ -72,7 +72,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(members::put_member, members::remove_member))
         .routes(routes!(networks::list_networks))
         .routes(routes!(tokens::project_token))
-        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::create::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(tokens::verify_token))
         .routes(routes!(

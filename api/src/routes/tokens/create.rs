@@ -3,13 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use contaxy_common::domain::{Permission, Subject, TokenId, TokenSecret};
 use contaxy_common::store::tokens::{self as store, NewToken};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::input::{TokenInput, TokenQuery, TokenRequest};
+use super::input::{TokenForm, TokenInput, TokenQuery, TokenRequest};
 use super::{TokenInfo, may_manage};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
@@ -38,13 +39,15 @@ pub struct CreatedToken {
     params(TokenQuery),
     request_body(content = Option<TokenInput>, content_type = "application/json",
                  description = "The token to create, unless the query form is used."),
-    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
+    responses((status = 201, body = CreatedToken, description = "JSON form: the token and its record"),
+              (status = 200, body = String, description = "Query form: the token's text, as contaxy answers"),
+              (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
-    TokenRequest(input): TokenRequest,
-) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    TokenRequest(input, form): TokenRequest,
+) -> Result<Response, ApiError> {
     if !matches!(caller.subject, Subject::User(_)) {
         return Err(ApiError::Forbidden {
             message: "Project tokens cannot create tokens.".to_owned(),
@@ -105,13 +108,19 @@ pub async fn create_token(
         },
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            token: secret.expose().to_owned(),
-            info: row.into(),
-        }),
-    ))
+    let token = secret.expose().to_owned();
+    Ok(match form {
+        // contaxy's clients read the bare token from a 200.
+        TokenForm::Query => (StatusCode::OK, Json(token)).into_response(),
+        TokenForm::Json => (
+            StatusCode::CREATED,
+            Json(CreatedToken {
+                token,
+                info: row.into(),
+            }),
+        )
+            .into_response(),
+    })
 }
 
 #[cfg(test)]

@@ -126,7 +126,17 @@ impl TokenQuery {
 /// document can only describe an optional JSON body as nullable, so a
 /// client generated from it may send `null`.
 #[derive(Debug)]
-pub struct TokenRequest(pub TokenInput);
+pub struct TokenRequest(pub TokenInput, pub TokenForm);
+
+/// Which form a token request used; contaxy's query form gets contaxy's
+/// answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenForm {
+    /// `?scope=…&token_type=…`, no body.
+    Query,
+    /// A JSON body.
+    Json,
+}
 
 impl<S> FromRequest<S> for TokenRequest
 where
@@ -145,7 +155,7 @@ where
             .map_err(IntoResponse::into_response)?;
         let body = body.trim_ascii();
         if body.is_empty() || body == b"null" {
-            return Ok(Self(query.into_input()));
+            return Ok(Self(query.into_input(), TokenForm::Query));
         }
         if query.is_given() {
             return Err(ApiError::Invalid(format!(
@@ -156,7 +166,9 @@ where
         if !is_json {
             return Err(MissingJsonContentType::default().into_response());
         }
-        json::from_slice(body).map(Self).map_err(invalid)
+        json::from_slice(body)
+            .map(|input| Self(input, TokenForm::Json))
+            .map_err(invalid)
     }
 }
 
@@ -178,7 +190,7 @@ mod tests {
         }
         let request = request.body(Body::from(body.to_owned())).expect("request");
         match TokenRequest::from_request(request, &()).await {
-            Ok(TokenRequest(input)) => Ok(input),
+            Ok(TokenRequest(input, _)) => Ok(input),
             Err(response) => {
                 let status = response.status().as_u16();
                 let bytes = to_bytes(response.into_body(), 10_000).await.expect("body");

@@ -179,6 +179,23 @@ impl Stack {
             .unwrap_or_else(|| panic!("action {action_id} is not recorded"))
     }
 
+    /// Deletes a deployment as the admin (`query` after `?`, may be empty):
+    /// asserts 202 and waits until the delete action has succeeded.
+    pub async fn delete(&self, kind: &str, id: &str, query: &str) {
+        let answer = self
+            .call(
+                Method::DELETE,
+                &format!("/projects/{PROJECT}/{kind}/{id}?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 202, "delete {id}: {:?}", answer.body);
+        let action_id = answer.body["action_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no action_id in {:?}", answer.body));
+        self.wait_action(action_id, "succeeded").await;
+    }
+
     /// An action as the API shows it; `None` while it has no row (an action
     /// published straight to the broker is recorded by the worker).
     pub async fn try_action(&self, action_id: &str) -> Option<Value> {

@@ -161,17 +161,7 @@ async fn a_service_runs_stops_starts_restarts_and_is_deleted_with_its_volume() {
         "one container still"
     );
 
-    let answer = stack
-        .call(
-            Method::DELETE,
-            &format!("/projects/{PROJECT}/services/{id}?delete_volumes=true"),
-            None,
-        )
-        .await;
-    assert_eq!(answer.status, 202, "{:?}", answer.body);
-    stack
-        .wait_action(str_of(&answer.body, "action_id"), "succeeded")
-        .await;
+    stack.delete("services", id, "delete_volumes=true").await;
     assert!(
         stack.containers(Some(id)).await.is_empty(),
         "container left"
@@ -252,17 +242,7 @@ async fn a_deployment_has_a_token_of_its_own_that_reads_only_itself_and_dies_wit
     assert_eq!(refused.status, 403, "{:?}", refused.body);
 
     // Deleting the deployment revokes it.
-    let answer = stack
-        .call(
-            Method::DELETE,
-            &format!("/projects/{PROJECT}/jobs/{id}"),
-            None,
-        )
-        .await;
-    assert_eq!(answer.status, 202, "{:?}", answer.body);
-    stack
-        .wait_action(str_of(&answer.body, "action_id"), "succeeded")
-        .await;
+    stack.delete("jobs", id, "").await;
     let gone = stack
         .api
         .get(&format!("/projects/{PROJECT}/jobs/{id}"), &token)

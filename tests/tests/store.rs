@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use contaxy_common::domain::action::{ActionKind, ActionOrigin};
+use contaxy_common::domain::deployment::DeploymentStatus;
 use contaxy_common::store::actions::{self, NewAction, Recorded};
+use contaxy_common::store::deployments::ObservedStatus;
 use contaxy_common::store::{MIGRATOR, deployments};
 use contaxy_tests::{TestDb, eventually};
 use sqlx::PgPool;
@@ -51,6 +53,51 @@ async fn running_deployments_whose_container_is_gone_become_stopped_once() {
         .await
         .expect("query");
     assert!(again.is_empty(), "a change is made once: {again:?}");
+}
+
+#[tokio::test]
+async fn a_status_from_a_listing_older_than_the_row_is_not_written() {
+    let (_db, pool) = migrated().await;
+    deployment(&pool, "web", "pending").await;
+    let status = |status| ObservedStatus {
+        status,
+        exit_code: None,
+        detail: None,
+    };
+    // A reconcile lists the container while it is still `created`...
+    let listed_at = Utc::now();
+    // ...then its start event is recorded...
+    let started =
+        deployments::observe_status(&pool, "web", &status(DeploymentStatus::Running), None)
+            .await
+            .expect("query");
+    assert_eq!(started.as_deref(), Some("alpha"));
+    // ...and the listing's `pending` comes too late: nothing is written, so
+    // nothing is published, and `running` stays.
+    let stale = deployments::observe_status(
+        &pool,
+        "web",
+        &status(DeploymentStatus::Pending),
+        Some(listed_at),
+    )
+    .await
+    .expect("query");
+    assert_eq!(stale, None);
+    let now: String = sqlx::query_scalar("SELECT status FROM deployments WHERE id = 'web'")
+        .fetch_one(&pool)
+        .await
+        .expect("status");
+    assert_eq!(now, "running");
+    // A listing taken after the row's last change is written.
+    let fresh = deployments::observe_status(
+        &pool,
+        "web",
+        &status(DeploymentStatus::Stopped),
+        Some(Utc::now()),
+    )
+    .await
+    .expect("query");
+    assert_eq!(fresh.as_deref(), Some("alpha"));
 }
 
 #[tokio::test]

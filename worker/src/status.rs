@@ -71,7 +71,7 @@ impl StatusWatcher {
                             exit_code: change.exit_code.and_then(|c| i32::try_from(c).ok()),
                             detail: None,
                         };
-                        self.record(&change.deployment_id, &observed, change.at)
+                        self.record(&change.deployment_id, &observed, change.at, None)
                             .await;
                     }
                     Some(Err(error)) => {
@@ -132,14 +132,28 @@ impl StatusWatcher {
                 .finished_at
                 .or(state.started_at)
                 .unwrap_or_else(Utc::now);
-            self.record(&state.deployment_id, &observed, at).await;
+            self.record(&state.deployment_id, &observed, at, Some(listed_at))
+                .await;
         }
         Ok(())
     }
 
-    async fn record(&self, deployment_id: &str, observed: &ObservedStatus, at: DateTime<Utc>) {
-        let project_id = match deployments::observe_status(&self.pool, deployment_id, observed)
-            .await
+    /// Writes `observed` (from an event, or from a listing taken at
+    /// `snapshot_at`) and publishes it if this worker changed the row.
+    async fn record(
+        &self,
+        deployment_id: &str,
+        observed: &ObservedStatus,
+        at: DateTime<Utc>,
+        snapshot_at: Option<DateTime<Utc>>,
+    ) {
+        let project_id = match deployments::observe_status(
+            &self.pool,
+            deployment_id,
+            observed,
+            snapshot_at,
+        )
+        .await
         {
             Ok(Some(project_id)) => project_id,
             Ok(None) => return,

@@ -156,12 +156,16 @@ pub struct ObservedStatus {
 
 /// Writes a status seen on the runtime. Returns the project when the row
 /// changed, `None` when it already said so (another worker saw the same
-/// event first) or when a finished job would be moved back: so each change
-/// is written, and published, once.
+/// event first), when a finished job would be moved back, or, for a status
+/// read from a snapshot taken at `snapshot_at` (a reconcile's listing), when
+/// the row changed after the snapshot: an event has told something newer
+/// (a listing that saw a container `created` must not undo the `running` its
+/// start event wrote since). So each change is written, and published, once.
 pub async fn observe_status(
     pool: &PgPool,
     id: &str,
     observed: &ObservedStatus,
+    snapshot_at: Option<DateTime<Utc>>,
 ) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar(
         "UPDATE deployments
@@ -172,12 +176,14 @@ pub async fn observe_status(
            AND (status IS DISTINCT FROM $2 OR exit_code IS DISTINCT FROM $3)
            AND NOT (deployment_type = 'job' AND status IN ('succeeded', 'failed'))
            AND status <> 'terminating'
+           AND ($5::timestamptz IS NULL OR updated_at < $5)
          RETURNING project_id",
     )
     .bind(id)
     .bind(observed.status)
     .bind(observed.exit_code)
     .bind(&observed.detail)
+    .bind(snapshot_at)
     .fetch_optional(pool)
     .await
 }

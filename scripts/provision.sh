@@ -120,12 +120,14 @@ provision_docker() {
   command -v dockerd >/dev/null || apt_install docker.io
   if docker_up; then
     log "Docker Engine answers"
-    return
+  else
+    log "starting dockerd"
+    nohup dockerd >"$CONTAXY_DEV_HOME/logs/dockerd.log" 2>&1 &
+    wait_for 60 "Docker Engine" docker_up \
+      || fail "dockerd did not start (see $CONTAXY_DEV_HOME/logs/dockerd.log)" "the machine must allow containers (cgroups, overlayfs, iptables)"
   fi
-  log "starting dockerd"
-  nohup dockerd >"$CONTAXY_DEV_HOME/logs/dockerd.log" 2>&1 &
-  wait_for 60 "Docker Engine" docker_up \
-    || fail "dockerd did not start (see $CONTAXY_DEV_HOME/logs/dockerd.log)" "the machine must allow containers (cgroups, overlayfs, iptables)"
+  # Project networks stay apart even while Docker rewrites its own rules.
+  "$here/docker-isolation.sh"
 }
 
 # --- S3 (moto) ---------------------------------------------------------------

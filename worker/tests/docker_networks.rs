@@ -37,6 +37,9 @@ async fn ensuring_a_network_twice_is_idempotent() {
         .await
         .unwrap();
     assert_eq!(inspected.driver.as_deref(), Some("bridge"));
+    // Named for the host firewall rule (scripts/docker-isolation.sh).
+    let bridge = inspected.options.unwrap_or_default()["com.docker.network.bridge.name"].clone();
+    assert!(bridge.starts_with("cx-") && bridge.len() == 15, "{bridge}");
     let labels = inspected.labels.unwrap();
     assert_eq!(labels["ctxy.namespace"], test.namespace);
     assert_eq!(labels["ctxy.projectName"], "alpha");

@@ -26,6 +26,21 @@ pub const MAX_VOLUME_SIZE_MB: &str = "ctxy.maxVolumeSizeMb";
 /// `{namespace}-p-{project}-network`, as contaxy names project networks.
 pub use contaxy_common::domain::network::network_name;
 
+/// What every project bridge's interface name starts with, so one host
+/// firewall rule can tell project bridges apart from all others
+/// (`scripts/docker-isolation.sh`, docs/networks.md).
+pub const BRIDGE_PREFIX: &str = "cx-";
+
+/// The Linux bridge interface of a project network: [`BRIDGE_PREFIX`] and
+/// 12 hex digits of the SHA-256 of the network's name (15 characters, the
+/// kernel's limit), instead of Docker's `br-{id}`.
+pub fn bridge_name(network_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(network_name.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{BRIDGE_PREFIX}{hex}")
+}
+
 /// `{project}-{deployment}-vol`, as contaxy names deployment volumes. The
 /// deployment id is unique per installation, so the name is too.
 pub fn volume_name(project_id: &str, deployment_id: &str) -> String {
@@ -181,5 +196,21 @@ mod tests {
         assert!(!owned_by(Some(&labels), "ns", "proj", Some("other")));
         assert!(!owned_by(None, "ns", "proj", id));
         assert!(!owned_by(Some(&HashMap::new()), "ns", "proj", None));
+    }
+
+    #[test]
+    fn bridge_names_fit_the_kernel_and_differ_per_network() {
+        let a = bridge_name("ctxy-p-alpha-network");
+        let b = bridge_name("ctxy-p-beta-network");
+        assert_eq!(a.len(), 15, "{a}");
+        assert!(a.starts_with(BRIDGE_PREFIX), "{a}");
+        assert!(
+            a[BRIDGE_PREFIX.len()..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit()),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert_eq!(a, bridge_name("ctxy-p-alpha-network"), "deterministic");
     }
 }

@@ -81,12 +81,20 @@ impl DockerRuntime {
                 options: None,
             }),
             labels: Some(labels::network_labels(self.namespace(), project_id)),
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.name".to_owned(),
+                labels::bridge_name(name),
+            )])),
             ..NetworkCreateRequest::default()
         };
         let created = match self.docker.create_network(request).await {
             Ok(created) => created.id,
             // Engines from API 1.44 on refuse duplicates themselves.
             Err(error) if status_of(&error) == Some(409) => String::new(),
+            // The bridge name comes from the network's name, so an engine
+            // before API 1.44 refuses a concurrent duplicate by its bridge:
+            // the one that exists is the one to use.
+            Err(_) if !self.networks_named(name).await?.is_empty() => String::new(),
             Err(error) => {
                 return Err(match (subnet, overlap_message(&error)) {
                     (Some(subnet), Some(message)) => RuntimeError::SubnetUnavailable {

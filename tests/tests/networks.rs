@@ -465,15 +465,18 @@ struct Window {
 }
 
 impl Window {
-    /// Accepts everything routed between bridges `a` and `b` at the top of
-    /// the filter table's FORWARD chain, ahead of Docker's isolation.
+    /// Accepts everything routed between bridges `a` and `b` in the
+    /// `DOCKER-USER` chain, which the filter table's FORWARD consults ahead of
+    /// Docker's isolation. (At the top of FORWARD itself they would not stay
+    /// ahead: Docker puts its own jumps back on top at every network change,
+    /// and other tests change networks all the time.)
     fn open(a: &str, b: &str) -> Self {
         let mut window = Self {
             opened: Vec::new(),
             host_rule_removed: false,
         };
         for (from, to) in [(a, b), (b, a)] {
-            let rule: Vec<String> = ["FORWARD", "-i", from, "-o", to, "-j", "ACCEPT"]
+            let rule: Vec<String> = ["DOCKER-USER", "-i", from, "-o", to, "-j", "ACCEPT"]
                 .map(str::to_owned)
                 .to_vec();
             let mut args = vec!["-I"];
@@ -524,7 +527,8 @@ async fn bridge_of(pipeline: &Pipeline, project: &str) -> String {
 /// connection opened in that moment would get through. The host rule of
 /// `scripts/docker-isolation.sh` (mangle table, which Docker never touches)
 /// keeps projects apart all the same. The moment is simulated for this
-/// test's two bridges only: an ACCEPT between them ahead of Docker's rules.
+/// test's two bridges only: an ACCEPT between them ahead of Docker's rules
+/// (in `DOCKER-USER`).
 #[tokio::test]
 async fn projects_stay_apart_while_dockers_own_isolation_rules_are_away() {
     let db = TestDb::new().await;

@@ -2,7 +2,8 @@
 //! worker runs the container, its status comes back from Docker's events.
 //! Jobs that succeed and fail, and a service through its whole life.
 
-use contaxy_tests::stack::{IDLE, IMAGE, PROJECT, Stack, job};
+use contaxy_tests::eventually;
+use contaxy_tests::stack::{DEADLINE, IDLE, IMAGE, PROJECT, Stack, job};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -170,25 +171,36 @@ async fn a_service_runs_stops_starts_restarts_and_is_deleted_with_its_volume() {
     assert_eq!(stack.deployment("services", id).await.status, 404);
 }
 
+/// The token a deployment printed as `token=…`, once it has.
+async fn printed_token(stack: &Stack, kind: &str, id: &str) -> String {
+    eventually(DEADLINE, "the deployment to print its token", || async {
+        let (status, text) = stack.logs(kind, id, "").await;
+        if status != 200 {
+            return None;
+        }
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix("token="))
+            .map(str::to_owned)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_deployment_has_a_token_of_its_own_that_reads_only_itself_and_dies_with_it() {
     let stack = Stack::start().await;
     let other = stack.submit("jobs", &job("other job", "true")).await;
     let accepted = stack
         .submit(
-            "jobs",
-            &job("token job", "echo \"token=$CONTAXY_API_TOKEN\"; exit 0"),
+            "services",
+            &job(
+                "token service",
+                &format!("echo \"token=$CONTAXY_API_TOKEN\"; {IDLE}"),
+            ),
         )
         .await;
     let id = str_of(&accepted, "id");
-    stack.wait_status("jobs", id, "succeeded").await;
-    let (status, text) = stack.logs("jobs", id, "").await;
-    assert_eq!(status, 200, "{text}");
-    let token = text
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("token="))
-        .unwrap_or_else(|| panic!("no token line in {text:?}"))
-        .to_owned();
+    stack.wait_status("services", id, "running").await;
+    let token = printed_token(&stack, "services", id).await;
     assert!(token.len() >= 32, "a short token: {token:?}");
 
     // Stored as its SHA-256 only, with the deployment's own scope.
@@ -203,49 +215,63 @@ async fn a_deployment_has_a_token_of_its_own_that_reads_only_itself_and_dies_wit
     .await
     .expect("the deployment's token row");
     assert!(hash_matches, "the stored hash is not the token's SHA-256");
-    assert_eq!(scopes, vec![format!("projects/{PROJECT}/jobs/{id}#read")]);
+    assert_eq!(
+        scopes,
+        vec![format!("projects/{PROJECT}/services/{id}#read")]
+    );
     assert_eq!(subject, format!("projects/{PROJECT}"));
 
     // It reads its own deployment...
-    let own = stack
-        .api
-        .get(&format!("/projects/{PROJECT}/jobs/{id}"), &token)
-        .await;
+    let own_path = format!("/projects/{PROJECT}/services/{id}");
+    let own = stack.api.get(&own_path, &token).await;
     assert_eq!(own.status, 200, "{:?}", own.body);
     assert_eq!(own.body["id"], id);
     // (logs need `write`, like everywhere)
-    let logs = stack
-        .api
-        .get(&format!("/projects/{PROJECT}/jobs/{id}/logs"), &token)
-        .await;
+    let logs = stack.api.get(&format!("{own_path}/logs"), &token).await;
     assert_eq!(logs.status, 403, "{:?}", logs.body);
     // ...and nothing else of the project, without learning what exists.
     for path in [
         format!("/projects/{PROJECT}/jobs/{}", str_of(&other, "id")),
-        format!("/projects/{PROJECT}/jobs"),
-        format!("/projects/{PROJECT}"),
         format!("/projects/{PROJECT}/services"),
+        format!("/projects/{PROJECT}"),
+        format!("/projects/{PROJECT}/jobs"),
     ] {
         let answer = stack.api.get(&path, &token).await;
         assert_eq!(answer.status, 404, "{path}: {:?}", answer.body);
     }
-    // Read only: it cannot delete itself.
-    let refused = stack
-        .api
-        .call(
-            Method::DELETE,
-            &format!("/projects/{PROJECT}/jobs/{id}"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    // Read only: it cannot stop or delete itself.
+    for (method, path) in [
+        (Method::POST, format!("{own_path}/actions/stop")),
+        (Method::DELETE, own_path.clone()),
+    ] {
+        let refused = stack.api.call(method, &path, Some(&token), None).await;
+        assert_eq!(refused.status, 403, "{path}: {:?}", refused.body);
+    }
 
     // Deleting the deployment revokes it.
-    stack.delete("jobs", id, "").await;
-    let gone = stack
-        .api
-        .get(&format!("/projects/{PROJECT}/jobs/{id}"), &token)
-        .await;
+    stack.delete("services", id, "").await;
+    let gone = stack.api.get(&own_path, &token).await;
     assert_eq!(gone.status, 401, "{:?}", gone.body);
+}
+
+#[tokio::test]
+async fn a_finished_jobs_token_is_revoked() {
+    let stack = Stack::start().await;
+    let accepted = stack
+        .submit(
+            "jobs",
+            &job("token job", "echo \"token=$CONTAXY_API_TOKEN\""),
+        )
+        .await;
+    let id = str_of(&accepted, "id");
+    stack.wait_status("jobs", id, "succeeded").await;
+    let token = printed_token(&stack, "jobs", id).await;
+    let path = format!("/projects/{PROJECT}/jobs/{id}");
+    let answer = eventually(DEADLINE, "the job's token to be revoked", || async {
+        let answer = stack.api.get(&path, &token).await;
+        (answer.status != 200).then_some(answer)
+    })
+    .await;
+    assert_eq!(answer.status, 401, "{:?}", answer.body);
+    assert_eq!(answer.body["message"], "The API token was revoked.");
 }

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use contaxy_common::domain::deployment::DeploymentStatus;
 use contaxy_common::publisher::Publisher;
 use contaxy_common::store::deployments::{self, ObservedStatus};
+use contaxy_common::store::tokens;
 use futures::StreamExt;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -162,6 +163,13 @@ impl StatusWatcher {
                 return;
             }
         };
+        if matches!(
+            observed.status,
+            DeploymentStatus::Succeeded | DeploymentStatus::Failed
+        ) && let Err(error) = tokens::revoke_finished_job_token(&self.pool, deployment_id).await
+        {
+            tracing::warn!(%error, deployment_id, "Could not revoke the token of a finished job; it goes with the deployment.");
+        }
         self.announce(
             &project_id,
             deployment_id,

@@ -247,3 +247,23 @@ pub async fn restore_deployment_token(
     .await?;
     Ok(())
 }
+
+/// Revokes the token of a job that has ended (a finished job needs none;
+/// a service that stopped keeps its token for when it starts again).
+/// Whether a token was revoked.
+pub async fn revoke_finished_job_token(
+    pool: &PgPool,
+    deployment_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let revoked = sqlx::query(
+        "UPDATE api_tokens t SET revoked_at = now()
+         FROM deployments d
+         WHERE t.deployment_id = $1 AND d.id = t.deployment_id
+           AND d.deployment_type = 'job' AND d.status IN ('succeeded', 'failed')
+           AND t.revoked_at IS NULL",
+    )
+    .bind(deployment_id)
+    .execute(pool)
+    .await?;
+    Ok(revoked.rows_affected() == 1)
+}

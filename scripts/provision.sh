@@ -85,12 +85,12 @@ provision_rabbitmq() {
   else
     log "starting RabbitMQ (data in $RABBIT_HOME)"
     install -d -o rabbitmq -g rabbitmq -m 0750 "$RABBIT_HOME" "$RABBIT_HOME/mnesia" "$RABBIT_HOME/log"
-    # Every queue holds a file handle while the node recovers it: a low limit
-    # makes a restart crawl.
-    ulimit -n 65536 2>/dev/null || true
+    # Every queue holds a file handle while the node recovers it; with fewer
+    # handles than queues the recovery stalls. runuser's PAM session lowers
+    # the soft limit to 1024, so the limit is raised to the hard one inside.
     HOME=/var/lib/rabbitmq RABBITMQ_MNESIA_BASE="$RABBIT_HOME/mnesia" RABBITMQ_LOG_BASE="$RABBIT_HOME/log" \
       RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
-      runuser -u rabbitmq -- /usr/lib/rabbitmq/bin/rabbitmq-server -detached \
+      runuser -u rabbitmq -- sh -c 'ulimit -n "$(ulimit -Hn)"; exec /usr/lib/rabbitmq/bin/rabbitmq-server -detached' \
       >"$CONTAXY_DEV_HOME/logs/rabbitmq-start.log" 2>&1 || true
     wait_for 300 "RabbitMQ" rabbit_up \
       || fail "RabbitMQ did not start within 5 minutes (see $RABBIT_HOME/log/ and $CONTAXY_DEV_HOME/logs/rabbitmq-start.log)" \

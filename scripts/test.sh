@@ -9,8 +9,10 @@ source "$here/lib.sh"
 
 "$here/provision.sh"
 # Each test declares its exchanges and queues under a prefix of its own in the
-# RabbitMQ host contaxy-test; a run starts from an empty one.
+# RabbitMQ host contaxy-test; a run starts from an empty one, and leaves one
+# behind, so a broker restarted later has no test queues to recover.
 "$here/provision.sh" reset-test-vhost
+trap '"$here/provision.sh" reset-test-vhost >/dev/null 2>&1 || true' EXIT
 cd "$here/.."
 
 log "cargo fmt --check"

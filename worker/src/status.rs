@@ -105,7 +105,16 @@ impl StatusWatcher {
 
     /// One pass: writes what the runtime reports for every deployment it has.
     pub async fn reconcile(&self) -> Result<(), crate::runtime::RuntimeError> {
-        let listed_at = Utc::now();
+        // Taken before the listing, on the database's clock (see
+        // `observe_status`): a row changed after it was changed by something
+        // newer than the listing.
+        let listed_at = match deployments::database_now(&self.pool).await {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::warn!(%error, "Cannot reach PostgreSQL; skipping this reconcile pass.");
+                return Ok(());
+            }
+        };
         let states = self.runtime.list(None).await?;
         let present: Vec<String> = states.iter().map(|s| s.deployment_id.clone()).collect();
         match deployments::stop_missing(&self.pool, &present, listed_at).await {

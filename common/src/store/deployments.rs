@@ -241,6 +241,15 @@ pub async fn delete(pool: &PgPool, project_id: &str, id: &str) -> sqlx::Result<b
     Ok(deleted.rows_affected() == 1)
 }
 
+/// The database's clock: what a reconcile stamps its listing with, so it is
+/// compared with `updated_at` (written by the database's `now()`) on one
+/// clock, whatever the worker host's clock says.
+pub async fn database_now(pool: &PgPool) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT clock_timestamp()")
+        .fetch_one(pool)
+        .await
+}
+
 /// Marks `running` deployments whose container is gone (not among
 /// `present` ids, the runtime's full list taken at `listed_at`) as
 /// `stopped`; rows changed since the listing are left alone. Returns each

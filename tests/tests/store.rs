@@ -6,8 +6,10 @@ use std::time::Duration;
 use chrono::Utc;
 use contaxy_common::domain::action::{ActionKind, ActionOrigin};
 use contaxy_common::domain::deployment::DeploymentStatus;
+use contaxy_common::domain::{Permission, ProjectId, TokenSecret};
 use contaxy_common::store::actions::{self, NewAction, Recorded};
 use contaxy_common::store::deployments::ObservedStatus;
+use contaxy_common::store::tokens::{self, DeploymentToken};
 use contaxy_common::store::{MIGRATOR, deployments};
 use contaxy_tests::{TestDb, eventually};
 use sqlx::PgPool;
@@ -98,6 +100,60 @@ async fn a_status_from_a_listing_older_than_the_row_is_not_written() {
     .await
     .expect("query");
     assert_eq!(fresh.as_deref(), Some("alpha"));
+}
+
+#[tokio::test]
+async fn a_deployment_token_put_back_after_an_adoption_is_as_it_was() {
+    let (_db, pool) = migrated().await;
+    sqlx::query(
+        "INSERT INTO deployments (id, project_id, deployment_type, display_name, spec, status)
+         VALUES ('job1', 'alpha', 'job', 'Job', '{\"container_image\": \"x\"}', 'succeeded')",
+    )
+    .execute(&pool)
+    .await
+    .expect("a finished job");
+    let project = ProjectId::parse("alpha").expect("id");
+    let token = |hash| DeploymentToken {
+        project: &project,
+        deployment_id: "job1",
+        hash,
+        scope: Permission::parse("projects/alpha/jobs/job1#read").expect("scope"),
+    };
+    let first = TokenSecret::generate().hash();
+    assert!(
+        tokens::rotate_deployment_token(&pool, &token(first))
+            .await
+            .expect("rotate")
+            .is_none()
+    );
+    assert!(
+        tokens::revoke_finished_job_token(&pool, "job1")
+            .await
+            .expect("revoke")
+    );
+
+    // A redelivered deploy rotates, then adopts the finished container.
+    let second = TokenSecret::generate().hash();
+    let previous = tokens::rotate_deployment_token(&pool, &token(second))
+        .await
+        .expect("rotate")
+        .expect("the first token");
+    assert_eq!(previous.hash, first);
+    assert!(previous.revoked_at.is_some());
+    tokens::restore_deployment_token(&pool, "job1", &second, &previous)
+        .await
+        .expect("restore");
+    let row = tokens::find_by_hash(&pool, &first)
+        .await
+        .expect("query")
+        .expect("the first token is back");
+    assert!(row.revoked_at.is_some(), "it must stay revoked");
+    assert!(
+        tokens::find_by_hash(&pool, &second)
+            .await
+            .expect("query")
+            .is_none()
+    );
 }
 
 #[tokio::test]

@@ -195,20 +195,31 @@ pub struct DeploymentToken<'a> {
     pub scope: Permission,
 }
 
-/// Gives a deployment a new token in place of the one it had (a deployment
-/// has one at most), and returns the hash of the one it had, so a caller that
-/// ends up keeping the old container can put it back with
+/// The token a deployment had before [`rotate_deployment_token`]: its hash
+/// and when it was revoked, if it was (a finished job's).
+#[derive(Debug, Clone, Copy)]
+pub struct PreviousToken {
+    /// Its hash.
+    pub hash: TokenHash,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Gives a deployment a new, active token in place of the one it had (a
+/// deployment has one at most), and returns the one it had, so a caller
+/// that ends up keeping the old container can put it back, as it was, with
 /// [`restore_deployment_token`].
 pub async fn rotate_deployment_token(
     pool: &PgPool,
     token: &DeploymentToken<'_>,
-) -> Result<Option<TokenHash>, sqlx::Error> {
+) -> Result<Option<PreviousToken>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let previous: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT token_hash FROM api_tokens WHERE deployment_id = $1 FOR UPDATE")
-            .bind(token.deployment_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let previous: Option<(Vec<u8>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT token_hash, revoked_at FROM api_tokens WHERE deployment_id = $1 FOR UPDATE",
+    )
+    .bind(token.deployment_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO api_tokens (id, token_hash, subject, scopes, description, created_by, deployment_id)
          VALUES ($1, $2, $3, $4, $5, $3, $6)
@@ -225,24 +236,27 @@ pub async fn rotate_deployment_token(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(previous.and_then(|bytes| TokenHash::from_slice(&bytes)))
+    Ok(previous.and_then(|(bytes, revoked_at)| {
+        TokenHash::from_slice(&bytes).map(|hash| PreviousToken { hash, revoked_at })
+    }))
 }
 
-/// Puts back the token a deployment had before [`rotate_deployment_token`],
-/// unless it was rotated again since.
+/// Puts back the token a deployment had before [`rotate_deployment_token`]
+/// (revoked if it was), unless it was rotated again since.
 pub async fn restore_deployment_token(
     pool: &PgPool,
     deployment_id: &str,
     rotated_to: &TokenHash,
-    previous: &TokenHash,
+    previous: &PreviousToken,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE api_tokens SET token_hash = $3
+        "UPDATE api_tokens SET token_hash = $3, revoked_at = $4
          WHERE deployment_id = $1 AND token_hash = $2",
     )
     .bind(deployment_id)
     .bind(rotated_to.as_bytes().as_slice())
-    .bind(previous.as_bytes().as_slice())
+    .bind(previous.hash.as_bytes().as_slice())
+    .bind(previous.revoked_at)
     .execute(pool)
     .await?;
     Ok(())

@@ -12,7 +12,7 @@ use contaxy_common::domain::{AccessLevel, Permission, ProjectId, TokenHash, Toke
 use contaxy_common::store::actions::ActionRecord;
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 use contaxy_common::store::networks;
-use contaxy_common::store::tokens::{self, DeploymentToken};
+use contaxy_common::store::tokens::{self, DeploymentToken, PreviousToken};
 
 use super::{network, parse_payload, with_retries};
 use crate::executor::{ActionError, Executor};
@@ -147,7 +147,7 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
 struct IssuedToken {
     secret: TokenSecret,
     hash: TokenHash,
-    previous: Option<TokenHash>,
+    previous: Option<PreviousToken>,
 }
 
 /// Mints the token a deployment finds in `CONTAXY_API_TOKEN`: subject its

@@ -72,7 +72,7 @@ rabbit_up() { timeout 2 bash -c '</dev/tcp/127.0.0.1/5672' 2>/dev/null; }
 # /var/lib/rabbitmq, so what an earlier, different setup left there (thousands
 # of durable queues make a node take minutes to boot) never slows this one.
 RABBIT_HOME="$CONTAXY_DEV_HOME/rabbitmq"
-# The tests' own virtual host, emptied at the start of every test run.
+# The tests' own virtual host, emptied before and after every test run.
 RABBIT_TEST_VHOST="contaxy-test"
 
 # rabbitmqctl as the rabbitmq user, with the node's cookie.
@@ -104,7 +104,7 @@ provision_rabbitmq() {
 
 # reset_test_vhost: the tests' virtual host, empty. A test names its exchanges
 # and queues with a prefix of its own and cannot always remove them (a panic,
-# a killed run), so scripts/test.sh starts every run from an empty host.
+# a killed run), so scripts/test.sh empties it before and after every run.
 reset_test_vhost() {
   rabbitmqctl_ delete_vhost "$RABBIT_TEST_VHOST" >/dev/null 2>&1 || true
   rabbitmqctl_ add_vhost "$RABBIT_TEST_VHOST" >/dev/null \

@@ -7,7 +7,8 @@
 //! request path names (`projects/{id}/services/{sid}/logs` for
 //! `/projects/{id}/services/{sid}/logs`), so a scope on one deployment covers
 //! that deployment's routes and nothing else. None at all (or no such
-//! project) is a 404, so a token never learns whether another project exists. Handlers then state the level they need with
+//! project) is a 404, so a token never learns whether another project
+//! exists. Handlers then state the level they need with
 //! [`ProjectAccess<L>`]; a lower level is a 403.
 
 use std::marker::PhantomData;

@@ -143,7 +143,7 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
     }
 }
 
-/// A deployment's new `CONTAXY_API_TOKEN`, and the hash of the one it had.
+/// A deployment's new `CONTAXY_API_TOKEN`, and the one it had.
 struct IssuedToken {
     secret: TokenSecret,
     hash: TokenHash,

@@ -228,69 +228,47 @@ async fn a_token_never_carries_more_than_its_maker_holds() {
             .extend(extra.as_object().expect("object").clone());
         body
     };
-    let too_much = api
-        .call(
-            Method::POST,
-            "/auth/tokens",
-            Some(&alice),
-            Some(&mint(json!(["projects/alpha#admin"]), json!({}))),
-        )
-        .await;
+    let too_much = mint_by_body(
+        &api,
+        &alice,
+        &mint(json!(["projects/alpha#admin"]), json!({})),
+    )
+    .await;
     assert_problem(&too_much, 403);
-    let elsewhere = api
-        .call(
-            Method::POST,
-            "/auth/tokens",
-            Some(&alice),
-            Some(&mint(json!(["*#read"]), json!({}))),
-        )
-        .await;
+    let elsewhere = mint_by_body(&api, &alice, &mint(json!(["*#read"]), json!({}))).await;
     assert_problem(&elsewhere, 403);
-    let for_bob = api
-        .call(
-            Method::POST,
-            "/auth/tokens",
-            Some(&alice),
-            Some(&mint(
-                json!(["projects/alpha#read"]),
-                json!({"subject": "users/bob"}),
-            )),
-        )
-        .await;
+    let for_bob = mint_by_body(
+        &api,
+        &alice,
+        &mint(
+            json!(["projects/alpha#read"]),
+            json!({"subject": "users/bob"}),
+        ),
+    )
+    .await;
     assert_problem(&for_bob, 403);
-    let in_the_past = api
-        .call(
-            Method::POST,
-            "/auth/tokens",
-            Some(&alice),
-            Some(&mint(
-                json!(["projects/alpha#read"]),
-                json!({"expires_at": "2001-01-01T00:00:00Z"}),
-            )),
-        )
-        .await;
+    let in_the_past = mint_by_body(
+        &api,
+        &alice,
+        &mint(
+            json!(["projects/alpha#read"]),
+            json!({"expires_at": "2001-01-01T00:00:00Z"}),
+        ),
+    )
+    .await;
     assert_problem(&in_the_past, 400);
-    let malformed = api
-        .call(
-            Method::POST,
-            "/auth/tokens",
-            Some(&alice),
-            Some(&mint(json!(["projects/alpha"]), json!({}))),
-        )
-        .await;
+    let malformed = mint_by_body(&api, &alice, &mint(json!(["projects/alpha"]), json!({}))).await;
     assert_problem(&malformed, 400);
 
-    let ok = api
-        .call(
-            Method::POST,
-            "/auth/tokens",
-            Some(&alice),
-            Some(&mint(
-                json!(["projects/alpha#read"]),
-                json!({"description": "ci", "expires_at": "2999-01-01T00:00:00Z"}),
-            )),
-        )
-        .await;
+    let ok = mint_by_body(
+        &api,
+        &alice,
+        &mint(
+            json!(["projects/alpha#read"]),
+            json!({"description": "ci", "expires_at": "2999-01-01T00:00:00Z"}),
+        ),
+    )
+    .await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
     assert_eq!(ok.body["subject"], "users/alice");
     assert_eq!(ok.body["created_by"], "users/alice");
@@ -306,14 +284,12 @@ async fn a_token_never_carries_more_than_its_maker_holds() {
 
     // A project token mints nothing.
     let project = api.project_token("alpha", "admin").await;
-    let refused = api
-        .call(
-            Method::POST,
-            "/auth/tokens",
-            Some(&project),
-            Some(&mint(json!(["projects/alpha#read"]), json!({}))),
-        )
-        .await;
+    let refused = mint_by_body(
+        &api,
+        &project,
+        &mint(json!(["projects/alpha#read"]), json!({})),
+    )
+    .await;
     assert_problem(&refused, 403);
 }
 
@@ -433,6 +409,12 @@ async fn a_short_admin_token_stops_the_api_at_start_and_none_means_no_admin() {
     let api = TestApi::start_with(|s: &mut ApiSettings| s.admin_token = None).await;
     assert_problem(&api.get("/projects", &random_secret()).await, 401);
     assert_problem(&api.get("/projects", &api.admin).await, 401);
+}
+
+/// `POST /auth/tokens` with a JSON body, with `token`.
+async fn mint_by_body(api: &TestApi, token: &str, body: &Value) -> contaxy_tests::api::Answer {
+    api.call(Method::POST, "/auth/tokens", Some(token), Some(body))
+        .await
 }
 
 /// `POST /auth/tokens` in contaxy's query form (no body), with `token`.
@@ -619,14 +601,7 @@ async fn both_forms_at_once_or_no_scopes_at_all_are_refused() {
         let message = answer.body["message"].as_str().expect("message");
         assert!(message.contains("1 to 64 scopes"), "{no_scopes}: {message}");
     }
-    let empty_list = api
-        .call(
-            Method::POST,
-            "/auth/tokens",
-            Some(&admin_user),
-            Some(&json!({"scopes": []})),
-        )
-        .await;
+    let empty_list = mint_by_body(&api, &admin_user, &json!({"scopes": []})).await;
     assert_problem(&empty_list, 400);
 
     let listed = api.get("/auth/tokens", &admin_user).await;

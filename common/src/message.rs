@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::action::ActionKind;
+use crate::domain::action::{Action, ActionKind, InvalidAction};
 
 /// The message schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -32,13 +32,30 @@ pub mod headers {
     pub const ORIGINAL_ROUTING_KEY: &str = "x-contaxy-original-routing-key";
 }
 
-/// An action as carried by the broker.
+/// An action as carried by the broker, parsed: the envelope and the typed
+/// [`Action`]. Its JSON form (the public contract) is [`WireMessage`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionMessage {
+    /// The action's id; a repeat of the same id is the same action.
+    pub action_id: Uuid,
+    /// The project it acts in.
+    pub project_id: String,
+    /// What to do, with its parameters.
+    pub action: Action,
+    /// The sender's idempotency key, if it gave one.
+    pub idempotency_key: Option<String>,
+    /// Who asked (a token subject, or the sending system's name).
+    pub requested_by: Option<String>,
+}
+
+/// The JSON form of an [`ActionMessage`], field for field as documented in
+/// `docs/messages.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ActionMessage {
+pub struct WireMessage {
     /// Always [`SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// The action's id; a repeat of the same id is the same action.
+    /// The action's id.
     pub action_id: Uuid,
     /// What to do; also the routing key.
     pub kind: ActionKind,
@@ -53,7 +70,7 @@ pub struct ActionMessage {
     /// The sender's idempotency key, if it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
-    /// Who asked (a token subject, or the sending system's name).
+    /// Who asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
 }
@@ -82,25 +99,32 @@ pub enum MalformedMessage {
         /// What is wrong with it.
         problem: String,
     },
+    /// The kind, resource and payload do not make an action.
+    #[error("not a valid action message: {0}")]
+    Action(#[from] InvalidAction),
 }
 
 impl ActionMessage {
-    /// Reads and checks a message body.
+    /// Reads and checks a message body, once: what comes out is typed.
     pub fn parse(body: &[u8]) -> Result<Self, MalformedMessage> {
-        let message: Self = serde_json::from_slice(body)?;
-        if message.schema_version != SCHEMA_VERSION {
-            return Err(MalformedMessage::UnsupportedVersion(message.schema_version));
+        Self::from_wire(serde_json::from_slice(body)?)
+    }
+
+    /// Checks a message's JSON form and types its action.
+    pub fn from_wire(wire: WireMessage) -> Result<Self, MalformedMessage> {
+        if wire.schema_version != SCHEMA_VERSION {
+            return Err(MalformedMessage::UnsupportedVersion(wire.schema_version));
         }
-        if !message.payload.is_object() {
+        if !wire.payload.is_object() {
             return Err(MalformedMessage::PayloadNotObject);
         }
-        if message.project_id.is_empty() || message.project_id.len() > 64 {
+        if wire.project_id.is_empty() || wire.project_id.len() > 64 {
             return Err(MalformedMessage::BadField {
                 field: "project_id",
                 problem: "must be 1 to 64 characters".to_owned(),
             });
         }
-        if let Some(key) = &message.idempotency_key
+        if let Some(key) = &wire.idempotency_key
             && (key.is_empty() || key.len() > 255)
         {
             return Err(MalformedMessage::BadField {
@@ -108,12 +132,38 @@ impl ActionMessage {
                 problem: "must be 1 to 255 characters".to_owned(),
             });
         }
-        Ok(message)
+        let action = Action::parse(wire.kind, wire.resource_id.as_deref(), &wire.payload)?;
+        Ok(Self {
+            action_id: wire.action_id,
+            project_id: wire.project_id,
+            action,
+            idempotency_key: wire.idempotency_key,
+            requested_by: wire.requested_by,
+        })
+    }
+
+    /// What to do, by wire name; also the routing key.
+    pub fn kind(&self) -> ActionKind {
+        self.action.kind()
+    }
+
+    /// Its JSON form.
+    pub fn to_wire(&self) -> WireMessage {
+        WireMessage {
+            schema_version: SCHEMA_VERSION,
+            action_id: self.action_id,
+            kind: self.action.kind(),
+            project_id: self.project_id.clone(),
+            resource_id: self.action.resource_id().map(str::to_owned),
+            payload: self.action.payload(),
+            idempotency_key: self.idempotency_key.clone(),
+            requested_by: self.requested_by.clone(),
+        }
     }
 
     /// The JSON body.
     pub fn to_body(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an action message always serializes")
+        serde_json::to_vec(&self.to_wire()).expect("an action message always serializes")
     }
 
     /// The id found in a body that failed to parse, if any, so its row can
@@ -137,13 +187,13 @@ mod tests {
     fn a_minimal_message_parses_with_defaults() {
         let id = Uuid::new_v4();
         let message = ActionMessage::parse(&body(json!({
-            "schema_version": 1, "action_id": id, "kind": "deployment.deploy",
-            "project_id": "demo"
+            "schema_version": 1, "action_id": id, "kind": "deployment.stop",
+            "project_id": "demo", "resource_id": "ctxy-p-demo-j-x"
         })))
         .expect("valid");
         assert_eq!(message.action_id, id);
-        assert_eq!(message.kind, ActionKind::DeploymentDeploy);
-        assert_eq!(message.payload, json!({}));
+        assert_eq!(message.kind(), ActionKind::DeploymentStop);
+        assert_eq!(message.action.resource_id(), Some("ctxy-p-demo-j-x"));
         assert_eq!(
             ActionMessage::parse(&message.to_body()).expect("round trip"),
             message
@@ -190,6 +240,18 @@ mod tests {
                     json!({"schema_version": 1, "action_id": id, "kind": "deployment.deploy", "project_id": ""}),
                 ),
                 "project_id",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.deploy", "project_id": "demo", "resource_id": "d"}),
+                ),
+                "payload of deployment.deploy",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.stop", "project_id": "demo"}),
+                ),
+                "needs resource_id",
             ),
         ];
         for (input, expected) in cases {

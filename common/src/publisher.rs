@@ -66,7 +66,7 @@ impl Publisher {
         let headers = action_headers(message, attempt);
         self.publish(
             &self.topology.actions_exchange(),
-            message.kind.as_str(),
+            message.kind().as_str(),
             &message.to_body(),
             headers,
         )
@@ -80,7 +80,7 @@ impl Publisher {
         delay: Duration,
         attempt: u32,
     ) -> Result<(), PublishError> {
-        let family: ActionFamily = message.kind.family();
+        let family: ActionFamily = message.kind().family();
         self.publish(
             &self.topology.retry_exchange(),
             &Topology::retry_routing_key(family, delay),

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use contaxy_common::domain::action::ErrorClass;
 use contaxy_common::publisher::Publisher;
 use contaxy_common::store::actions;
 use sqlx::PgPool;
@@ -68,9 +69,16 @@ pub async fn pass(
     rows.extend(actions::requeue_stuck(&mut tx, settings.batch).await?);
     let mut published = 0;
     for (index, row) in rows.iter().enumerate() {
-        let Some(message) = row.message() else {
-            tracing::error!(action_id = %row.id, kind = %row.kind, "A recorded action has an unknown kind.");
-            continue;
+        let message = match row.message() {
+            Ok(message) => message,
+            Err(error) => {
+                // Written by another version, or by hand: it can never be
+                // published, so it ends here rather than blocking the batch.
+                tracing::warn!(action_id = %row.id, kind = %row.kind, %error, "A recorded action cannot be read back; it is failed.");
+                let reason = format!("the recorded action cannot be read back: {error}");
+                actions::fail_unrun(&mut *tx, row.id, &reason, ErrorClass::Malformed).await?;
+                continue;
+            }
         };
         // On failure the whole pass rolls back: every row stays as it was
         // for the next pass. Rows already published go out again then; their

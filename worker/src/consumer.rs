@@ -14,7 +14,7 @@ use contaxy_common::broker::Broker;
 use contaxy_common::domain::action::{ActionFamily, ErrorClass};
 use contaxy_common::message::ActionMessage;
 use contaxy_common::publisher::{Publisher, action_headers};
-use contaxy_common::store::actions::{self, NewAction, Outcome, Recorded};
+use contaxy_common::store::actions::{self, ActionRecord, NewAction, Outcome, Recorded};
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
 use futures::stream::select_all;
@@ -27,7 +27,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::executor::{ActionError, Executor};
+use crate::context::ActionContext;
+use crate::dispatch;
+use crate::error::ActionError;
 use crate::retry::{self, Decision};
 
 /// Metric: actions handled, by kind and outcome.
@@ -53,7 +55,7 @@ pub struct Consumer {
     pub(crate) broker: Broker,
     pub(crate) publisher: Arc<Publisher>,
     pub(crate) topology: Topology,
-    pub(crate) executor: Arc<Executor>,
+    pub(crate) context: Arc<ActionContext>,
     pub(crate) settings: ConsumerSettings,
 }
 
@@ -149,7 +151,7 @@ impl Consumer {
                     "action",
                     action_id = %message.action_id,
                     project_id = %message.project_id,
-                    kind = %message.kind,
+                    kind = %message.kind(),
                 );
                 self.handle_action(&message).instrument(span).await
             }
@@ -215,6 +217,11 @@ impl Consumer {
                 let reason = "the action id belongs to another project";
                 return self.give_up_unclaimed(message, reason).await;
             }
+            Ok(Recorded::Existing(row)) if !same_action(&row, message) => {
+                // The message is executed, not the row: they must agree.
+                let reason = "the action id belongs to another action";
+                return self.give_up_unclaimed(message, reason).await;
+            }
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(%error, "Could not record the action; requeueing.");
@@ -231,7 +238,7 @@ impl Consumer {
             Ok(Some(row)) => row,
             Ok(None) => {
                 tracing::debug!("The action is finished or held by another worker; a duplicate.");
-                metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind.as_str(), "outcome" => "duplicate")
+                metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "duplicate")
                     .increment(1);
                 return Settled::Ack;
             }
@@ -244,17 +251,14 @@ impl Consumer {
         let started = std::time::Instant::now();
         let result = match tokio::time::timeout(
             self.settings.attempt_timeout,
-            self.executor.execute(&claimed),
+            dispatch::execute(&self.context, message),
         )
         .await
         {
             Ok(result) => result,
-            Err(_) => Err(ActionError::transient(format!(
-                "the attempt took longer than {} s",
-                self.settings.attempt_timeout.as_secs()
-            ))),
+            Err(_) => Err(ActionError::TimedOut(self.settings.attempt_timeout)),
         };
-        metrics::histogram!(ATTEMPT_SECONDS, "kind" => message.kind.as_str())
+        metrics::histogram!(ATTEMPT_SECONDS, "kind" => message.kind().as_str())
             .record(started.elapsed().as_secs_f64());
         self.settle_attempt(message, attempt, result).await
     }
@@ -265,7 +269,7 @@ impl Consumer {
         attempt: u32,
         result: Result<(), ActionError>,
     ) -> Settled {
-        let kind = message.kind.as_str();
+        let kind = message.kind().as_str();
         let error = match result {
             Ok(()) => {
                 return match actions::finish(&self.pool, message.action_id, &Outcome::Succeeded)
@@ -284,7 +288,8 @@ impl Consumer {
             }
             Err(error) => error,
         };
-        match retry::decide(error.class, attempt, self.settings.max_attempts) {
+        let class = error.class();
+        match retry::decide(class, attempt, self.settings.max_attempts) {
             Decision::RetryAfter(delay) => {
                 tracing::info!(attempt, %error, ?delay, "The attempt failed transiently; it will be retried.");
                 if let Err(e) = self
@@ -306,7 +311,7 @@ impl Consumer {
                 Settled::Ack
             }
             Decision::GiveUp => {
-                let reason = if error.class == ErrorClass::Transient {
+                let reason = if class == ErrorClass::Transient {
                     format!("gave up after {attempt} attempts: {error}")
                 } else {
                     error.to_string()
@@ -314,14 +319,13 @@ impl Consumer {
                 tracing::warn!(attempt, %reason, "The action failed.");
                 let outcome = Outcome::Failed {
                     error: reason.clone(),
-                    class: error.class,
+                    class,
                 };
                 if let Err(e) = actions::finish(&self.pool, message.action_id, &outcome).await {
                     tracing::warn!(error = %e, "Could not record the failure; requeueing.");
                     return Settled::Requeue;
                 }
-                self.dead_letter(message, &reason, error.class, attempt)
-                    .await;
+                self.dead_letter(message, &reason, class, attempt).await;
                 metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "failed")
                     .increment(1);
                 Settled::Ack
@@ -349,7 +353,7 @@ impl Consumer {
             .publisher
             .publish_dead(
                 &message.to_body(),
-                message.kind.as_str(),
+                message.kind().as_str(),
                 reason,
                 class,
                 action_headers(message, attempt),
@@ -367,4 +371,11 @@ enum Settled {
     Ack,
     /// Give it back for another try.
     Requeue,
+}
+
+/// Whether a recorded row is the action the message carries: a message that
+/// reuses another action's id must not run in its name.
+fn same_action(row: &ActionRecord, message: &ActionMessage) -> bool {
+    row.message()
+        .is_ok_and(|recorded| recorded.action == message.action)
 }

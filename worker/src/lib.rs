@@ -3,11 +3,15 @@
 //! Stateless; run as many as you like.
 //!
 //! - [`config`]: `WorkerConfig`, the settings of this binary.
-//! - [`consumer`]: deliveries in, claimed in PostgreSQL, executed, settled.
-//! - [`executor`]: one attempt of one action, dispatched by kind to
-//!   [`actions`] (one module per action family).
+//! - [`consumer`]: deliveries in, parsed once into a typed action, claimed in
+//!   PostgreSQL, executed, settled.
+//! - [`dispatch`]: one attempt of one action, handed to its family's module
+//!   in [`actions`] (one module per action family).
+//! - [`context`]: [`context::ActionContext`], what the families work with.
+//! - [`error`]: [`error::ActionError`], why an attempt failed, with its cause
+//!   and its retry class.
 //! - [`retry`]: the retry decision (a pure function) and in-process backoff.
-//! - [`cleanup`]: the sweep that removes orphaned project networks and
+//! - [`network_sweep`]: the sweep that removes orphaned project networks and
 //!   keeps the record of attached deployments true.
 //! - [`status`]: deployment status from the runtime's own events, plus a
 //!   periodic reconcile.
@@ -18,11 +22,13 @@
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
 
 pub mod actions;
-pub mod cleanup;
 pub mod config;
 pub mod consumer;
-pub mod executor;
+pub mod context;
+pub mod dispatch;
+pub mod error;
 pub mod logs;
+pub mod network_sweep;
 pub mod retry;
 pub mod runtime;
 pub mod startup;

@@ -13,13 +13,11 @@ use contaxy_common::store::capacity::{self, Capacity};
 use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
-use crate::actions::deployment::DeploymentSettings;
-use crate::actions::network::NetworkSettings;
-use crate::cleanup::NetworkSweeper;
 use crate::config::WorkerConfig;
 use crate::consumer::{Consumer, ConsumerSettings};
-use crate::executor::Executor;
+use crate::context::{ActionContext, DeploymentSettings, NetworkSettings};
 use crate::logs::LogsResponder;
+use crate::network_sweep::NetworkSweeper;
 use crate::runtime::{self, DockerRuntime, DockerRuntimeConfig, Runtime};
 use crate::status::StatusWatcher;
 
@@ -173,12 +171,12 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
         broker: backbone.broker.clone(),
         publisher: Arc::clone(&publisher),
         topology: topology.clone(),
-        executor: Arc::new(Executor::new(
-            pool.clone(),
-            Arc::clone(&runtime),
+        context: Arc::new(ActionContext {
+            pool: pool.clone(),
+            runtime: Arc::clone(&runtime),
             deployment,
             network,
-        )),
+        }),
         settings: ConsumerSettings {
             concurrency: config.own.worker_concurrency.max(1),
             max_attempts: config.own.worker_max_attempts.max(1),

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::validation::{FieldErrors, check_len};
 
 /// Service or job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum DeploymentType {
     /// Long-running; restarted when it stops.
     Service,

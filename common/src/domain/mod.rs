@@ -8,7 +8,8 @@
 //! - [`access`]: [`AccessLevel`], [`Permission`], [`Subject`]: who may do what.
 //! - [`token`]: API token secrets: generation, hashing, project-token
 //!   derivation.
-//! - [`action`]: action kinds, families, statuses, error classes.
+//! - [`action`]: [`action::Action`], the typed action, its kinds and
+//!   families, statuses and error classes.
 //! - [`deployment`]: services and jobs: contaxy's input and its validation.
 //! - [`network`]: project networks: the subnet pool and network statuses.
 //! - [`payload`]: kind-specific payloads of action messages.

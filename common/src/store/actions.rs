@@ -7,8 +7,8 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::domain::action::{ActionKind, ActionOrigin, ActionStatus, ErrorClass};
-use crate::message::{ActionMessage, SCHEMA_VERSION};
+use crate::domain::action::{Action, ActionOrigin, ActionStatus, ErrorClass, UnknownActionKind};
+use crate::message::{ActionMessage, MalformedMessage, SCHEMA_VERSION, WireMessage};
 
 /// An action as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -50,12 +50,19 @@ pub struct ActionRecord {
 }
 
 impl ActionRecord {
-    /// The message that carries this action.
-    pub fn message(&self) -> Option<ActionMessage> {
-        Some(ActionMessage {
+    /// The message that carries this action, read back from its row (the
+    /// edge between the database and the code, where the row is typed once).
+    pub fn message(&self) -> Result<ActionMessage, MalformedMessage> {
+        ActionMessage::from_wire(WireMessage {
             schema_version: SCHEMA_VERSION,
             action_id: self.id,
-            kind: self.kind.parse().ok()?,
+            kind: self
+                .kind
+                .parse()
+                .map_err(|e: UnknownActionKind| MalformedMessage::BadField {
+                    field: "kind",
+                    problem: e.to_string(),
+                })?,
             project_id: self.project_id.clone(),
             resource_id: self.resource_id.clone(),
             payload: self.payload.clone(),
@@ -72,12 +79,8 @@ pub struct NewAction {
     pub id: Uuid,
     /// Its project.
     pub project_id: String,
-    /// What it does.
-    pub kind: ActionKind,
-    /// What it acts on.
-    pub resource_id: Option<String>,
-    /// Kind-specific parameters (a JSON object).
-    pub payload: serde_json::Value,
+    /// What it does, with its parameters.
+    pub action: Action,
     /// The client's idempotency key.
     pub idempotency_key: Option<String>,
     /// Who asked.
@@ -88,13 +91,11 @@ pub struct NewAction {
 
 impl NewAction {
     /// A new action with a fresh, time-ordered id.
-    pub fn new(project_id: &str, kind: ActionKind, origin: ActionOrigin) -> Self {
+    pub fn new(project_id: &str, action: Action, origin: ActionOrigin) -> Self {
         Self {
             id: Uuid::now_v7(),
             project_id: project_id.to_owned(),
-            kind,
-            resource_id: None,
-            payload: serde_json::json!({}),
+            action,
             idempotency_key: None,
             requested_by: None,
             origin,
@@ -106,9 +107,7 @@ impl NewAction {
         Self {
             id: message.action_id,
             project_id: message.project_id.clone(),
-            kind: message.kind,
-            resource_id: message.resource_id.clone(),
-            payload: message.payload.clone(),
+            action: message.action.clone(),
             idempotency_key: message.idempotency_key.clone(),
             requested_by: message.requested_by.clone(),
             origin: ActionOrigin::Broker,
@@ -144,9 +143,9 @@ pub async fn record(conn: &mut PgConnection, new: &NewAction) -> sqlx::Result<Re
     )
     .bind(new.id)
     .bind(&new.project_id)
-    .bind(new.kind.as_str())
-    .bind(&new.resource_id)
-    .bind(&new.payload)
+    .bind(new.action.kind().as_str())
+    .bind(new.action.resource_id())
+    .bind(new.action.payload())
     .bind(&new.idempotency_key)
     .bind(&new.requested_by)
     .bind(new.origin)
@@ -256,8 +255,8 @@ pub async fn finish(pool: &PgPool, id: Uuid, outcome: &Outcome) -> sqlx::Result<
 }
 
 /// Fails an action that never got to run (its message was malformed).
-pub async fn fail_unrun(
-    pool: &PgPool,
+pub async fn fail_unrun<'e>(
+    executor: impl PgExecutor<'e>,
     id: Uuid,
     error: &str,
     class: ErrorClass,
@@ -271,7 +270,7 @@ pub async fn fail_unrun(
     .bind(id)
     .bind(error)
     .bind(class)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(updated.rows_affected() == 1)
 }

@@ -15,8 +15,8 @@ pub struct DeploymentRecord {
     pub id: String,
     /// Its project.
     pub project_id: String,
-    /// `service` or `job`.
-    pub deployment_type: String,
+    /// Service or job.
+    pub deployment_type: DeploymentType,
     /// Its display name.
     pub display_name: String,
     /// What the client asked for.

@@ -257,7 +257,7 @@ pub async fn expire_blocked<'e>(
 
 /// Removes the project's row, returning its subnet to the pool. Returns
 /// false when it had none.
-pub async fn release<'e>(executor: impl PgExecutor<'e>, project_id: &str) -> sqlx::Result<bool> {
+pub async fn remove<'e>(executor: impl PgExecutor<'e>, project_id: &str) -> sqlx::Result<bool> {
     let deleted = sqlx::query("DELETE FROM networks WHERE project_id = $1")
         .bind(project_id)
         .execute(executor)
@@ -415,7 +415,7 @@ impl NetworkLock {
     }
 
     /// Unlocks and hands the connection back to the pool.
-    pub async fn release(mut self) -> sqlx::Result<()> {
+    pub async fn unlock(mut self) -> sqlx::Result<()> {
         sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
             .bind(self.class)
             .bind(&self.key)

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::domain::action::{ActionKind, ActionOrigin};
+use crate::domain::action::{Action, ActionOrigin, ProjectAction};
 use crate::domain::{AccessLevel, ProjectId, Subject, UserId};
 use crate::store::actions::{self, ActionRecord, NewAction};
 
@@ -246,8 +246,11 @@ pub async fn queue_deletion(
     if marked.rows_affected() == 0 {
         return Ok(Deletion::AlreadyDeleting);
     }
-    let mut action = NewAction::new(id.as_str(), ActionKind::ProjectDelete, ActionOrigin::Api);
-    action.resource_id = Some(id.as_str().to_owned());
+    let mut action = NewAction::new(
+        id.as_str(),
+        Action::Project(ProjectAction::Delete),
+        ActionOrigin::Api,
+    );
     action.requested_by = Some(by.to_string());
     let recorded = actions::record(&mut tx, &action).await?;
     tx.commit().await?;

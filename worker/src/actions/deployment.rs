@@ -5,48 +5,37 @@
 
 use std::collections::BTreeMap;
 
-use contaxy_common::domain::action::{ActionKind, ErrorClass};
+use contaxy_common::domain::action::DeploymentAction;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus, DeploymentType};
-use contaxy_common::domain::payload::{DeletePayload, DeployPayload, RestartPayload};
+use contaxy_common::domain::payload::DeployPayload;
 use contaxy_common::domain::{AccessLevel, Permission, ProjectId, TokenHash, TokenSecret};
-use contaxy_common::store::actions::ActionRecord;
+use contaxy_common::message::ActionMessage;
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 use contaxy_common::store::networks;
 use contaxy_common::store::tokens::{self, DeploymentToken, PreviousToken};
 
-use super::{network, parse_payload, with_retries};
-use crate::executor::{ActionError, Executor};
+use super::{network, with_retries};
+use crate::context::{ActionContext, DeploymentSettings};
+use crate::error::ActionError;
 use crate::runtime::{
-    ComputeSpec, DeleteOptions, DeploymentKind, DeploymentRef, DeploymentSpec, Endpoint, SubnetSpec,
+    ComputeSpec, DeleteOptions, DeploymentRef, DeploymentSpec, Endpoint, SubnetSpec,
 };
 
-/// What the worker tells containers about the platform.
-#[derive(Debug, Clone)]
-pub struct DeploymentSettings {
-    /// `CONTAXY_BASE_URL` inside containers.
-    pub base_url: String,
-    /// `CONTAXY_API_ENDPOINT` inside containers.
-    pub api_endpoint: String,
-}
-
-/// Executes one `deployment.*` action.
+/// Executes one `deployment.*` action on deployment `id`.
 pub async fn execute(
-    exec: &Executor,
-    kind: ActionKind,
-    action: &ActionRecord,
+    ctx: &ActionContext,
+    message: &ActionMessage,
+    id: &str,
+    action: &DeploymentAction,
 ) -> Result<(), ActionError> {
-    let id = action
-        .resource_id
-        .as_deref()
-        .ok_or_else(|| ActionError::permanent("resource_id (the deployment id) is missing"))?;
-    let target = DeploymentRef::new(&action.project_id, id);
-    match kind {
-        ActionKind::DeploymentDeploy => deploy(exec, action, id).await,
-        ActionKind::DeploymentDelete => {
-            let payload: DeletePayload = parse_payload(action)?;
+    let project_id = message.project_id.as_str();
+    let target = DeploymentRef::new(project_id, id);
+    match action {
+        DeploymentAction::Deploy(payload) => deploy(ctx, message, id, payload).await,
+        DeploymentAction::Delete(payload) => {
             let _ = deployments::set_status(
-                &exec.pool,
-                &action.project_id,
+                &ctx.pool,
+                project_id,
                 id,
                 DeploymentStatus::Terminating,
                 None,
@@ -55,37 +44,59 @@ pub async fn execute(
             let options = DeleteOptions {
                 delete_volumes: payload.delete_volumes,
             };
-            with_retries(|| exec.runtime.delete(&target, options)).await?;
-            deployments::delete(&exec.pool, &action.project_id, id).await?;
+            with_retries(|| ctx.runtime.delete(&target, options)).await?;
+            deployments::delete(&ctx.pool, project_id, id).await?;
             Ok(())
         }
-        ActionKind::DeploymentStart => Ok(with_retries(|| exec.runtime.start(&target)).await?),
-        ActionKind::DeploymentStop => Ok(with_retries(|| exec.runtime.stop(&target)).await?),
-        ActionKind::DeploymentRestart => {
-            let payload: RestartPayload = parse_payload(action)?;
-            if payload.recreate {
-                // The input changed: make the container anew, keep the data.
-                let keep = DeleteOptions {
-                    delete_volumes: false,
-                };
-                with_retries(|| exec.runtime.delete(&target, keep)).await?;
-                deploy(exec, action, id).await
-            } else {
-                Ok(with_retries(|| exec.runtime.restart(&target)).await?)
-            }
+        DeploymentAction::Start => Ok(with_retries(|| ctx.runtime.start(&target)).await?),
+        DeploymentAction::Stop => Ok(with_retries(|| ctx.runtime.stop(&target)).await?),
+        DeploymentAction::Restart(payload) if payload.recreate => {
+            // The input changed: make the container anew, keep the data. The
+            // recorded input is what is deployed.
+            let keep = DeleteOptions {
+                delete_volumes: false,
+            };
+            with_retries(|| ctx.runtime.delete(&target, keep)).await?;
+            let record = recorded(ctx, project_id, id).await?;
+            run(ctx, message, id, record).await
         }
-        other => Err(ActionError::permanent(format!(
-            "{other} is not a deployment action"
-        ))),
+        DeploymentAction::Restart(_) => Ok(with_retries(|| ctx.runtime.restart(&target)).await?),
     }
 }
 
-async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), ActionError> {
-    let record = match deployments::find(&exec.pool, &action.project_id, id).await? {
+/// The deployment's record; a restart acts on a recorded deployment only.
+async fn recorded(
+    ctx: &ActionContext,
+    project_id: &str,
+    id: &str,
+) -> Result<DeploymentRecord, ActionError> {
+    deployments::find(&ctx.pool, project_id, id)
+        .await?
+        .ok_or_else(|| ActionError::NotRecorded(DeploymentRef::new(project_id, id)))
+}
+
+async fn deploy(
+    ctx: &ActionContext,
+    message: &ActionMessage,
+    id: &str,
+    payload: &DeployPayload,
+) -> Result<(), ActionError> {
+    let record = match deployments::find(&ctx.pool, &message.project_id, id).await? {
         Some(record) => record,
         // Published by another system: record the deployment first.
-        None => record_from_payload(exec, action, id).await?,
+        None => record_from_payload(ctx, message, id, payload).await?,
     };
+    run(ctx, message, id, record).await
+}
+
+/// Runs a recorded deployment: in its project's network, with a fresh
+/// token, found or created by the runtime.
+async fn run(
+    exec: &ActionContext,
+    action: &ActionMessage,
+    id: &str,
+    record: DeploymentRecord,
+) -> Result<(), ActionError> {
     if record.spec.disabled {
         // Recorded, not run: contaxy's `disabled`.
         deployments::set_status(
@@ -102,8 +113,8 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
     let network = match network::ensure_project_network(exec, &action.project_id).await {
         Ok(network) => network,
         Err(error) => {
-            if error.class != ErrorClass::Transient {
-                fail_deployment(exec, action, id, &error.message).await?;
+            if !error.is_transient() {
+                fail_deployment(exec, action, id, &error.to_string()).await?;
             }
             return Err(error);
         }
@@ -156,21 +167,26 @@ struct IssuedToken {
 /// the deployment's row. It replaces the token the deployment had; an adopted
 /// container gets its old one back (see [`deploy`]).
 async fn issue_token(
-    exec: &Executor,
+    exec: &ActionContext,
     record: &DeploymentRecord,
 ) -> Result<IssuedToken, ActionError> {
-    let project = ProjectId::parse(&record.project_id)
-        .map_err(|e| ActionError::permanent(format!("project id: {e}")))?;
-    let collection = if record.deployment_type == DeploymentType::Service.as_str() {
-        "services"
-    } else {
-        "jobs"
+    let project =
+        ProjectId::parse(&record.project_id).map_err(|source| ActionError::InvalidValue {
+            what: "project id",
+            source,
+        })?;
+    let collection = match record.deployment_type {
+        DeploymentType::Service => "services",
+        DeploymentType::Job => "jobs",
     };
     let scope = Permission::new(
         format!("projects/{project}/{collection}/{}", record.id),
         AccessLevel::Read,
     )
-    .map_err(|e| ActionError::permanent(format!("deployment token scope: {e}")))?;
+    .map_err(|source| ActionError::InvalidValue {
+        what: "deployment token scope",
+        source,
+    })?;
     let secret = TokenSecret::generate();
     let hash = secret.hash();
     let previous = tokens::rotate_deployment_token(
@@ -191,8 +207,8 @@ async fn issue_token(
 }
 
 async fn fail_deployment(
-    exec: &Executor,
-    action: &ActionRecord,
+    exec: &ActionContext,
+    action: &ActionMessage,
     id: &str,
     detail: &str,
 ) -> Result<(), ActionError> {
@@ -208,15 +224,12 @@ async fn fail_deployment(
 }
 
 async fn record_from_payload(
-    exec: &Executor,
-    action: &ActionRecord,
+    exec: &ActionContext,
+    action: &ActionMessage,
     id: &str,
+    payload: &DeployPayload,
 ) -> Result<DeploymentRecord, ActionError> {
-    let payload: DeployPayload = parse_payload(action)?;
-    payload
-        .input
-        .validate(payload.deployment_type)
-        .map_err(|e| ActionError::permanent(e.to_string()))?;
+    payload.input.validate(payload.deployment_type)?;
     let mut conn = exec.pool.acquire().await?;
     let new = NewDeployment {
         id,
@@ -231,7 +244,7 @@ async fn record_from_payload(
     // Same id in another project, or raced by a duplicate: look again, scoped.
     deployments::find(&exec.pool, &action.project_id, id)
         .await?
-        .ok_or_else(|| ActionError::permanent(format!("deployment id {id} is taken")))
+        .ok_or_else(|| ActionError::DeploymentIdTaken(id.to_owned()))
 }
 
 /// The runtime spec of a recorded deployment: parameters with templates
@@ -241,23 +254,18 @@ pub fn spec_for(
     settings: &DeploymentSettings,
 ) -> Result<DeploymentSpec, ActionError> {
     let input: &DeploymentInput = &record.spec;
-    let kind = match record.deployment_type.as_str() {
-        "service" => DeploymentKind::Service,
-        "job" => DeploymentKind::Job,
-        other => {
-            return Err(ActionError::permanent(format!(
-                "unknown deployment type {other}"
-            )));
-        }
-    };
     let endpoints = input
         .endpoints
         .iter()
         .map(|e| Endpoint::parse(e))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(ActionError::permanent)?;
-    let mut spec =
-        DeploymentSpec::new(&record.project_id, &record.id, kind, &input.container_image);
+        .map_err(ActionError::InvalidEndpoint)?;
+    let mut spec = DeploymentSpec::new(
+        &record.project_id,
+        &record.id,
+        record.deployment_type,
+        &input.container_image,
+    );
     spec.command = input.command.clone().unwrap_or_default();
     spec.args = input.args.clone().unwrap_or_default();
     spec.display_name = record.display_name.clone();
@@ -291,7 +299,7 @@ fn environment(
             settings.api_endpoint.clone(),
         ),
     ]);
-    if record.deployment_type == DeploymentType::Service.as_str() {
+    if record.deployment_type == DeploymentType::Service {
         let url = match first {
             Some(endpoint) => format!("http://{}:{}", record.id, endpoint.port),
             None => format!("http://{}", record.id),

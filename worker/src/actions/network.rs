@@ -9,15 +9,15 @@
 //! ensure and a delete of the same project never interleave. The design is
 //! written down in `docs/networks.md`.
 
-use contaxy_common::domain::action::ActionKind;
-use contaxy_common::domain::network::{NetworkStatus, SubnetPool, gateway_of, network_name};
-use contaxy_common::domain::payload::{NetworkAttachmentPayload, NetworkPayload};
-use contaxy_common::store::actions::ActionRecord;
-use contaxy_common::store::networks::{self, AllocationError, NetworkLock, NetworkRecord};
+use contaxy_common::domain::action::NetworkAction;
+use contaxy_common::domain::network::{NetworkStatus, gateway_of, network_name};
+use contaxy_common::message::ActionMessage;
+use contaxy_common::store::networks::{self, NetworkLock, NetworkRecord};
 use contaxy_common::store::projects;
 
-use super::{parse_payload, with_retries};
-use crate::executor::{ActionError, Executor};
+use super::with_retries;
+use crate::context::ActionContext;
+use crate::error::ActionError;
 use crate::runtime::{DeploymentRef, NetworkInfo, RuntimeError, SubnetSpec};
 
 /// Metric: subnets the runtime refused (they overlap something on the host
@@ -28,50 +28,30 @@ const SUBNETS_BLOCKED: &str = "contaxy_worker_subnets_blocked_total";
 /// this attempt.
 const MAX_REFUSED_SUBNETS: usize = 8;
 
-/// Where project networks get their addresses, and what they are called.
-#[derive(Debug, Clone)]
-pub struct NetworkSettings {
-    /// The pool project subnets are cut from.
-    pub pool: SubnetPool,
-    /// The installation's namespace (the first part of network names).
-    pub namespace: String,
-}
-
 /// Executes one `network.*` action.
 pub async fn execute(
-    exec: &Executor,
-    kind: ActionKind,
-    action: &ActionRecord,
+    ctx: &ActionContext,
+    message: &ActionMessage,
+    action: &NetworkAction,
 ) -> Result<(), ActionError> {
-    let project_id = action.project_id.as_str();
-    match kind {
-        ActionKind::NetworkEnsure => {
-            let _: NetworkPayload = parse_payload(action)?;
-            ensure_project_network(exec, project_id).await.map(drop)
-        }
-        ActionKind::NetworkDelete => {
-            let _: NetworkPayload = parse_payload(action)?;
-            delete_project_network(exec, project_id).await
-        }
-        ActionKind::NetworkConnect => {
-            let payload: NetworkAttachmentPayload = parse_payload(action)?;
+    let project_id = message.project_id.as_str();
+    match action {
+        NetworkAction::Ensure => ensure_project_network(ctx, project_id).await.map(drop),
+        NetworkAction::Delete => delete_project_network(ctx, project_id).await,
+        NetworkAction::Connect(payload) => {
             // The network may have been deleted since the deployment was made.
-            ensure_project_network(exec, project_id).await?;
+            ensure_project_network(ctx, project_id).await?;
             let target = DeploymentRef::new(project_id, &payload.deployment_id);
-            with_retries(|| exec.runtime.connect_network(&target)).await?;
-            networks::attach(&exec.pool, project_id, &payload.deployment_id).await?;
+            with_retries(|| ctx.runtime.connect_network(&target)).await?;
+            networks::attach(&ctx.pool, project_id, &payload.deployment_id).await?;
             Ok(())
         }
-        ActionKind::NetworkDisconnect => {
-            let payload: NetworkAttachmentPayload = parse_payload(action)?;
+        NetworkAction::Disconnect(payload) => {
             let target = DeploymentRef::new(project_id, &payload.deployment_id);
-            with_retries(|| exec.runtime.disconnect_network(&target)).await?;
-            networks::detach(&exec.pool, project_id, &payload.deployment_id).await?;
+            with_retries(|| ctx.runtime.disconnect_network(&target)).await?;
+            networks::detach(&ctx.pool, project_id, &payload.deployment_id).await?;
             Ok(())
         }
-        other => Err(ActionError::permanent(format!(
-            "{other} is not a network action"
-        ))),
     }
 }
 
@@ -79,33 +59,31 @@ pub async fn execute(
 /// recorded for it (allocating one when it has none), and returns the
 /// record. Only a live project (not gone, deletion not queued) gets one.
 pub async fn ensure_project_network(
-    exec: &Executor,
+    ctx: &ActionContext,
     project_id: &str,
 ) -> Result<NetworkRecord, ActionError> {
-    if !projects::is_live(&exec.pool, project_id).await? {
-        return Err(ActionError::permanent(format!(
-            "project {project_id} does not exist or is being deleted, so it gets no network"
-        )));
+    if !projects::is_live(&ctx.pool, project_id).await? {
+        return Err(ActionError::ProjectNotLive {
+            project_id: project_id.to_owned(),
+        });
     }
-    let mut lock = NetworkLock::acquire(&exec.pool, project_id).await?;
-    let ensured = ensure_locked(exec, &mut lock, project_id).await;
-    release(lock).await;
+    let mut lock = NetworkLock::acquire(&ctx.pool, project_id).await?;
+    let ensured = ensure_locked(ctx, &mut lock, project_id).await;
+    unlock(lock).await;
     ensured
 }
 
 async fn ensure_locked(
-    exec: &Executor,
+    ctx: &ActionContext,
     lock: &mut NetworkLock,
     project_id: &str,
 ) -> Result<NetworkRecord, ActionError> {
-    let settings = &exec.network;
+    let settings = &ctx.network;
     let name = network_name(&settings.namespace, project_id);
     for _ in 0..MAX_REFUSED_SUBNETS {
-        let record = networks::allocate(lock.conn(), project_id, &name, &settings.pool)
-            .await
-            .map_err(allocation_error)?;
+        let record = networks::allocate(lock.conn(), project_id, &name, &settings.pool).await?;
         let subnet = subnet_of(&record);
-        match with_retries(|| exec.runtime.ensure_network(project_id, Some(&subnet))).await {
+        match with_retries(|| ctx.runtime.ensure_network(project_id, Some(&subnet))).await {
             Ok(_) => return mark_ready(lock, record).await,
             Err(RuntimeError::SubnetUnavailable { subnet, message }) => {
                 tracing::warn!(%subnet, %message, "The runtime refused a subnet; blocking it and allocating another.");
@@ -113,7 +91,7 @@ async fn ensure_locked(
                 networks::block_subnet(lock.conn(), project_id, &message).await?;
             }
             Err(RuntimeError::SubnetMismatch { existing, .. }) => {
-                return converge(exec, lock, record, &existing).await;
+                return converge(ctx, lock, record, &existing).await;
             }
             Err(error) => {
                 let detail = error.to_string();
@@ -122,9 +100,10 @@ async fn ensure_locked(
             }
         }
     }
-    Err(ActionError::transient(format!(
-        "the runtime refused {MAX_REFUSED_SUBNETS} subnets in a row for project {project_id}; they are blocked for an hour"
-    )))
+    Err(ActionError::SubnetsRefused {
+        project_id: project_id.to_owned(),
+        refused: MAX_REFUSED_SUBNETS,
+    })
 }
 
 /// The runtime already has the project's network with another subnet than
@@ -132,36 +111,38 @@ async fn ensure_locked(
 /// a delete). An empty one is remade with the recorded subnet; one with
 /// containers keeps its subnet, which is recorded instead.
 async fn converge(
-    exec: &Executor,
+    ctx: &ActionContext,
     lock: &mut NetworkLock,
     record: NetworkRecord,
     existing: &str,
 ) -> Result<NetworkRecord, ActionError> {
     let project_id = record.project_id.clone();
-    let info: NetworkInfo = with_retries(|| exec.runtime.ensure_network(&project_id, None)).await?;
+    let info: NetworkInfo = with_retries(|| ctx.runtime.ensure_network(&project_id, None)).await?;
     if info.containers.is_empty() {
         tracing::info!(network = %info.name, %existing, subnet = %record.subnet, "Remaking an empty project network with its allocated subnet.");
-        with_retries(|| exec.runtime.delete_network(&project_id)).await?;
+        with_retries(|| ctx.runtime.delete_network(&project_id)).await?;
         let subnet = subnet_of(&record);
-        with_retries(|| exec.runtime.ensure_network(&project_id, Some(&subnet))).await?;
+        with_retries(|| ctx.runtime.ensure_network(&project_id, Some(&subnet))).await?;
         return mark_ready(lock, record).await;
     }
     let Some((cidr, gateway)) = ipv4_subnet(&info) else {
-        return Err(ActionError::permanent(format!(
-            "network {} has containers attached and no IPv4 subnet ({existing})",
-            info.name
-        )));
+        return Err(ActionError::NetworkUnusable {
+            network: info.name,
+            problem: format!("has containers attached and no IPv4 subnet ({existing})"),
+        });
     };
     if networks::adopt_subnet(lock.conn(), &project_id, &cidr, &gateway).await? {
         tracing::info!(network = %info.name, subnet = %cidr, "Recorded the subnet of an existing project network.");
         return networks::find(lock.conn(), &project_id)
             .await?
-            .ok_or_else(|| ActionError::transient("the network row vanished while adopting"));
+            .ok_or(ActionError::NetworkRowVanished);
     }
-    Err(ActionError::permanent(format!(
-        "network {} has containers attached and subnet {cidr}, which overlaps another project's allocation",
-        info.name
-    )))
+    Err(ActionError::NetworkUnusable {
+        network: info.name,
+        problem: format!(
+            "has containers attached and subnet {cidr}, which overlaps another project's allocation"
+        ),
+    })
 }
 
 async fn mark_ready(
@@ -179,15 +160,18 @@ async fn mark_ready(
 /// Removes the project's network from the runtime, then its row (the
 /// subnet goes back to the pool). A network with containers attached is
 /// a retryable failure (they may be on their way out); gone is success.
-pub async fn delete_project_network(exec: &Executor, project_id: &str) -> Result<(), ActionError> {
-    let mut lock = NetworkLock::acquire(&exec.pool, project_id).await?;
-    let deleted = delete_locked(exec, &mut lock, project_id).await;
-    release(lock).await;
+pub async fn delete_project_network(
+    ctx: &ActionContext,
+    project_id: &str,
+) -> Result<(), ActionError> {
+    let mut lock = NetworkLock::acquire(&ctx.pool, project_id).await?;
+    let deleted = delete_locked(ctx, &mut lock, project_id).await;
+    unlock(lock).await;
     deleted
 }
 
 async fn delete_locked(
-    exec: &Executor,
+    ctx: &ActionContext,
     lock: &mut NetworkLock,
     project_id: &str,
 ) -> Result<(), ActionError> {
@@ -195,14 +179,14 @@ async fn delete_locked(
     if before.is_some() {
         networks::set_status(lock.conn(), project_id, NetworkStatus::Deleting, None).await?;
     }
-    if let Err(error) = with_retries(|| exec.runtime.delete_network(project_id)).await {
+    if let Err(error) = with_retries(|| ctx.runtime.delete_network(project_id)).await {
         if let Some(before) = before {
             let detail = error.to_string();
             networks::set_status(lock.conn(), project_id, before.status, Some(&detail)).await?;
         }
         return Err(error.into());
     }
-    if networks::release(lock.conn(), project_id).await? {
+    if networks::remove(lock.conn(), project_id).await? {
         tracing::info!(
             project_id,
             "Deleted the project network and freed its subnet."
@@ -211,18 +195,12 @@ async fn delete_locked(
     Ok(())
 }
 
-async fn release(lock: NetworkLock) {
-    if let Err(error) = lock.release().await {
+/// Unlocks a network lock; on failure its connection is closed instead,
+/// which frees the lock too.
+pub(crate) async fn unlock(lock: NetworkLock) {
+    if let Err(error) = lock.unlock().await {
         // Its connection is closed instead, which frees the lock too.
         tracing::debug!(%error, "Could not unlock a project network lock.");
-    }
-}
-
-fn allocation_error(error: AllocationError) -> ActionError {
-    match error {
-        AllocationError::PoolExhausted { .. } => ActionError::permanent(error.to_string()),
-        AllocationError::Contended(_) => ActionError::transient(error.to_string()),
-        AllocationError::Database(error) => error.into(),
     }
 }
 
@@ -277,24 +255,5 @@ mod tests {
             Some(("10.1.2.0/24".to_owned(), "10.1.2.1".to_owned()))
         );
         assert_eq!(ipv4_subnet(&info(&[], &[])), None);
-    }
-
-    #[test]
-    fn an_exhausted_pool_is_permanent_and_contention_is_not() {
-        let pool = SubnetPool::new("10.1.0.0/24", 24).expect("valid");
-        let exhausted = allocation_error(AllocationError::PoolExhausted {
-            range: pool.range(),
-            capacity: 1,
-            prefix_len: 24,
-        });
-        assert_eq!(
-            exhausted.class,
-            contaxy_common::domain::action::ErrorClass::Permanent
-        );
-        assert!(exhausted.message.contains("exhausted"), "{exhausted}");
-        assert_eq!(
-            allocation_error(AllocationError::Contended(3)).class,
-            contaxy_common::domain::action::ErrorClass::Transient
-        );
     }
 }

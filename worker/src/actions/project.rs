@@ -13,26 +13,37 @@
 
 use std::collections::BTreeSet;
 
+use contaxy_common::domain::action::ProjectAction;
 use contaxy_common::domain::deployment::DeploymentType;
-use contaxy_common::store::actions::ActionRecord;
+use contaxy_common::message::ActionMessage;
 use contaxy_common::store::{deployments, projects};
 
 use super::network::delete_project_network;
 use super::with_retries;
-use crate::executor::{ActionError, Executor};
+use crate::context::ActionContext;
+use crate::error::ActionError;
 use crate::runtime::{DeleteOptions, DeploymentRef};
 
-/// Executes one `project.delete` action.
-pub async fn execute(exec: &Executor, action: &ActionRecord) -> Result<(), ActionError> {
-    let project_id = action.project_id.as_str();
-    let existed = projects::mark_deleting(&exec.pool, project_id).await?;
+/// Executes one `project.*` action.
+pub async fn execute(
+    ctx: &ActionContext,
+    message: &ActionMessage,
+    action: &ProjectAction,
+) -> Result<(), ActionError> {
+    match action {
+        ProjectAction::Delete => delete(ctx, &message.project_id).await,
+    }
+}
+
+async fn delete(ctx: &ActionContext, project_id: &str) -> Result<(), ActionError> {
+    let existed = projects::mark_deleting(&ctx.pool, project_id).await?;
     let mut ids = BTreeSet::new();
     for deployment_type in [DeploymentType::Service, DeploymentType::Job] {
-        for record in deployments::list(&exec.pool, project_id, deployment_type).await? {
+        for record in deployments::list(&ctx.pool, project_id, deployment_type).await? {
             ids.insert(record.id);
         }
     }
-    for state in with_retries(|| exec.runtime.list(Some(project_id))).await? {
+    for state in with_retries(|| ctx.runtime.list(Some(project_id))).await? {
         ids.insert(state.deployment_id);
     }
     let options = DeleteOptions {
@@ -40,11 +51,11 @@ pub async fn execute(exec: &Executor, action: &ActionRecord) -> Result<(), Actio
     };
     for id in &ids {
         let target = DeploymentRef::new(project_id, id);
-        with_retries(|| exec.runtime.delete(&target, options)).await?;
-        deployments::delete(&exec.pool, project_id, id).await?;
+        with_retries(|| ctx.runtime.delete(&target, options)).await?;
+        deployments::delete(&ctx.pool, project_id, id).await?;
     }
-    delete_project_network(exec, project_id).await?;
-    projects::remove(&exec.pool, project_id).await?;
+    delete_project_network(ctx, project_id).await?;
+    projects::remove(&ctx.pool, project_id).await?;
     tracing::info!(
         project_id,
         deployments = ids.len(),

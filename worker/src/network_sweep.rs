@@ -25,6 +25,7 @@ use contaxy_common::store::projects;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::actions::network::unlock;
 use crate::runtime::{Runtime, RuntimeError};
 
 /// Metric: orphaned networks removed.
@@ -72,7 +73,7 @@ pub async fn remove_orphan_networks(
         });
     };
     let report = sweep_once(pool, runtime).await;
-    release(sweep).await;
+    unlock(sweep).await;
     let report = report?;
     metrics::counter!(ORPHANS_REMOVED).increment(report.networks_removed.len() as u64);
     metrics::counter!(SUBNETS_FREED).increment(report.subnets_freed.len() as u64);
@@ -169,17 +170,11 @@ async fn remove_orphan(
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(Some(networks::release(lock.conn(), project).await?))
+        Ok(Some(networks::remove(lock.conn(), project).await?))
     }
     .await;
-    release(lock).await;
+    unlock(lock).await;
     outcome
-}
-
-async fn release(lock: NetworkLock) {
-    if let Err(error) = lock.release().await {
-        tracing::debug!(%error, "Could not unlock a network lock; its connection is closed instead.");
-    }
 }
 
 /// Runs [`remove_orphan_networks`] every `every` until shutdown.

@@ -1,0 +1,42 @@
+//! What the action families work with: [`ActionContext`], the store, the
+//! runtime and the settings. It knows nothing of dispatching:
+//! `crate::dispatch` picks the family, and the family modules in
+//! `crate::actions` work from this context.
+
+use std::sync::Arc;
+
+use contaxy_common::domain::network::SubnetPool;
+use sqlx::PgPool;
+
+use crate::runtime::Runtime;
+
+/// The store, the runtime and the settings every action family uses.
+#[derive(Debug)]
+pub struct ActionContext {
+    /// PostgreSQL, the source of truth.
+    pub pool: PgPool,
+    /// The container runtime.
+    pub runtime: Arc<dyn Runtime>,
+    /// What containers are told about the platform.
+    pub deployment: DeploymentSettings,
+    /// Where project networks get their addresses.
+    pub network: NetworkSettings,
+}
+
+/// What the worker tells containers about the platform.
+#[derive(Debug, Clone)]
+pub struct DeploymentSettings {
+    /// `CONTAXY_BASE_URL` inside containers.
+    pub base_url: String,
+    /// `CONTAXY_API_ENDPOINT` inside containers.
+    pub api_endpoint: String,
+}
+
+/// Where project networks get their addresses, and what they are called.
+#[derive(Debug, Clone)]
+pub struct NetworkSettings {
+    /// The pool project subnets are cut from.
+    pub pool: SubnetPool,
+    /// The installation's namespace (the first part of network names).
+    pub namespace: String,
+}

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contaxy_common::broker::Broker;
-use contaxy_common::domain::action::{ActionFamily, ErrorClass};
+use contaxy_common::domain::action::ActionFamily;
 use contaxy_common::message::ActionMessage;
-use contaxy_common::publisher::{Publisher, action_headers};
-use contaxy_common::store::actions::{self, ActionRecord, NewAction, Outcome, Recorded};
+use contaxy_common::publisher::Publisher;
+use contaxy_common::store::actions::{self, ActionRecord, NewAction, Recorded};
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
 use futures::stream::select_all;
@@ -30,10 +30,10 @@ use tracing::Instrument;
 use crate::context::ActionContext;
 use crate::dispatch;
 use crate::error::ActionError;
-use crate::retry::{self, Decision};
+use crate::settle::Settled;
 
 /// Metric: actions handled, by kind and outcome.
-const ACTIONS_HANDLED: &str = "contaxy_worker_actions_total";
+pub(crate) const ACTIONS_HANDLED: &str = "contaxy_worker_actions_total";
 /// Metric: seconds one attempt took, by kind.
 const ATTEMPT_SECONDS: &str = "contaxy_worker_attempt_seconds";
 
@@ -176,36 +176,6 @@ impl Consumer {
         }
     }
 
-    async fn dead_letter_malformed(
-        &self,
-        delivery: &Delivery,
-        routing_key: &str,
-        reason: &str,
-    ) -> Settled {
-        tracing::warn!(%reason, routing_key, "A malformed message goes to the dead-letter queue.");
-        let headers = delivery.properties.headers().clone().unwrap_or_default();
-        if let Err(error) = self
-            .publisher
-            .publish_dead(
-                &delivery.data,
-                routing_key,
-                reason,
-                ErrorClass::Malformed,
-                headers,
-            )
-            .await
-        {
-            tracing::warn!(%error, "Could not dead-letter a malformed message; requeueing it.");
-            return Settled::Requeue;
-        }
-        if let Some(id) = ActionMessage::salvage_action_id(&delivery.data) {
-            let _ = actions::fail_unrun(&self.pool, id, reason, ErrorClass::Malformed).await;
-        }
-        metrics::counter!(ACTIONS_HANDLED, "kind" => "unknown", "outcome" => "malformed")
-            .increment(1);
-        Settled::Ack
-    }
-
     async fn handle_action(&self, message: &ActionMessage) -> Settled {
         // A message from another system may have no row yet: make one.
         let recorded = async {
@@ -262,115 +232,6 @@ impl Consumer {
             .record(started.elapsed().as_secs_f64());
         self.settle_attempt(message, attempt, result).await
     }
-
-    async fn settle_attempt(
-        &self,
-        message: &ActionMessage,
-        attempt: u32,
-        result: Result<(), ActionError>,
-    ) -> Settled {
-        let kind = message.kind().as_str();
-        let error = match result {
-            Ok(()) => {
-                return match actions::finish(&self.pool, message.action_id, &Outcome::Succeeded)
-                    .await
-                {
-                    Ok(_) => {
-                        tracing::info!(attempt, "The action succeeded.");
-                        metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "succeeded").increment(1);
-                        Settled::Ack
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Could not record success; requeueing.");
-                        Settled::Requeue
-                    }
-                };
-            }
-            Err(error) => error,
-        };
-        let class = error.class();
-        match retry::decide(class, attempt, self.settings.max_attempts) {
-            Decision::RetryAfter(delay) => {
-                tracing::info!(attempt, %error, ?delay, "The attempt failed transiently; it will be retried.");
-                if let Err(e) = self
-                    .publisher
-                    .publish_retry(message, delay, attempt + 1)
-                    .await
-                {
-                    tracing::warn!(error = %e, "Could not schedule the retry; requeueing.");
-                    return Settled::Requeue;
-                }
-                let outcome = Outcome::Retrying {
-                    error: error.to_string(),
-                };
-                if let Err(e) = actions::finish(&self.pool, message.action_id, &outcome).await {
-                    tracing::warn!(error = %e, "Could not record the retry; the delayed copy will run it.");
-                }
-                metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "retrying")
-                    .increment(1);
-                Settled::Ack
-            }
-            Decision::GiveUp => {
-                let reason = if class == ErrorClass::Transient {
-                    format!("gave up after {attempt} attempts: {error}")
-                } else {
-                    error.to_string()
-                };
-                tracing::warn!(attempt, %reason, "The action failed.");
-                let outcome = Outcome::Failed {
-                    error: reason.clone(),
-                    class,
-                };
-                if let Err(e) = actions::finish(&self.pool, message.action_id, &outcome).await {
-                    tracing::warn!(error = %e, "Could not record the failure; requeueing.");
-                    return Settled::Requeue;
-                }
-                self.dead_letter(message, &reason, class, attempt).await;
-                metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "failed")
-                    .increment(1);
-                Settled::Ack
-            }
-        }
-    }
-
-    async fn give_up_unclaimed(&self, message: &ActionMessage, reason: &str) -> Settled {
-        tracing::warn!(%reason, "The message is refused.");
-        self.dead_letter(message, reason, ErrorClass::Permanent, 0)
-            .await;
-        Settled::Ack
-    }
-
-    /// Dead-letters a message whose failure is already recorded; the action
-    /// row holds the reason even if this publish fails.
-    async fn dead_letter(
-        &self,
-        message: &ActionMessage,
-        reason: &str,
-        class: ErrorClass,
-        attempt: u32,
-    ) {
-        if let Err(error) = self
-            .publisher
-            .publish_dead(
-                &message.to_body(),
-                message.kind().as_str(),
-                reason,
-                class,
-                action_headers(message, attempt),
-            )
-            .await
-        {
-            tracing::error!(%error, "Could not dead-letter a failed action; its row records the failure.");
-        }
-    }
-}
-
-/// How a delivery is settled with the broker.
-enum Settled {
-    /// Done with it (whatever the outcome, it is recorded).
-    Ack,
-    /// Give it back for another try.
-    Requeue,
 }
 
 /// Whether a recorded row is the action the message carries: a message that

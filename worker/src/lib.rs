@@ -10,6 +10,8 @@
 //! - [`context`]: [`context::ActionContext`], what the families work with.
 //! - [`error`]: [`error::ActionError`], why an attempt failed, with its cause
 //!   and its retry class.
+//! - [`settle`]: an attempt's outcome recorded, retried through the delay
+//!   queue or dead-lettered.
 //! - [`retry`]: the retry decision (a pure function) and in-process backoff.
 //! - [`network_sweep`]: the sweep that removes orphaned project networks and
 //!   keeps the record of attached deployments true.
@@ -31,6 +33,7 @@ pub mod logs;
 pub mod network_sweep;
 pub mod retry;
 pub mod runtime;
+pub mod settle;
 pub mod startup;
 pub mod status;
 

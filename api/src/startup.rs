@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use contaxy_common::backbone::Backbone;
+use contaxy_common::connections::Connections;
 use contaxy_common::ops::{HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::topology::Topology;
@@ -21,7 +21,7 @@ use crate::state::AppState;
 #[derive(Debug)]
 pub struct Application {
     server: HttpServer,
-    backbone: Backbone,
+    connections: Connections,
     shutdown: CancellationToken,
 }
 
@@ -30,32 +30,32 @@ impl Application {
     /// The API answers `/readyz` with 503 until both are reachable and the
     /// schema is migrated. Everything stops when `shutdown` is cancelled.
     pub async fn build(config: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let backbone = Backbone::start(&config.common, "contaxy-api", &shutdown)?;
+        let connections = Connections::start(&config.common, "contaxy-api", &shutdown)?;
         let readiness = Readiness::new(
-            backbone.probes(),
+            connections.probes(),
             Duration::from_millis(config.common.probe_timeout_ms),
         );
-        let auth = Auth::from_settings(&config.own, shutdown.child_token())?;
+        let auth = Auth::from_settings(&config.settings, shutdown.child_token())?;
         let topology = Topology::new(&config.common.topology_prefix);
         let state = AppState {
-            db: backbone.db.pool().clone(),
+            db: connections.db.pool().clone(),
             auth: Arc::new(auth),
-            publisher: Arc::new(Publisher::new(backbone.broker.clone(), topology)),
-            broker: backbone.broker.clone(),
+            publisher: Arc::new(Publisher::new(connections.broker.clone(), topology)),
+            broker: connections.broker.clone(),
             namespace: config.common.namespace.clone(),
-            wait_timeout: Duration::from_secs(config.own.api_wait_timeout_secs),
-            logs_timeout: Duration::from_millis(config.own.api_logs_timeout_ms),
+            wait_timeout: Duration::from_secs(config.settings.api_wait_timeout_secs),
+            logs_timeout: Duration::from_millis(config.settings.api_logs_timeout_ms),
         };
-        let router = routes::router(state, readiness, config.own.api_max_body_bytes);
+        let router = routes::router(state, readiness, config.settings.api_max_body_bytes);
         let server = HttpServer::bind(
-            config.own.api_listen_addr,
+            config.settings.api_listen_addr,
             "CONTAXY_API_LISTEN_ADDR",
             router,
         )
         .await?;
         Ok(Self {
             server,
-            backbone,
+            connections,
             shutdown,
         })
     }
@@ -66,8 +66,8 @@ impl Application {
     }
 
     /// The database and broker this API uses.
-    pub fn backbone(&self) -> &Backbone {
-        &self.backbone
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// Serves until the shutdown token is cancelled, then lets requests in

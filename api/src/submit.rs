@@ -12,9 +12,12 @@ use crate::state::AppState;
 /// Publishes a recorded action and notes the broker's confirm. Returns
 /// whether it went out now.
 pub async fn publish(state: &AppState, record: &ActionRecord) -> bool {
-    let Some(message) = record.message() else {
-        tracing::error!(action_id = %record.id, kind = %record.kind, "A recorded action has an unknown kind.");
-        return false;
+    let message = match record.message() {
+        Ok(message) => message,
+        Err(error) => {
+            tracing::error!(action_id = %record.id, kind = %record.kind, %error, "A recorded action cannot be read back.");
+            return false;
+        }
     };
     match state.publisher.publish_action(&message, 1).await {
         Ok(()) => {

@@ -30,13 +30,13 @@ pub const ENV_PREFIX: &str = "CONTAXY_";
 /// The variable naming an optional TOML configuration file.
 pub const CONFIG_FILE_VAR: &str = "CONTAXY_CONFIG_FILE";
 
-/// A binary's whole configuration: the shared part and its own part.
+/// A binary's whole configuration: the shared part and the binary's settings.
 #[derive(Debug, Clone)]
 pub struct Config<B> {
     /// Settings every binary has.
     pub common: CommonConfig,
-    /// Settings of this binary only.
-    pub own: B,
+    /// Settings of this binary only (`WorkerSettings`, …).
+    pub settings: B,
 }
 
 /// Settings shared by `api`, `worker` and `scheduler`.
@@ -159,12 +159,12 @@ where
 
     // Extract both parts before failing, so every bad value is reported.
     match (figment.extract::<CommonConfig>(), figment.extract::<B>()) {
-        (Ok(common), Ok(own)) => {
+        (Ok(common), Ok(settings)) => {
             common.check()?;
-            Ok(Config { common, own })
+            Ok(Config { common, settings })
         }
-        (common, own) => {
-            let problems = [common.err(), own.err()]
+        (common, settings) => {
+            let problems = [common.err(), settings.err()]
                 .into_iter()
                 .flatten()
                 .flat_map(|e| describe(e).problems)
@@ -296,7 +296,7 @@ mod tests {
                     .contains("127.0.0.1:5672")
             );
             assert_eq!(config.common.log_format, LogFormat::Human);
-            assert_eq!(config.own.concurrency, 4);
+            assert_eq!(config.settings.concurrency, 4);
             Ok(())
         });
     }
@@ -311,8 +311,8 @@ mod tests {
             let config = ok(load::<Own>());
             assert_eq!(config.common.log_format, LogFormat::Json);
             assert_eq!(config.common.topology_prefix, "t1.");
-            assert_eq!(config.own.concurrency, 16);
-            assert_eq!(config.own.listen_addr.port(), 9999);
+            assert_eq!(config.settings.concurrency, 16);
+            assert_eq!(config.settings.listen_addr.port(), 9999);
             Ok(())
         });
     }
@@ -363,10 +363,10 @@ mod tests {
             jail.create_file("contaxy.toml", "concurrency = 7\nlog_format = \"json\"\n")?;
             jail.set_env(CONFIG_FILE_VAR, "contaxy.toml");
             let config = ok(load::<Own>());
-            assert_eq!(config.own.concurrency, 7);
+            assert_eq!(config.settings.concurrency, 7);
             assert_eq!(config.common.log_format, LogFormat::Json);
             jail.set_env("CONTAXY_CONCURRENCY", "9");
-            assert_eq!(ok(load::<Own>()).own.concurrency, 9);
+            assert_eq!(ok(load::<Own>()).settings.concurrency, 9);
             Ok(())
         });
     }

@@ -12,12 +12,12 @@
 //!   behind `/readyz`.
 //! - [`publisher`]: confirmed publishing of actions, retries, dead letters, events.
 //! - [`store`]: the PostgreSQL pool and the migrations (applied at start).
-//! - [`backbone`]: PostgreSQL and RabbitMQ together, as every binary uses them.
+//! - [`connections`]: PostgreSQL and RabbitMQ together, as every binary uses them.
 //! - [`broker`]: a supervised RabbitMQ connection that reconnects on its own.
 
-pub mod backbone;
 pub mod broker;
 pub mod config;
+pub mod connections;
 pub mod domain;
 pub mod logs;
 pub mod message;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use contaxy_common::backbone::Backbone;
+use contaxy_common::connections::Connections;
 use contaxy_common::ops::{self, HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::topology::Topology;
@@ -18,7 +18,7 @@ use crate::relay::{self, RelaySettings};
 #[derive(Debug)]
 pub struct Application {
     server: HttpServer,
-    backbone: Backbone,
+    connections: Connections,
     relay: RelaySettings,
     topology: Topology,
     shutdown: CancellationToken,
@@ -31,25 +31,25 @@ impl Application {
         config: SchedulerConfig,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let backbone = Backbone::start(&config.common, "contaxy-scheduler", &shutdown)?;
+        let connections = Connections::start(&config.common, "contaxy-scheduler", &shutdown)?;
         let readiness = Readiness::new(
-            backbone.probes(),
+            connections.probes(),
             Duration::from_millis(config.common.probe_timeout_ms),
         );
         let server = HttpServer::bind(
-            config.own.scheduler_listen_addr,
+            config.settings.scheduler_listen_addr,
             "CONTAXY_SCHEDULER_LISTEN_ADDR",
             ops::router(readiness),
         )
         .await?;
         let relay = RelaySettings {
-            interval: Duration::from_millis(config.own.relay_interval_ms),
-            min_age: Duration::from_millis(config.own.relay_min_age_ms),
+            interval: Duration::from_millis(config.settings.relay_interval_ms),
+            min_age: Duration::from_millis(config.settings.relay_min_age_ms),
             batch: 100,
         };
         Ok(Self {
             server,
-            backbone,
+            connections,
             relay,
             topology: Topology::new(&config.common.topology_prefix),
             shutdown,
@@ -62,15 +62,15 @@ impl Application {
     }
 
     /// The database and broker this scheduler uses.
-    pub fn backbone(&self) -> &Backbone {
-        &self.backbone
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// Runs until the shutdown token is cancelled.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "The scheduler is running.");
-        let db = self.backbone.db.clone();
-        let publisher = Publisher::new(self.backbone.broker.clone(), self.topology);
+        let db = self.connections.db.clone();
+        let publisher = Publisher::new(self.connections.broker.clone(), self.topology);
         let relay_settings = self.relay;
         let relay_shutdown = self.shutdown.clone();
         let relay = tokio::spawn(async move {

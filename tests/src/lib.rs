@@ -156,11 +156,12 @@ macro_rules! spawner {
         /// does, on a free port.
         pub async fn $name(
             common: CommonConfig,
-            mut own: $krate::$settings,
+            mut settings: $krate::$settings,
         ) -> anyhow::Result<Spawned> {
-            own.$addr_field = SocketAddr::from(([127, 0, 0, 1], 0));
+            settings.$addr_field = SocketAddr::from(([127, 0, 0, 1], 0));
             let shutdown = CancellationToken::new();
-            let app = $krate::Application::build(Config { common, own }, shutdown.clone()).await?;
+            let app =
+                $krate::Application::build(Config { common, settings }, shutdown.clone()).await?;
             let addr = app.local_addr();
             let task = tokio::spawn(app.run_until_stopped());
             Ok(Spawned {

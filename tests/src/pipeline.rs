@@ -11,8 +11,8 @@ use bollard::Docker;
 use bollard::query_parameters::ListNetworksOptions;
 use contaxy_common::broker::Broker;
 use contaxy_common::config::CommonConfig;
-use contaxy_common::domain::action::ActionKind;
-use contaxy_common::message::{ActionMessage, SCHEMA_VERSION};
+use contaxy_common::domain::action::{Action, ActionKind};
+use contaxy_common::message::ActionMessage;
 use contaxy_common::publisher::Publisher;
 use contaxy_common::store::MIGRATOR;
 use contaxy_common::store::actions::{self, ActionRecord};
@@ -144,12 +144,9 @@ impl Pipeline {
         payload: Value,
     ) -> Uuid {
         let message = ActionMessage {
-            schema_version: SCHEMA_VERSION,
             action_id: Uuid::now_v7(),
-            kind,
             project_id: project.to_owned(),
-            resource_id: resource_id.map(str::to_owned),
-            payload,
+            action: Action::parse(kind, resource_id, &payload).expect("a valid action"),
             idempotency_key: None,
             requested_by: Some("tester".to_owned()),
         };

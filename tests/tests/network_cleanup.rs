@@ -12,7 +12,7 @@ use contaxy_scheduler::SchedulerSettings;
 use contaxy_tests::api::TestApi;
 use contaxy_tests::pipeline::{IDLE, Pipeline, random_pool};
 use contaxy_tests::{TestDb, spawn_scheduler};
-use contaxy_worker::cleanup::remove_orphan_networks;
+use contaxy_worker::network_sweep::remove_orphan_networks;
 use contaxy_worker::runtime::{
     DeploymentKind, DeploymentSpec, DockerRuntime, DockerRuntimeConfig, Runtime, SubnetSpec,
 };
@@ -134,7 +134,7 @@ async fn the_sweep_removes_what_a_crashed_worker_left_and_keeps_what_is_used() {
     drop(conn);
 
     // Nothing more to do on a second pass.
-    networks::release(&pipeline.pool, "fresh").await.unwrap();
+    networks::remove(&pipeline.pool, "fresh").await.unwrap();
     let again = remove_orphan_networks(&pipeline.pool, &runtime)
         .await
         .unwrap();

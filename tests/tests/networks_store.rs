@@ -71,7 +71,7 @@ async fn fifty_concurrent_allocations_get_fifty_disjoint_subnets_and_give_them_b
     );
 
     for project in &projects {
-        assert!(networks::release(&pool, project).await.unwrap());
+        assert!(networks::remove(&pool, project).await.unwrap());
     }
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM networks")
         .fetch_one(&pool)
@@ -104,7 +104,7 @@ async fn an_exhausted_pool_is_an_error_naming_the_pool_and_a_freed_subnet_is_reu
     );
     drop(conn);
 
-    networks::release(&pool, "one").await.unwrap();
+    networks::remove(&pool, "one").await.unwrap();
     assert_eq!(allocate(&pool, "three", &subnets).await, "10.97.0.0/24");
 }
 
@@ -213,19 +213,19 @@ async fn a_project_lock_is_exclusive_and_freed_even_when_dropped_unreleased() {
     );
     let other = NetworkLock::try_acquire(&pool, "beta").await.unwrap();
     assert!(other.is_some(), "other projects are not held up");
-    other.unwrap().release().await.unwrap();
+    other.unwrap().unlock().await.unwrap();
     // A waiter gets it once it is released.
     let first = NetworkLock::acquire(&pool, "gamma").await.unwrap();
     let waiter = tokio::spawn({
         let pool = pool.clone();
         async move { NetworkLock::acquire(&pool, "gamma").await.unwrap() }
     });
-    first.release().await.unwrap();
+    first.unlock().await.unwrap();
     let second = tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
         .await
         .expect("the waiter gets the lock")
         .unwrap();
-    second.release().await.unwrap();
+    second.unlock().await.unwrap();
     // Dropped without release (an attempt that timed out): its connection
     // is closed, which ends the session and its lock.
     drop(held);
@@ -235,8 +235,8 @@ async fn a_project_lock_is_exclusive_and_freed_even_when_dropped_unreleased() {
         || async { NetworkLock::try_acquire(&pool, "alpha").await.unwrap() },
     )
     .await;
-    again.release().await.unwrap();
+    again.unlock().await.unwrap();
     let sweep = NetworkLock::try_sweep(&pool).await.unwrap().unwrap();
     assert!(NetworkLock::try_sweep(&pool).await.unwrap().is_none());
-    sweep.release().await.unwrap();
+    sweep.unlock().await.unwrap();
 }

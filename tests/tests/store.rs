@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use contaxy_common::domain::action::{ActionKind, ActionOrigin};
+use contaxy_common::domain::action::{Action, ActionOrigin, DeploymentAction};
 use contaxy_common::domain::deployment::DeploymentStatus;
 use contaxy_common::domain::{Permission, ProjectId, TokenSecret};
 use contaxy_common::store::actions::{self, NewAction, Recorded};
@@ -159,7 +159,11 @@ async fn a_deployment_token_put_back_after_an_adoption_is_as_it_was() {
 #[tokio::test]
 async fn an_action_is_claimed_once_until_its_lease_runs_out() {
     let (_db, pool) = migrated().await;
-    let new = NewAction::new("alpha", ActionKind::DeploymentDeploy, ActionOrigin::Broker);
+    let stop = Action::Deployment {
+        deployment_id: "ctxy-p-alpha-s-web".to_owned(),
+        action: DeploymentAction::Stop,
+    };
+    let new = NewAction::new("alpha", stop, ActionOrigin::Broker);
     let mut conn = pool.acquire().await.expect("conn");
     assert!(matches!(
         actions::record(&mut conn, &new).await.expect("record"),

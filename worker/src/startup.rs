@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use backon::{ExponentialBuilder, Retryable};
-use contaxy_common::backbone::Backbone;
+use contaxy_common::connections::Connections;
 use contaxy_common::ops::{self, HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::store::capacity::{self, Capacity};
@@ -26,7 +26,7 @@ use crate::status::StatusWatcher;
 #[derive(Debug)]
 pub struct Application {
     server: HttpServer,
-    backbone: Backbone,
+    connections: Connections,
     config: WorkerConfig,
     shutdown: CancellationToken,
 }
@@ -36,27 +36,27 @@ impl Application {
     /// to PostgreSQL and RabbitMQ. Everything stops when `shutdown` is
     /// cancelled.
     pub async fn build(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let backbone = Backbone::start(&config.common, "contaxy-worker", &shutdown)?;
-        let docker = runtime::connect_docker(&config.own.docker_host)?;
+        let connections = Connections::start(&config.common, "contaxy-worker", &shutdown)?;
+        let docker = runtime::connect_docker(&config.settings.docker_host)?;
         runtime_config(&config).validate()?;
-        config.own.subnet_pool().map_err(|error| {
+        config.settings.subnet_pool().map_err(|error| {
             anyhow::anyhow!("CONTAXY_NETWORK_POOL / CONTAXY_NETWORK_PREFIX_LEN: {error}")
         })?;
-        let mut probes = backbone.probes();
+        let mut probes = connections.probes();
         probes.push(runtime::docker_probe(docker));
         let readiness = Readiness::new(
             probes,
             Duration::from_millis(config.common.probe_timeout_ms),
         );
         let server = HttpServer::bind(
-            config.own.worker_listen_addr,
+            config.settings.worker_listen_addr,
             "CONTAXY_WORKER_LISTEN_ADDR",
             ops::router(readiness),
         )
         .await?;
         Ok(Self {
             server,
-            backbone,
+            connections,
             config,
             shutdown,
         })
@@ -68,8 +68,8 @@ impl Application {
     }
 
     /// The database and broker this worker uses.
-    pub fn backbone(&self) -> &Backbone {
-        &self.backbone
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// Runs until the shutdown token is cancelled: consumes actions, follows
@@ -78,7 +78,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "The worker is running.");
         let work = tokio::spawn(run_work(
-            self.backbone.clone(),
+            self.connections.clone(),
             self.config.clone(),
             self.shutdown.clone(),
         ));
@@ -93,16 +93,16 @@ impl Application {
 fn runtime_config(config: &WorkerConfig) -> DockerRuntimeConfig {
     DockerRuntimeConfig {
         namespace: config.common.namespace.clone(),
-        default_memory_mb: config.own.default_memory_mb,
-        default_pids_limit: config.own.default_pids_limit,
+        default_memory_mb: config.settings.default_memory_mb,
+        default_pids_limit: config.settings.default_pids_limit,
         ..DockerRuntimeConfig::default()
     }
 }
 
 /// Waits for the runtime and the schema, then runs the consumer, the status
 /// watcher, the network sweep and the logs responder until `shutdown`.
-async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: CancellationToken) {
-    let connect = || DockerRuntime::connect(&config.own.docker_host, runtime_config(&config));
+async fn run_work(connections: Connections, config: WorkerConfig, shutdown: CancellationToken) {
+    let connect = || DockerRuntime::connect(&config.settings.docker_host, runtime_config(&config));
     let runtime = connect
         .retry(
             ExponentialBuilder::default()
@@ -123,9 +123,9 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
     };
     tokio::select! {
         () = shutdown.cancelled() => return,
-        () = backbone.db.schema_ready() => {}
+        () = connections.db.schema_ready() => {}
     }
-    let pool = backbone.db.pool().clone();
+    let pool = connections.db.pool().clone();
     let host = docker.engine().capacity;
     let capacity = Capacity {
         cpus: host.cpus,
@@ -134,7 +134,7 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
     if let Err(error) = capacity::record(
         &pool,
         &config.common.namespace,
-        &config.own.docker_host,
+        &config.settings.docker_host,
         "docker",
         capacity,
     )
@@ -144,13 +144,13 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
     }
     let runtime: Arc<dyn Runtime> = Arc::new(docker);
     let topology = Topology::new(&config.common.topology_prefix);
-    let publisher = Arc::new(Publisher::new(backbone.broker.clone(), topology.clone()));
+    let publisher = Arc::new(Publisher::new(connections.broker.clone(), topology.clone()));
     let deployment = DeploymentSettings {
-        base_url: config.own.container_base_url.clone(),
-        api_endpoint: config.own.container_api_endpoint.clone(),
+        base_url: config.settings.container_base_url.clone(),
+        api_endpoint: config.settings.container_api_endpoint.clone(),
     };
     let network = NetworkSettings {
-        pool: match config.own.subnet_pool() {
+        pool: match config.settings.subnet_pool() {
             Ok(pool) => pool,
             // Checked in `Application::build`.
             Err(error) => {
@@ -160,7 +160,8 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
         },
         namespace: config.common.namespace.clone(),
     };
-    let reconcile_every = Duration::from_secs(config.own.worker_reconcile_interval_secs.max(1));
+    let reconcile_every =
+        Duration::from_secs(config.settings.worker_reconcile_interval_secs.max(1));
     let sweeper = NetworkSweeper {
         pool: pool.clone(),
         runtime: Arc::clone(&runtime),
@@ -168,7 +169,7 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
     };
     let consumer = Arc::new(Consumer {
         pool: pool.clone(),
-        broker: backbone.broker.clone(),
+        broker: connections.broker.clone(),
         publisher: Arc::clone(&publisher),
         topology: topology.clone(),
         context: Arc::new(ActionContext {
@@ -178,9 +179,11 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
             network,
         }),
         settings: ConsumerSettings {
-            concurrency: config.own.worker_concurrency.max(1),
-            max_attempts: config.own.worker_max_attempts.max(1),
-            attempt_timeout: Duration::from_secs(config.own.worker_attempt_timeout_secs.max(1)),
+            concurrency: config.settings.worker_concurrency.max(1),
+            max_attempts: config.settings.worker_max_attempts.max(1),
+            attempt_timeout: Duration::from_secs(
+                config.settings.worker_attempt_timeout_secs.max(1),
+            ),
         },
     });
     let watcher = StatusWatcher {
@@ -190,7 +193,7 @@ async fn run_work(backbone: Backbone, config: WorkerConfig, shutdown: Cancellati
         reconcile_every,
     };
     let logs = LogsResponder {
-        broker: backbone.broker.clone(),
+        broker: connections.broker.clone(),
         topology,
         runtime,
         publisher,

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::{AccessLevel, UserId};
-use contaxy_common::store::members::{self as store, MemberRow};
+use contaxy_common::store::members::{self as store, MemberRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -30,8 +30,8 @@ pub struct Member {
     pub updated_by: Option<String>,
 }
 
-impl From<MemberRow> for Member {
-    fn from(row: MemberRow) -> Self {
+impl From<MemberRecord> for Member {
+    fn from(row: MemberRecord) -> Self {
         Self {
             id: row.user_id,
             access_level: row.access_level,

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::{AccessLevel, Permission, ProjectId, Subject};
 use contaxy_common::store::projects::{
-    self as store, Deletion, NewProject, ProjectPatch, ProjectRow,
+    self as store, Deletion, NewProject, ProjectPatch, ProjectRecord,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -80,8 +80,8 @@ pub struct Project {
     pub deleting_since: Option<DateTime<Utc>>,
 }
 
-impl From<ProjectRow> for Project {
-    fn from(row: ProjectRow) -> Self {
+impl From<ProjectRecord> for Project {
+    fn from(row: ProjectRecord) -> Self {
         Self {
             id: row.id,
             display_name: row.display_name,
@@ -189,7 +189,7 @@ pub async fn list_projects(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Project>>, ApiError> {
-    let candidates: Vec<(ProjectRow, Option<AccessLevel>)> = match &caller.subject {
+    let candidates: Vec<(ProjectRecord, Option<AccessLevel>)> = match &caller.subject {
         subject if subject.is_admin() => store::list_all(&state.db)
             .await?
             .into_iter()

@@ -7,7 +7,7 @@ use crate::domain::{AccessLevel, ProjectId, Subject, UserId};
 
 /// One member of a project.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct MemberRow {
+pub struct MemberRecord {
     /// The user.
     pub user_id: String,
     /// `read`, `write` or `admin`.
@@ -25,7 +25,7 @@ pub struct MemberRow {
 const COLUMNS: &str = "user_id, access_level, created_at, created_by, updated_at, updated_by";
 
 /// The members of `project`, by user id.
-pub async fn list(pool: &PgPool, project: &ProjectId) -> Result<Vec<MemberRow>, sqlx::Error> {
+pub async fn list(pool: &PgPool, project: &ProjectId) -> Result<Vec<MemberRecord>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM project_members WHERE project_id = $1 ORDER BY user_id"
     ))
@@ -41,7 +41,7 @@ pub async fn put(
     user: &UserId,
     level: AccessLevel,
     by: &Subject,
-) -> Result<MemberRow, sqlx::Error> {
+) -> Result<MemberRecord, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO project_members (project_id, user_id, access_level, created_by, updated_by)
          VALUES ($1, $2, $3, $4, $4)

@@ -12,7 +12,7 @@ use crate::store::actions::{self, ActionRecord, NewAction};
 
 /// A project as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ProjectRow {
+pub struct ProjectRecord {
     /// Its id (valid by the table's CHECK constraint).
     pub id: String,
     /// Shown to people.
@@ -66,7 +66,7 @@ pub struct ProjectPatch {
 
 /// What the authorization check needs to know about a project and a user.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ProjectAccessRow {
+pub struct ProjectAccessRecord {
     /// Set once its deletion is queued.
     pub deleting_since: Option<DateTime<Utc>>,
     /// The user's membership level, if a user was asked about and is a member.
@@ -88,9 +88,9 @@ pub async fn create(
     pool: &PgPool,
     project: &NewProject,
     creator: &Subject,
-) -> Result<Option<ProjectRow>, sqlx::Error> {
+) -> Result<Option<ProjectRecord>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let row: Option<ProjectRow> = sqlx::query_as(
+    let row: Option<ProjectRecord> = sqlx::query_as(
         "INSERT INTO projects (id, display_name, description, icon, metadata, created_by, updated_by)
          VALUES ($1, $2, $3, $4, $5, $6, $6)
          ON CONFLICT (id) DO NOTHING
@@ -123,7 +123,7 @@ pub async fn create(
 }
 
 /// One project.
-pub async fn get(pool: &PgPool, id: &ProjectId) -> Result<Option<ProjectRow>, sqlx::Error> {
+pub async fn get(pool: &PgPool, id: &ProjectId) -> Result<Option<ProjectRecord>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM projects WHERE id = $1")
         .bind(id.as_str())
         .fetch_optional(pool)
@@ -139,14 +139,14 @@ pub async fn exists(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
 }
 
 /// Every project, by id.
-pub async fn list_all(pool: &PgPool) -> Result<Vec<ProjectRow>, sqlx::Error> {
+pub async fn list_all(pool: &PgPool) -> Result<Vec<ProjectRecord>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM projects ORDER BY id")
         .fetch_all(pool)
         .await
 }
 
 /// The projects with these ids, by id.
-pub async fn list_by_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<ProjectRow>, sqlx::Error> {
+pub async fn list_by_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<ProjectRecord>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM projects WHERE id = ANY($1) ORDER BY id")
         .bind(ids)
         .fetch_all(pool)
@@ -157,11 +157,11 @@ pub async fn list_by_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<ProjectRow
 pub async fn list_for_member(
     pool: &PgPool,
     user: &UserId,
-) -> Result<Vec<(ProjectRow, AccessLevel)>, sqlx::Error> {
+) -> Result<Vec<(ProjectRecord, AccessLevel)>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
-        project: ProjectRow,
+        project: ProjectRecord,
         member_level: String,
     }
     let rows: Vec<Row> = sqlx::query_as(
@@ -184,7 +184,7 @@ pub async fn access(
     pool: &PgPool,
     project: &ProjectId,
     user: Option<&UserId>,
-) -> Result<Option<ProjectAccessRow>, sqlx::Error> {
+) -> Result<Option<ProjectAccessRecord>, sqlx::Error> {
     sqlx::query_as(
         "SELECT p.deleting_since, m.access_level AS member_level
          FROM projects p
@@ -203,7 +203,7 @@ pub async fn update(
     id: &ProjectId,
     patch: &ProjectPatch,
     by: &Subject,
-) -> Result<Option<ProjectRow>, sqlx::Error> {
+) -> Result<Option<ProjectRecord>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE projects SET
             display_name = COALESCE($2, display_name),

@@ -8,7 +8,7 @@ use crate::domain::{AccessLevel, Permission, ProjectId, Subject, TokenHash, Toke
 
 /// A stored token (never its text).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TokenRow {
+pub struct TokenRecord {
     /// Its public id.
     pub id: Uuid,
     /// `users/{id}` or `projects/{id}`.
@@ -29,7 +29,7 @@ pub struct TokenRow {
     pub project_id: Option<String>,
 }
 
-impl TokenRow {
+impl TokenRecord {
     /// Whether it may be used at `now`: not revoked, not expired.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
@@ -63,7 +63,7 @@ fn scope_strings(scopes: &[Permission]) -> Vec<String> {
 }
 
 /// Stores a new token.
-pub async fn insert(pool: &PgPool, token: &NewToken) -> Result<TokenRow, sqlx::Error> {
+pub async fn insert(pool: &PgPool, token: &NewToken) -> Result<TokenRecord, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO api_tokens (id, token_hash, subject, scopes, description, expires_at, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -84,7 +84,7 @@ pub async fn insert(pool: &PgPool, token: &NewToken) -> Result<TokenRow, sqlx::E
 pub async fn find_by_hash(
     pool: &PgPool,
     hash: &TokenHash,
-) -> Result<Option<TokenRow>, sqlx::Error> {
+) -> Result<Option<TokenRecord>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"
     ))
@@ -94,7 +94,7 @@ pub async fn find_by_hash(
 }
 
 /// One token by id.
-pub async fn get(pool: &PgPool, id: TokenId) -> Result<Option<TokenRow>, sqlx::Error> {
+pub async fn get(pool: &PgPool, id: TokenId) -> Result<Option<TokenRecord>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"))
         .bind(id.0)
         .fetch_optional(pool)
@@ -105,7 +105,7 @@ pub async fn get(pool: &PgPool, id: TokenId) -> Result<Option<TokenRow>, sqlx::E
 pub async fn list_for_subject(
     pool: &PgPool,
     subject: &Subject,
-) -> Result<Vec<TokenRow>, sqlx::Error> {
+) -> Result<Vec<TokenRecord>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM api_tokens
          WHERE subject = $1 AND revoked_at IS NULL ORDER BY created_at, id"
@@ -126,7 +126,7 @@ pub async fn revoke(pool: &PgPool, id: TokenId) -> Result<(), sqlx::Error> {
 
 /// The newest generation of a project's token at a level.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ProjectTokenRow {
+pub struct ProjectTokenRecord {
     /// Its generation.
     pub generation: i32,
     /// The hash of its text.
@@ -140,7 +140,7 @@ pub async fn latest_project_token(
     pool: &PgPool,
     project: &ProjectId,
     level: AccessLevel,
-) -> Result<Option<ProjectTokenRow>, sqlx::Error> {
+) -> Result<Option<ProjectTokenRecord>, sqlx::Error> {
     sqlx::query_as(
         "SELECT generation, token_hash, revoked_at FROM api_tokens
          WHERE project_id = $1 AND access_level = $2

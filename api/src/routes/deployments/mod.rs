@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::ProjectId;
-use contaxy_common::domain::action::{ActionKind, ActionOrigin};
+use contaxy_common::domain::action::{Action, ActionKind, ActionOrigin, DeploymentAction};
 use contaxy_common::domain::deployment::{
     DeploymentInput, DeploymentType, check_capacity, deployment_id,
 };
@@ -194,17 +194,14 @@ pub async fn create(
     let by = caller.subject.to_string();
 
     let mut tx = state.db.begin().await?;
-    let mut action = NewAction::new(
-        project.as_str(),
-        ActionKind::DeploymentDeploy,
-        ActionOrigin::Api,
-    );
-    action.resource_id = Some(id.clone());
-    action.payload = serde_json::to_value(DeployPayload {
-        deployment_type: kind,
-        input: input.clone(),
-    })
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let deploy = Action::Deployment {
+        deployment_id: id.clone(),
+        action: DeploymentAction::Deploy(Box::new(DeployPayload {
+            deployment_type: kind,
+            input: input.clone(),
+        })),
+    };
+    let mut action = NewAction::new(project.as_str(), deploy, ActionOrigin::Api);
     action.idempotency_key = key;
     action.requested_by = Some(by.clone());
     let recorded = actions::record(&mut tx, &action).await?;
@@ -303,9 +300,9 @@ pub async fn act_on(
     kind: ActionKind,
     payload: Value,
 ) -> Result<ActionRecord, ApiError> {
-    let mut action = NewAction::new(project.as_str(), kind, ActionOrigin::Api);
-    action.resource_id = Some(record.id.clone());
-    action.payload = payload;
+    let typed = Action::parse(kind, Some(&record.id), &payload)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut action = NewAction::new(project.as_str(), typed, ActionOrigin::Api);
     action.requested_by = Some(caller.subject.to_string());
     let mut conn = state.db.acquire().await?;
     let recorded = actions::record(&mut conn, &action).await?;

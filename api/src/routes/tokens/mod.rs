@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::token::ProjectTokenKey;
 use contaxy_common::domain::{AccessLevel, Permission, ProjectId, Subject, TokenId, TokenSecret};
-use contaxy_common::store::tokens::{self as store, TokenRow};
+use contaxy_common::store::tokens::{self as store, TokenRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -41,8 +41,8 @@ pub struct TokenInfo {
     pub created_by: Option<String>,
 }
 
-impl From<TokenRow> for TokenInfo {
-    fn from(row: TokenRow) -> Self {
+impl From<TokenRecord> for TokenInfo {
+    fn from(row: TokenRecord) -> Self {
         Self {
             id: row.id,
             token_type: if row.project_id.is_some() {

@@ -11,14 +11,14 @@ use crate::topology::Topology;
 /// PostgreSQL (migrated in the background) and a supervised RabbitMQ
 /// connection, both started without waiting for the services to answer.
 #[derive(Debug, Clone)]
-pub struct Backbone {
+pub struct Connections {
     /// The database pool and schema state.
     pub db: Database,
     /// The broker connection.
     pub broker: Broker,
 }
 
-impl Backbone {
+impl Connections {
     /// Starts both; `name` identifies this process to RabbitMQ.
     pub fn start(
         config: &CommonConfig,

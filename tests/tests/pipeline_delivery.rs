@@ -6,17 +6,11 @@
 use contaxy_common::domain::action::ActionFamily;
 use contaxy_scheduler::SchedulerSettings;
 use contaxy_tests::broker::header;
-use contaxy_tests::stack::{DEADLINE, PROJECT, Stack, StackOptions, job};
-use contaxy_tests::{closed_port_addr, eventually, get_json};
+use contaxy_tests::stack::{PROJECT, Stack, StackOptions, job};
+use contaxy_tests::{DEADLINE, closed_port_addr, eventually, get_json, str_of};
 use contaxy_worker::WorkerSettings;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
-
-fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} in {value}"))
-}
 
 /// A `contaxy_worker_actions_total` counter from a worker's `/metrics`.
 async fn handled(stack: &Stack, outcome: &str) -> u64 {

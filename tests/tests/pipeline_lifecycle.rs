@@ -2,16 +2,10 @@
 //! worker runs the container, its status comes back from Docker's events.
 //! Jobs that succeed and fail, and a service through its whole life.
 
-use contaxy_tests::eventually;
-use contaxy_tests::stack::{DEADLINE, IDLE, IMAGE, PROJECT, Stack, job};
+use contaxy_tests::stack::{PROJECT, Stack, job};
+use contaxy_tests::{DEADLINE, IDLE, IMAGE, eventually, str_of};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} in {value}"))
-}
 
 #[tokio::test]
 async fn a_job_runs_to_succeeded_and_its_logs_hold_its_output() {

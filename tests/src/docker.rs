@@ -10,7 +10,9 @@ use bollard::query_parameters::{
     RemoveVolumeOptions,
 };
 
-/// Where the engine listens.
+/// The engine's socket on this machine.
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+/// Where the engine listens, as a `docker_host` setting: [`DOCKER_SOCKET`].
 pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 
 /// A client of the engine at [`DOCKER_HOST`], for inspecting what a test made.

@@ -272,6 +272,21 @@ impl Stack {
         (status, response.text().await.expect("a text body"))
     }
 
+    /// The token a deployment printed as a line `token=…` (its
+    /// `CONTAXY_API_TOKEN`), once its logs hold it.
+    pub async fn printed_token(&self, kind: &str, id: &str) -> String {
+        eventually(DEADLINE, "the deployment to print its token", || async {
+            let (status, text) = self.logs(kind, id, "").await;
+            if status != 200 {
+                return None;
+            }
+            text.lines()
+                .find_map(|line| line.trim().strip_prefix("token="))
+                .map(str::to_owned)
+        })
+        .await
+    }
+
     /// The ids of the containers of this namespace (all, or one
     /// deployment's).
     pub async fn containers(&self, deployment_id: Option<&str>) -> Vec<String> {

@@ -24,16 +24,14 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOpt
 use contaxy_api::ApiSettings;
 use contaxy_common::config::CommonConfig;
 use contaxy_tests::api::{random_secret, test_api_settings};
-use contaxy_tests::cleanup::remove_docker_namespace;
-use contaxy_tests::{TestDb, common_config, eventually, get_json, spawn_api, spawn_worker};
+use contaxy_tests::docker::{fresh_namespace, remove_docker_namespace};
+use contaxy_tests::{IMAGE, TestDb, common_config, spawn_api, spawn_worker};
 use contaxy_worker::WorkerSettings;
 use futures::{StreamExt, stream};
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-
-const IMAGE: &str = "contaxy/busybox:test";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -43,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(40);
     let db = TestDb::new().await;
-    let namespace = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let namespace = fresh_namespace("b");
     let common = CommonConfig {
         namespace: namespace.clone(),
         database_max_connections: 20,
@@ -56,12 +54,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let api = spawn_api(common.clone(), settings).await?;
     let worker = spawn_worker(common.clone(), WorkerSettings::default()).await?;
-    for url in [api.url("/readyz"), worker.url("/readyz")] {
-        eventually(Duration::from_secs(60), "the stack to be ready", || async {
-            matches!(get_json(&url).await, Some((200, _))).then_some(())
-        })
-        .await;
-    }
+    api.wait_ready("the API").await;
+    worker.wait_ready("the worker").await;
     let client = Client {
         http: reqwest::Client::new(),
         base: api.url(""),

@@ -1,14 +1,12 @@
 //! A running API on a fresh database, with an admin token and a small HTTP
 //! client, for tests that go through the REST API.
 
-use std::time::Duration;
-
 use contaxy_api::ApiSettings;
 use contaxy_common::config::CommonConfig;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::{Spawned, TestDb, common_config, eventually, get_json, spawn_api};
+use crate::{DEADLINE, Spawned, TestDb, common_config, eventually, get_json, spawn_api};
 
 /// An API started in process against its own database.
 #[derive(Debug)]
@@ -95,24 +93,16 @@ impl TestApi {
     /// Waits until `/readyz` answers 200 (PostgreSQL migrated, RabbitMQ
     /// connected and the topology declared).
     pub async fn wait_ready(&self) {
-        let url = self.app.url("/readyz");
-        eventually(Duration::from_secs(30), "the API to be ready", || async {
-            matches!(get_json(&url).await, Some((200, _))).then_some(())
-        })
-        .await;
+        self.app.wait_ready("the API").await;
     }
 
     /// Waits until the API's database is migrated, whatever RabbitMQ does.
     pub async fn wait_database_ready(&self) {
         let url = self.app.url("/readyz");
-        eventually(
-            Duration::from_secs(30),
-            "the API's database to be ready",
-            || async {
-                let (_, body) = get_json(&url).await?;
-                (body["checks"]["postgres"]["ok"] == true).then_some(())
-            },
-        )
+        eventually(DEADLINE, "the API's database to be ready", || async {
+            let (_, body) = get_json(&url).await?;
+            (body["checks"]["postgres"]["ok"] == true).then_some(())
+        })
         .await;
     }
 

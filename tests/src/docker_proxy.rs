@@ -14,10 +14,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::docker::DOCKER_SOCKET;
 use crate::eventually;
-
-/// The engine's socket on this machine.
-pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 /// A switchable proxy from a loopback port to the Docker socket.
 #[derive(Debug)]

@@ -4,9 +4,6 @@
 //! awaited. Everything labelled with the namespace is removed from Docker
 //! when the pipeline is dropped, also after a failed assertion.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use bollard::Docker;
 use bollard::query_parameters::ListNetworksOptions;
 use contaxy_common::broker::Broker;
@@ -14,7 +11,6 @@ use contaxy_common::config::CommonConfig;
 use contaxy_common::domain::action::{Action, ActionKind};
 use contaxy_common::message::ActionMessage;
 use contaxy_common::publisher::Publisher;
-use contaxy_common::store::MIGRATOR;
 use contaxy_common::store::actions::{self, ActionRecord};
 use contaxy_common::topology::Topology;
 use contaxy_worker::WorkerSettings;
@@ -24,17 +20,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::cleanup::DockerNamespaceGuard;
-use crate::{Spawned, common_config, eventually, spawn_worker};
-
-/// Where the engine listens.
-pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
-/// The local busybox image `scripts/provision.sh images` builds.
-pub const IMAGE: &str = "contaxy/busybox:test";
-/// A service body that idles until stopped and exits 0 on SIGTERM.
-pub const IDLE: &str = "trap 'exit 0' TERM; sleep 600 & wait";
-/// Long enough for any container step on a loaded two-core machine.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+use crate::db::{insert_project, migrated_pool};
+use crate::docker::{DockerNamespaceGuard, fresh_namespace, namespace_filter};
+use crate::{DEADLINE, IMAGE, Spawned, common_config, eventually, spawn_worker};
 
 /// Publishes actions for workers started on the same broker prefix,
 /// database and namespace.
@@ -63,15 +51,11 @@ impl Pipeline {
     }
 
     async fn with_common(mut common: CommonConfig) -> Self {
-        let database_url = common.database_url.expose_secret().to_owned();
-        let database_url = database_url.as_str();
-        common.namespace = format!("t{}", &Uuid::new_v4().simple().to_string()[..8]);
+        common.namespace = fresh_namespace("t");
         // Each network action holds a connection for its project's lock.
         common.database_max_connections = 12;
-        let pool = PgPool::connect(database_url)
-            .await
-            .expect("connect to the test database");
-        MIGRATOR.run(&pool).await.expect("apply the migrations");
+        // The test's own pool: `PgPool::connect`'s default of ten.
+        let pool = migrated_pool(common.database_url.expose_secret(), 10).await;
         let shutdown = CancellationToken::new();
         let topology = Topology::new(&common.topology_prefix);
         let broker = Broker::start(
@@ -122,17 +106,12 @@ impl Pipeline {
 
     /// Records a project directly (as the API would have).
     pub async fn create_project(&self, id: &str) {
-        sqlx::query("INSERT INTO projects (id, display_name) VALUES ($1, $2)")
-            .bind(id)
-            .bind(format!("Project {id}"))
-            .execute(&self.pool)
-            .await
-            .expect("insert a project");
+        insert_project(&self.pool, id).await;
     }
 
     /// A deployment id as the API makes them.
     pub fn deployment_id(&self, project: &str, letter: char, slug: &str) -> String {
-        format!("{}-p-{project}-{letter}-{slug}", self.namespace())
+        crate::runtime::deployment_id(self.namespace(), project, letter, slug)
     }
 
     /// Publishes an action as another system would; returns its id.
@@ -223,7 +202,7 @@ impl Pipeline {
 
     /// The Docker client the test inspects the engine with.
     pub fn docker() -> Docker {
-        Docker::connect_with_host(DOCKER_HOST).expect("a Docker client")
+        crate::docker::client()
     }
 
     /// Networks of this namespace in Docker, by project label.
@@ -241,24 +220,4 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-fn namespace_filter(namespace: &str) -> HashMap<String, Vec<String>> {
-    HashMap::from([(
-        "label".to_owned(),
-        vec![format!("ctxy.namespace={namespace}")],
-    )])
-}
-
-/// A random `/prefix_len` range inside `10.{second_octet}.0.0/16`. Docker
-/// networks share the host, so tests that make them each take their own
-/// second octet (in 128–199; the runtime tests use 200–249), and the random
-/// part keeps two runs of one test at once (two work trees) apart most of
-/// the time.
-pub fn random_pool(second_octet: u8, prefix_len: u8) -> String {
-    assert!((128..200).contains(&second_octet), "an octet in 128-199");
-    assert!((16..=24).contains(&prefix_len), "a pool of /16 to /24");
-    let block = 1u16 << (24 - prefix_len);
-    let third = (u16::from(Uuid::new_v4().into_bytes()[0]) / block * block) % 256;
-    format!("10.{second_octet}.{third}.0/{prefix_len}")
 }

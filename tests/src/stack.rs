@@ -7,7 +7,6 @@
 //! deletes its exchanges and queues.
 
 use std::process::Command;
-use std::time::Duration;
 
 use contaxy_common::config::CommonConfig;
 use contaxy_common::domain::action::ActionFamily;
@@ -19,18 +18,13 @@ use serde_json::{Value, json};
 
 use crate::api::{Answer, TestApi};
 use crate::broker::{TestBroker, delete_topology_blocking};
-use crate::cleanup::remove_docker_namespace;
-use crate::{Spawned, TestDb, common_config, eventually, get_json, spawn_scheduler, spawn_worker};
+use crate::docker::{fresh_namespace, remove_docker_namespace};
+use crate::{
+    DEADLINE, IMAGE, Spawned, TestDb, common_config, eventually, spawn_scheduler, spawn_worker,
+};
 
-/// The local busybox image `scripts/provision.sh images` builds.
-pub const IMAGE: &str = "contaxy/busybox:test";
 /// The project every stack creates.
 pub const PROJECT: &str = "alpha";
-/// Generous: containers here start and end in well under two seconds.
-pub const DEADLINE: Duration = Duration::from_secs(60);
-/// A service body that idles until stopped and exits 0 on SIGTERM (a shell
-/// as PID 1 ignores SIGTERM unless it traps it).
-pub const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -84,7 +78,7 @@ impl Stack {
     pub async fn start_with(options: StackOptions) -> Self {
         let db = TestDb::new().await;
         let mut common = common_config(db.url());
-        common.namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        common.namespace = fresh_namespace("t");
         let mut api_common = common.clone();
         if let Some(url) = &options.api_amqp_url {
             api_common.amqp_url = url.clone().into();
@@ -137,7 +131,7 @@ impl Stack {
         let worker = spawn_worker(self.common.clone(), settings)
             .await
             .expect("a worker starts");
-        wait_ready(&worker, "a worker").await;
+        worker.wait_ready("a worker").await;
         self.workers.push(worker);
         self.workers.last().expect("just pushed")
     }
@@ -147,7 +141,7 @@ impl Stack {
         let scheduler = spawn_scheduler(self.common.clone(), settings)
             .await
             .expect("the scheduler starts");
-        wait_ready(&scheduler, "the scheduler").await;
+        scheduler.wait_ready("the scheduler").await;
         self.scheduler = Some(scheduler);
     }
 
@@ -278,6 +272,21 @@ impl Stack {
         (status, response.text().await.expect("a text body"))
     }
 
+    /// The token a deployment printed as a line `token=…` (its
+    /// `CONTAXY_API_TOKEN`), once its logs hold it.
+    pub async fn printed_token(&self, kind: &str, id: &str) -> String {
+        eventually(DEADLINE, "the deployment to print its token", || async {
+            let (status, text) = self.logs(kind, id, "").await;
+            if status != 200 {
+                return None;
+            }
+            text.lines()
+                .find_map(|line| line.trim().strip_prefix("token="))
+                .map(str::to_owned)
+        })
+        .await
+    }
+
     /// The ids of the containers of this namespace (all, or one
     /// deployment's).
     pub async fn containers(&self, deployment_id: Option<&str>) -> Vec<String> {
@@ -317,14 +326,6 @@ pub fn job(name: &str, script: &str) -> Value {
         "args": [script],
         "compute": {"min_cpus": 0.1, "min_memory": 16, "max_memory": 64},
     })
-}
-
-async fn wait_ready(app: &Spawned, what: &str) {
-    let url = app.url("/readyz");
-    eventually(DEADLINE, &format!("{what} to be ready"), || async {
-        matches!(get_json(&url).await, Some((200, _))).then_some(())
-    })
-    .await;
 }
 
 /// Runs `docker <args> --filter …` and returns the ids it prints.

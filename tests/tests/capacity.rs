@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use contaxy_tests::api::{TestApi, assert_problem};
-use contaxy_tests::{common_config, eventually, spawn_worker};
+use contaxy_tests::{IMAGE, common_config, eventually, spawn_worker};
 use contaxy_worker::WorkerSettings;
 use reqwest::Method;
 use serde_json::json;
@@ -32,7 +32,7 @@ async fn min_requests_beyond_the_largest_host_are_a_400() {
     // The capacity stays recorded; no container is to be made by this test.
     worker.stop().await.expect("the worker stops");
 
-    let too_big = json!({"container_image": "contaxy/busybox:test", "display_name": "Huge job",
+    let too_big = json!({"container_image": IMAGE, "display_name": "Huge job",
                          "compute": {"min_cpus": cpus * 100.0, "min_memory": 10_000_000}});
     let answer = api
         .call(
@@ -61,7 +61,7 @@ async fn min_requests_beyond_the_largest_host_are_a_400() {
         .expect("count");
     assert_eq!(recorded, 0, "nothing recorded for a refused request");
 
-    let fits = json!({"container_image": "contaxy/busybox:test", "display_name": "Small job",
+    let fits = json!({"container_image": IMAGE, "display_name": "Small job",
                       "command": ["true"], "compute": {"min_cpus": cpus, "min_memory": 4, "max_memory": 32}});
     let answer = api
         .call(

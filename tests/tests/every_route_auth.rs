@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use contaxy_tests::IMAGE;
 use contaxy_tests::api::{TestApi, assert_problem};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -80,7 +81,7 @@ async fn deploy(api: &TestApi, kind: &str, name: &str) -> Value {
             Method::POST,
             &format!("/projects/alpha/{kind}"),
             Some(&api.admin),
-            Some(&json!({"container_image": "contaxy/busybox:test", "display_name": name})),
+            Some(&json!({"container_image": IMAGE, "display_name": name})),
         )
         .await;
     assert_eq!(answer.status, 202, "{:?}", answer.body);
@@ -171,8 +172,7 @@ async fn setup(api: &TestApi) -> (Tokens, String, Existing) {
 fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
     let service = format!("/projects/alpha/services/{}", existing.service);
     let job = format!("/projects/alpha/jobs/{}", existing.job);
-    let new_deployment =
-        || Some(json!({"container_image": "contaxy/busybox:test", "display_name": "Second One"}));
+    let new_deployment = || Some(json!({"container_image": IMAGE, "display_name": "Second One"}));
     let case =
         |method, template, path: &str, body, right, right_status, other_project, read_token| Case {
             method,

@@ -10,8 +10,10 @@ use contaxy_common::domain::network::{SubnetPool, gateway_of};
 use contaxy_common::store::networks;
 use contaxy_scheduler::SchedulerSettings;
 use contaxy_tests::api::TestApi;
-use contaxy_tests::pipeline::{IDLE, Pipeline, random_pool};
-use contaxy_tests::{TestDb, spawn_scheduler};
+use contaxy_tests::docker::DOCKER_HOST;
+use contaxy_tests::pipeline::Pipeline;
+use contaxy_tests::subnets::random_pool;
+use contaxy_tests::{IDLE, IMAGE, TestDb, spawn_scheduler};
 use contaxy_worker::network_sweep::remove_orphan_networks;
 use contaxy_worker::runtime::{
     DeploymentKind, DeploymentSpec, DockerRuntime, DockerRuntimeConfig, Runtime, SubnetSpec,
@@ -49,7 +51,7 @@ async fn the_sweep_removes_what_a_crashed_worker_left_and_keeps_what_is_used() {
     let pipeline = Pipeline::new(db.url()).await;
     // No worker: the test runs the sweep itself.
     let runtime = DockerRuntime::connect(
-        contaxy_tests::pipeline::DOCKER_HOST,
+        DOCKER_HOST,
         DockerRuntimeConfig::with_namespace(pipeline.namespace()),
     )
     .await
@@ -69,7 +71,7 @@ async fn the_sweep_removes_what_a_crashed_worker_left_and_keeps_what_is_used() {
         "busy",
         pipeline.deployment_id("busy", 's', "web"),
         DeploymentKind::Service,
-        contaxy_tests::pipeline::IMAGE,
+        IMAGE,
     );
     spec.command = vec!["/bin/sh".to_owned(), "-c".to_owned()];
     spec.args = vec![IDLE.to_owned()];

@@ -6,17 +6,11 @@
 use contaxy_common::domain::action::ActionFamily;
 use contaxy_scheduler::SchedulerSettings;
 use contaxy_tests::broker::header;
-use contaxy_tests::stack::{DEADLINE, PROJECT, Stack, StackOptions, job};
-use contaxy_tests::{closed_port_addr, eventually, get_json};
+use contaxy_tests::stack::{PROJECT, Stack, StackOptions, job};
+use contaxy_tests::{DEADLINE, IDLE, closed_port_addr, eventually, get_json, str_of};
 use contaxy_worker::WorkerSettings;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
-
-fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} in {value}"))
-}
 
 /// A `contaxy_worker_actions_total` counter from a worker's `/metrics`.
 async fn handled(stack: &Stack, outcome: &str) -> u64 {
@@ -82,19 +76,13 @@ async fn a_deploy_that_adopts_a_running_container_leaves_it_a_working_token() {
             "services",
             &job(
                 "token service",
-                "echo \"token=$CONTAXY_API_TOKEN\"; trap 'exit 0' TERM; sleep 3600 & wait",
+                &format!("echo \"token=$CONTAXY_API_TOKEN\"; {IDLE}"),
             ),
         )
         .await;
     let id = str_of(&accepted, "id").to_owned();
     stack.wait_status("services", &id, "running").await;
-    let token = eventually(DEADLINE, "the service to print its token", || async {
-        let (_, text) = stack.logs("services", &id, "").await;
-        text.lines()
-            .find_map(|line| line.trim().strip_prefix("token="))
-            .map(str::to_owned)
-    })
-    .await;
+    let token = stack.printed_token("services", &id).await;
     let path = format!("/projects/{PROJECT}/services/{id}");
     assert_eq!(stack.api.get(&path, &token).await.status, 200);
 

@@ -4,16 +4,10 @@
 
 use contaxy_tests::broker::header;
 use contaxy_tests::docker_proxy::DockerProxy;
-use contaxy_tests::stack::{DEADLINE, Stack, StackOptions, job};
-use contaxy_tests::{eventually, get_json};
+use contaxy_tests::stack::{Stack, StackOptions, job};
+use contaxy_tests::{DEADLINE, eventually, get_json, str_of};
 use contaxy_worker::WorkerSettings;
 use serde_json::Value;
-
-fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} in {value}"))
-}
 
 #[tokio::test]
 async fn a_transient_docker_outage_is_retried_and_the_job_succeeds() {

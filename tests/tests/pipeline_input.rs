@@ -2,8 +2,9 @@
 //! with 400 naming the field, unknown deployments are 404, and nothing is
 //! written or enqueued.
 
+use contaxy_tests::IMAGE;
 use contaxy_tests::api::{Answer, assert_problem};
-use contaxy_tests::stack::{IMAGE, PROJECT, Stack, StackOptions, job};
+use contaxy_tests::stack::{PROJECT, Stack, StackOptions, job};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -2,16 +2,10 @@
 //! worker runs the container, its status comes back from Docker's events.
 //! Jobs that succeed and fail, and a service through its whole life.
 
-use contaxy_tests::eventually;
-use contaxy_tests::stack::{DEADLINE, IDLE, IMAGE, PROJECT, Stack, job};
+use contaxy_tests::stack::{PROJECT, Stack, job};
+use contaxy_tests::{DEADLINE, IDLE, IMAGE, eventually, str_of};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} in {value}"))
-}
 
 #[tokio::test]
 async fn a_job_runs_to_succeeded_and_its_logs_hold_its_output() {
@@ -171,20 +165,6 @@ async fn a_service_runs_stops_starts_restarts_and_is_deleted_with_its_volume() {
     assert_eq!(stack.deployment("services", id).await.status, 404);
 }
 
-/// The token a deployment printed as `token=…`, once it has.
-async fn printed_token(stack: &Stack, kind: &str, id: &str) -> String {
-    eventually(DEADLINE, "the deployment to print its token", || async {
-        let (status, text) = stack.logs(kind, id, "").await;
-        if status != 200 {
-            return None;
-        }
-        text.lines()
-            .find_map(|line| line.trim().strip_prefix("token="))
-            .map(str::to_owned)
-    })
-    .await
-}
-
 #[tokio::test]
 async fn a_deployment_has_a_token_of_its_own_that_reads_only_itself_and_dies_with_it() {
     let stack = Stack::start().await;
@@ -200,7 +180,7 @@ async fn a_deployment_has_a_token_of_its_own_that_reads_only_itself_and_dies_wit
         .await;
     let id = str_of(&accepted, "id");
     stack.wait_status("services", id, "running").await;
-    let token = printed_token(&stack, "services", id).await;
+    let token = stack.printed_token("services", id).await;
     assert!(token.len() >= 32, "a short token: {token:?}");
 
     // Stored as its SHA-256 only, with the deployment's own scope.
@@ -265,7 +245,7 @@ async fn a_finished_jobs_token_is_revoked() {
         .await;
     let id = str_of(&accepted, "id");
     stack.wait_status("jobs", id, "succeeded").await;
-    let token = printed_token(&stack, "jobs", id).await;
+    let token = stack.printed_token("jobs", id).await;
     let path = format!("/projects/{PROJECT}/jobs/{id}");
     let answer = eventually(DEADLINE, "the job's token to be revoked", || async {
         let answer = stack.api.get(&path, &token).await;

@@ -3,15 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use bollard::query_parameters::CreateContainerOptions;
+use contaxy_tests::runtime::TestRuntime;
+use contaxy_tests::{IDLE, IMAGE};
 use contaxy_worker::runtime::{
     DeleteOptions, DeploymentKind, DeploymentRef, DeploymentStatus, LogOptions, LogSource, Runtime,
     RuntimeError,
 };
 use futures::StreamExt;
-use support::{IDLE, IMAGE, TestRuntime};
 
 #[tokio::test]
 async fn a_job_runs_to_succeeded_and_its_logs_hold_what_it_printed() {

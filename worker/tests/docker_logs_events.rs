@@ -2,14 +2,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use contaxy_tests::runtime::TestRuntime;
+use contaxy_tests::{IDLE, within};
 use contaxy_worker::runtime::{
     DeploymentRef, DeploymentStatus, LogOptions, Runtime, RuntimeError, StatusChange,
 };
 use futures::StreamExt;
-use support::{IDLE, TestRuntime, within};
 
 #[tokio::test]
 async fn logs_honour_lines_and_since() {

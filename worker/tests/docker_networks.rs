@@ -3,22 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use contaxy_tests::IDLE;
+use contaxy_tests::runtime::TestRuntime;
+use contaxy_tests::subnets::random_subnet;
 use contaxy_worker::runtime::{
     DeleteOptions, DeploymentStatus, LogOptions, Runtime, RuntimeError, SubnetSpec,
 };
-use support::{IDLE, TestRuntime};
-
-/// A /24 unlikely to be taken by a parallel test or the host.
-fn random_subnet() -> (String, String) {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let (second, third) = (200 + bytes[0] % 50, bytes[1]);
-    (
-        format!("10.{second}.{third}.0/24"),
-        format!("10.{second}.{third}.1"),
-    )
-}
 
 #[tokio::test]
 async fn ensuring_a_network_twice_is_idempotent() {

@@ -8,22 +8,11 @@
 use std::collections::BTreeSet;
 
 use contaxy_common::domain::network::{NetworkStatus, SubnetPool};
-use contaxy_common::store::MIGRATOR;
 use contaxy_common::store::networks::{self, AllocationError, NetworkLock};
-use contaxy_tests::TestDb;
+use contaxy_tests::db::{insert_deployment, insert_project};
+use contaxy_tests::{TestDb, eventually};
 use ipnet::Ipv4Net;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
-
-async fn database(db: &TestDb, connections: u32) -> PgPool {
-    let pool = PgPoolOptions::new()
-        .max_connections(connections)
-        .connect(db.url())
-        .await
-        .unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    pool
-}
 
 async fn allocate(pool: &PgPool, project: &str, subnets: &SubnetPool) -> String {
     let mut conn = pool.acquire().await.unwrap();
@@ -41,7 +30,7 @@ async fn allocate(pool: &PgPool, project: &str, subnets: &SubnetPool) -> String 
 #[tokio::test]
 async fn fifty_concurrent_allocations_get_fifty_disjoint_subnets_and_give_them_back() {
     let db = TestDb::new().await;
-    let pool = database(&db, 20).await;
+    let pool = db.migrated_pool(20).await;
     let subnets = SubnetPool::new("10.96.0.0/18", 24).unwrap();
     let projects: Vec<String> = (0..50).map(|i| format!("proj-{i:02}")).collect();
 
@@ -84,7 +73,7 @@ async fn fifty_concurrent_allocations_get_fifty_disjoint_subnets_and_give_them_b
 #[tokio::test]
 async fn an_exhausted_pool_is_an_error_naming_the_pool_and_a_freed_subnet_is_reused() {
     let db = TestDb::new().await;
-    let pool = database(&db, 2).await;
+    let pool = db.migrated_pool(2).await;
     let subnets = SubnetPool::new("10.97.0.0/23", 24).unwrap();
     assert_eq!(allocate(&pool, "one", &subnets).await, "10.97.0.0/24");
     assert_eq!(allocate(&pool, "two", &subnets).await, "10.97.1.0/24");
@@ -111,7 +100,7 @@ async fn an_exhausted_pool_is_an_error_naming_the_pool_and_a_freed_subnet_is_reu
 #[tokio::test]
 async fn a_blocked_subnet_is_stepped_over_until_it_expires() {
     let db = TestDb::new().await;
-    let pool = database(&db, 2).await;
+    let pool = db.migrated_pool(2).await;
     let subnets = SubnetPool::new("10.98.0.0/22", 24).unwrap();
     assert_eq!(allocate(&pool, "alpha", &subnets).await, "10.98.0.0/24");
     assert!(
@@ -138,7 +127,7 @@ async fn a_blocked_subnet_is_stepped_over_until_it_expires() {
 #[tokio::test]
 async fn overlapping_subnets_of_other_sizes_are_refused_by_the_table() {
     let db = TestDb::new().await;
-    let pool = database(&db, 2).await;
+    let pool = db.migrated_pool(2).await;
     let small = SubnetPool::new("10.99.0.0/22", 26).unwrap();
     assert_eq!(allocate(&pool, "alpha", &small).await, "10.99.0.0/26");
     // With a larger prefix setting, the next allocation steps over it.
@@ -166,24 +155,12 @@ async fn overlapping_subnets_of_other_sizes_are_refused_by_the_table() {
 #[tokio::test]
 async fn attachments_follow_the_runtime_and_only_name_the_projects_deployments() {
     let db = TestDb::new().await;
-    let pool = database(&db, 2).await;
+    let pool = db.migrated_pool(2).await;
     for project in ["alpha", "beta"] {
-        sqlx::query("INSERT INTO projects (id, display_name) VALUES ($1, 'Project')")
-            .bind(project)
-            .execute(&pool)
-            .await
-            .unwrap();
+        insert_project(&pool, project).await;
     }
     for (id, project) in [("a-web", "alpha"), ("a-job", "alpha"), ("b-web", "beta")] {
-        sqlx::query(
-            "INSERT INTO deployments (id, project_id, deployment_type, display_name, spec)
-             VALUES ($1, $2, 'service', 'test', '{}')",
-        )
-        .bind(id)
-        .bind(project)
-        .execute(&pool)
-        .await
-        .unwrap();
+        insert_deployment(&pool, project, id, "service", "pending").await;
     }
     assert!(networks::attach(&pool, "alpha", "a-web").await.unwrap());
     assert!(!networks::attach(&pool, "alpha", "a-web").await.unwrap());
@@ -203,7 +180,7 @@ async fn attachments_follow_the_runtime_and_only_name_the_projects_deployments()
 #[tokio::test]
 async fn a_project_lock_is_exclusive_and_freed_even_when_dropped_unreleased() {
     let db = TestDb::new().await;
-    let pool = database(&db, 4).await;
+    let pool = db.migrated_pool(4).await;
     let held = NetworkLock::acquire(&pool, "alpha").await.unwrap();
     assert!(
         NetworkLock::try_acquire(&pool, "alpha")
@@ -229,7 +206,7 @@ async fn a_project_lock_is_exclusive_and_freed_even_when_dropped_unreleased() {
     // Dropped without release (an attempt that timed out): its connection
     // is closed, which ends the session and its lock.
     drop(held);
-    let again = contaxy_tests::eventually(
+    let again = eventually(
         std::time::Duration::from_secs(10),
         "the dropped lock to be freed",
         || async { NetworkLock::try_acquire(&pool, "alpha").await.unwrap() },

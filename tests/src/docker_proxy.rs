@@ -1,6 +1,7 @@
 //! A TCP proxy to the Docker Engine's socket that a test can switch off and
-//! on, to make the engine unreachable for a worker on demand, and that
-//! counts the Engine API requests going through it.
+//! on, to make the engine unreachable for a worker on demand, that counts
+//! the Engine API requests going through it, and that can do something
+//! just before a given request reaches the engine (to make a race happen).
 //!
 //! Off means what an engine that went away looks like: the port is closed
 //! (new connections are refused) and live connections are cut.
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use tokio::sync::Mutex;
@@ -28,12 +30,31 @@ pub struct DockerProxy {
     addr: SocketAddr,
     socket: PathBuf,
     running: Mutex<Option<Running>>,
-    requests: RequestLog,
+    traffic: Arc<Traffic>,
 }
 
-/// The requests seen so far, each as `METHOD /path` (no query, no API
-/// version prefix), in the order they were sent.
-type RequestLog = Arc<std::sync::Mutex<Vec<String>>>;
+/// What the connections share.
+#[derive(Default)]
+struct Traffic {
+    /// The requests seen so far, each as `METHOD /path` (no query, no API
+    /// version prefix), in the order they were sent.
+    log: std::sync::Mutex<Vec<String>>,
+    /// Run once before the next request of this `METHOD /path` goes on.
+    before: std::sync::Mutex<Option<(String, BeforeRequest)>>,
+}
+
+impl std::fmt::Debug for Traffic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Traffic").finish_non_exhaustive()
+    }
+}
+
+/// Work done while a request is held back.
+type BeforeRequest = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[derive(Debug)]
 struct Running {
@@ -51,7 +72,7 @@ impl DockerProxy {
             addr,
             socket: PathBuf::from(DOCKER_SOCKET),
             running: Mutex::new(None),
-            requests: RequestLog::default(),
+            traffic: Arc::default(),
         };
         *proxy.running.lock().await = Some(proxy.serve(listener));
         proxy
@@ -65,16 +86,24 @@ impl DockerProxy {
     /// The requests sent through the proxy since it started or since the
     /// last call, as `METHOD /path`, oldest first; the log is emptied.
     pub fn take_requests(&self) -> Vec<String> {
-        std::mem::take(&mut *self.requests.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *lock(&self.traffic.log))
     }
 
     /// How many requests have been sent since the last
     /// [`DockerProxy::take_requests`].
     pub fn request_count(&self) -> usize {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        lock(&self.traffic.log).len()
+    }
+
+    /// Holds the next request `METHOD /path` (e.g. `POST /containers/create`)
+    /// until `work` is done, then lets it through; once.
+    pub fn before_next<F, Fut>(&self, request: &str, work: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let work: BeforeRequest = Box::new(move || Box::pin(work()));
+        *lock(&self.traffic.before) = Some((request.to_owned(), work));
     }
 
     /// Closes the port and cuts every live connection; returns once both
@@ -108,7 +137,7 @@ impl DockerProxy {
         let stop = CancellationToken::new();
         let connections = TaskTracker::new();
         let socket = self.socket.clone();
-        let requests = Arc::clone(&self.requests);
+        let traffic = Arc::clone(&self.traffic);
         let accept = tokio::spawn({
             let stop = stop.clone();
             let connections = connections.clone();
@@ -121,11 +150,11 @@ impl DockerProxy {
                     let Ok((client, _)) = accepted else { continue };
                     let stop = stop.clone();
                     let socket = socket.clone();
-                    let requests = Arc::clone(&requests);
+                    let traffic = Arc::clone(&traffic);
                     connections.spawn(async move {
                         tokio::select! {
                             () = stop.cancelled() => {}
-                            () = pipe(client, socket, requests) => {}
+                            () = pipe(client, socket, traffic) => {}
                         }
                     });
                 }
@@ -159,7 +188,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(64)
 }
 
-async fn pipe(client: TcpStream, socket: PathBuf, requests: RequestLog) {
+async fn pipe(client: TcpStream, socket: PathBuf, traffic: Arc<Traffic>) {
     let Ok(engine) = UnixStream::connect(&socket).await else {
         return;
     };
@@ -173,12 +202,24 @@ async fn pipe(client: TcpStream, socket: PathBuf, requests: RequestLog) {
                 Ok(0) | Err(_) => break,
                 Ok(read) => read,
             };
-            scanner.feed(&buffer[..read], &mut |request| {
-                requests
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(request);
-            });
+            let mut seen = Vec::new();
+            scanner.feed(&buffer[..read], &mut |request| seen.push(request));
+            for request in seen {
+                let before = {
+                    let mut before = lock(&traffic.before);
+                    match before.take() {
+                        Some((wanted, work)) if wanted == request => Some(work),
+                        other => {
+                            *before = other;
+                            None
+                        }
+                    }
+                };
+                lock(&traffic.log).push(request);
+                if let Some(work) = before {
+                    work().await;
+                }
+            }
             if engine_write.write_all(&buffer[..read]).await.is_err() {
                 break;
             }

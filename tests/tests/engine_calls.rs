@@ -20,7 +20,7 @@ async fn engine_calls_of_one_deploy() {
     let db = TestDb::new().await;
     let pipeline = Pipeline::new(db.url()).await;
     let proxy = DockerProxy::start().await;
-    let mut settings = Pipeline::worker_settings(&random_pool(137, 20), 24);
+    let mut settings = Pipeline::worker_settings(&random_pool(139, 22), 24);
     settings.docker_host = proxy.docker_host();
     // The reconcile and the network sweep run once at start, then not
     // again while we count.

@@ -9,6 +9,8 @@
 //! - [`token`]: API token secrets: generation, hashing, project-token
 //!   derivation.
 //! - [`action`]: action kinds, families, statuses, error classes.
+//! - [`capacity`]: [`HostCapacity`], what a runtime host offers one
+//!   deployment.
 //! - [`deployment`]: services and jobs: contaxy's input and its validation.
 //! - [`network`]: project networks: the subnet pool and network statuses.
 //! - [`payload`]: kind-specific payloads of action messages.
@@ -16,6 +18,7 @@
 
 pub mod access;
 pub mod action;
+pub mod capacity;
 pub mod deployment;
 pub mod ids;
 pub mod network;
@@ -24,6 +27,7 @@ pub mod token;
 pub mod validation;
 
 pub use access::{AccessLevel, Permission, Subject};
+pub use capacity::HostCapacity;
 pub use ids::{ProjectId, TokenId, UserId};
 pub use token::{TokenHash, TokenSecret};
 

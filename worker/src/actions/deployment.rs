@@ -17,7 +17,7 @@ use contaxy_common::store::tokens::{self, DeploymentToken, PreviousToken};
 use super::{network, parse_payload, with_retries};
 use crate::executor::{ActionError, Executor};
 use crate::runtime::{
-    ComputeSpec, DeleteOptions, DeploymentKind, DeploymentRef, DeploymentSpec, Endpoint, SubnetSpec,
+    ComputeSpec, DeleteOptions, DeploymentRef, DeploymentSpec, Endpoint, RuntimeError,
 };
 
 /// What the worker tells containers about the platform.
@@ -99,25 +99,34 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
         return Ok(());
     }
     let mut spec = spec_for(&record, &exec.deployment)?;
-    let network = match network::ensure_project_network(exec, &action.project_id).await {
-        Ok(network) => network,
-        Err(error) => {
-            if error.class != ErrorClass::Transient {
-                fail_deployment(exec, action, id, &error.message).await?;
+    // The network is ensured here, under the project's lock, and not again
+    // by the runtime. Should it be gone by the time the container starts
+    // (removed outside contaxy, or by a delete racing this deploy), the
+    // runtime says `NetworkMissing`, leaving nothing behind: the network
+    // is ensured once more and the deploy tried again, once.
+    let ensure_network =
+        async || match network::ensure_project_network(exec, &action.project_id).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                if error.class != ErrorClass::Transient {
+                    fail_deployment(exec, action, id, &error.message).await?;
+                }
+                Err(error)
             }
-            return Err(error);
-        }
-    };
-    spec.network_subnet = Some(SubnetSpec {
-        cidr: network.subnet,
-        gateway: Some(network.gateway),
-    });
+        };
+    ensure_network().await?;
     let token = issue_token(exec, &record).await?;
     spec.env.insert(
         "CONTAXY_API_TOKEN".to_owned(),
         token.secret.expose().to_owned(),
     );
-    match with_retries(|| exec.runtime.deploy(&spec)).await {
+    let mut deployed = with_retries(|| exec.runtime.deploy(&spec)).await;
+    if let Err(RuntimeError::NetworkMissing { network }) = &deployed {
+        tracing::info!(%network, deployment_id = id, "The project network was gone; ensuring it again.");
+        ensure_network().await?;
+        deployed = with_retries(|| exec.runtime.deploy(&spec)).await;
+    }
+    match deployed {
         Ok(deployed) => {
             if deployed.adopted {
                 // Left as it is: a disconnect may have detached it on
@@ -131,6 +140,11 @@ async fn deploy(exec: &Executor, action: &ActionRecord, id: &str) -> Result<(), 
                 networks::attach(&exec.pool, &action.project_id, id).await?;
             }
             Ok(())
+        }
+        // Gone again: something keeps removing it (a project or network
+        // delete in progress). The next attempt ensures it first.
+        Err(error @ RuntimeError::NetworkMissing { .. }) => {
+            Err(ActionError::transient(error.to_string()))
         }
         Err(error) => {
             if !error.is_retryable() {
@@ -242,8 +256,8 @@ pub fn spec_for(
 ) -> Result<DeploymentSpec, ActionError> {
     let input: &DeploymentInput = &record.spec;
     let kind = match record.deployment_type.as_str() {
-        "service" => DeploymentKind::Service,
-        "job" => DeploymentKind::Job,
+        "service" => DeploymentType::Service,
+        "job" => DeploymentType::Job,
         other => {
             return Err(ActionError::permanent(format!(
                 "unknown deployment type {other}"

@@ -14,8 +14,8 @@ use bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
 };
 use contaxy_worker::runtime::{
-    DeploymentKind, DeploymentRef, DeploymentSpec, DeploymentState, DockerRuntime,
-    DockerRuntimeConfig, LogOptions, Runtime,
+    Deployed, DeploymentRef, DeploymentSpec, DeploymentState, DeploymentType, DockerRuntime,
+    DockerRuntimeConfig, LogOptions, Runtime, RuntimeError,
 };
 use futures::StreamExt;
 
@@ -70,11 +70,19 @@ impl TestRuntime {
         self.runtime.client()
     }
 
+    /// Deploys as the worker does: the project's network first (deploy
+    /// needs it), then the deployment, through `dyn Runtime`.
+    pub async fn deploy(&self, spec: &DeploymentSpec) -> Result<Deployed, RuntimeError> {
+        let runtime = self.dyn_runtime();
+        runtime.ensure_network(&spec.project_id, None).await?;
+        runtime.deploy(spec).await
+    }
+
     /// A deployment id as the API would make it.
-    pub fn id(&self, project: &str, kind: DeploymentKind, slug: &str) -> String {
+    pub fn id(&self, project: &str, kind: DeploymentType, slug: &str) -> String {
         let letter = match kind {
-            DeploymentKind::Service => 's',
-            DeploymentKind::Job => 'j',
+            DeploymentType::Service => 's',
+            DeploymentType::Job => 'j',
         };
         format!("{}-p-{project}-{letter}-{slug}", self.namespace)
     }
@@ -83,7 +91,7 @@ impl TestRuntime {
     pub fn spec(
         &self,
         project: &str,
-        kind: DeploymentKind,
+        kind: DeploymentType,
         slug: &str,
         script: &str,
     ) -> DeploymentSpec {
@@ -97,11 +105,11 @@ impl TestRuntime {
     }
 
     pub fn job(&self, project: &str, slug: &str, script: &str) -> DeploymentSpec {
-        self.spec(project, DeploymentKind::Job, slug, script)
+        self.spec(project, DeploymentType::Job, slug, script)
     }
 
     pub fn service(&self, project: &str, slug: &str, script: &str) -> DeploymentSpec {
-        self.spec(project, DeploymentKind::Service, slug, script)
+        self.spec(project, DeploymentType::Service, slug, script)
     }
 
     /// Waits until the deployment's state satisfies `done`.

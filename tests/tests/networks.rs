@@ -427,10 +427,17 @@ async fn a_project_network_removed_outside_contaxy_is_made_again_by_a_deploy() {
     };
 
     proxy.before_next("POST /containers/create", remove_network.clone());
+    proxy.take_requests();
     let id = pipeline.deployment_id("alpha", 'j', "during");
     let action = pipeline.deploy("alpha", &id, "job", "echo ran").await;
     let row = pipeline.succeeded("alpha", action).await;
     assert_eq!(row.attempts, 1, "made again within the attempt");
+    let creates = proxy
+        .take_requests()
+        .into_iter()
+        .filter(|request| request == "POST /containers/create")
+        .count();
+    assert_eq!(creates, 2, "the first container found no network");
     let ended = pipeline
         .deployment_status(&id, &["succeeded", "failed"])
         .await;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bollard::Docker;
 use contaxy_common::domain::deployment::DeploymentType;
 use contaxy_worker::runtime::{
-    DeploymentRef, DeploymentSpec, DeploymentState, DockerRuntime, DockerRuntimeConfig, LogOptions,
-    Runtime,
+    Deployed, DeploymentRef, DeploymentSpec, DeploymentState, DockerRuntime, DockerRuntimeConfig,
+    LogOptions, Runtime, RuntimeError,
 };
 use futures::StreamExt;
 
@@ -50,6 +50,14 @@ impl TestRuntime {
     /// The runtime as the worker holds it.
     pub fn dyn_runtime(&self) -> Arc<dyn Runtime> {
         self.runtime.clone()
+    }
+
+    /// Deploys as the worker does: the project's network first (deploy
+    /// needs it), then the deployment, through `dyn Runtime`.
+    pub async fn deploy(&self, spec: &DeploymentSpec) -> Result<Deployed, RuntimeError> {
+        let runtime = self.dyn_runtime();
+        runtime.ensure_network(&spec.project_id, None).await?;
+        runtime.deploy(spec).await
     }
 
     /// The runtime's own Docker client.

@@ -16,7 +16,7 @@ use contaxy_tests::subnets::random_pool;
 use contaxy_tests::{IDLE, IMAGE, TestDb, spawn_scheduler};
 use contaxy_worker::network_sweep::remove_orphan_networks;
 use contaxy_worker::runtime::{
-    DeploymentKind, DeploymentSpec, DockerRuntime, DockerRuntimeConfig, Runtime, SubnetSpec,
+    DeploymentSpec, DeploymentType, DockerRuntime, DockerRuntimeConfig, Runtime, SubnetSpec,
 };
 use ipnet::Ipv4Net;
 use reqwest::Method;
@@ -66,17 +66,16 @@ async fn the_sweep_removes_what_a_crashed_worker_left_and_keeps_what_is_used() {
     // A live project's network with no containers yet: needed.
     ensure(&pipeline, &runtime, &pool, "live").await;
     // A gone project's network that still has a container: left alone.
-    let busy_subnet = ensure(&pipeline, &runtime, &pool, "busy").await;
+    ensure(&pipeline, &runtime, &pool, "busy").await;
     let mut spec = DeploymentSpec::new(
         "busy",
         pipeline.deployment_id("busy", 's', "web"),
-        DeploymentKind::Service,
+        DeploymentType::Service,
         IMAGE,
     );
     spec.command = vec!["/bin/sh".to_owned(), "-c".to_owned()];
     spec.args = vec![IDLE.to_owned()];
     spec.compute.max_memory_mb = Some(64);
-    spec.network_subnet = Some(busy_subnet);
     runtime.deploy(&spec).await.unwrap();
     // A network in Docker that no row describes (made by hand, or by an
     // older version), on the pool's last subnet.

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
 use contaxy_common::domain::action::{ActionKind, ActionStatus, ErrorClass};
 use contaxy_common::store::networks;
+use contaxy_tests::docker_proxy::DockerProxy;
 use contaxy_tests::pipeline::Pipeline;
 use contaxy_tests::subnets::random_pool;
 use contaxy_tests::{DEADLINE, IDLE, TestDb, eventually};
@@ -406,6 +407,66 @@ async fn a_detached_deployment_is_unreachable_until_attached_again() {
     assert_eq!(ended["status"], "succeeded", "{ended}");
     let attached = networks::attached(&pipeline.pool, "alpha").await.unwrap();
     assert!(attached.contains(&web), "{attached:?}");
+}
+
+#[tokio::test]
+async fn a_project_network_removed_outside_contaxy_is_made_again_by_a_deploy() {
+    let db = TestDb::new().await;
+    let pipeline = Pipeline::new(db.url()).await;
+    // The worker reaches Docker through a proxy that can remove the network
+    // at the worst moment: after the deploy ensured it, before the
+    // container is created.
+    let proxy = DockerProxy::start().await;
+    let mut settings = Pipeline::worker_settings(&random_pool(138, 22), 24);
+    settings.docker_host = proxy.docker_host();
+    let _worker = pipeline.spawn_worker(settings).await;
+    pipeline.create_project("alpha").await;
+    let network = format!("{}-p-alpha-network", pipeline.namespace());
+    let remove_network = {
+        let network = network.clone();
+        move || async move { Pipeline::docker().remove_network(&network).await.unwrap() }
+    };
+
+    proxy.before_next("POST /containers/create", remove_network.clone());
+    proxy.take_requests();
+    let id = pipeline.deployment_id("alpha", 'j', "during");
+    let action = pipeline.deploy("alpha", &id, "job", "echo ran").await;
+    let row = pipeline.succeeded("alpha", action).await;
+    assert_eq!(row.attempts, 1, "made again within the attempt");
+    let creates = proxy
+        .take_requests()
+        .into_iter()
+        .filter(|request| request == "POST /containers/create")
+        .count();
+    assert_eq!(creates, 2, "the first container found no network");
+    let ended = pipeline
+        .deployment_status(&id, &["succeeded", "failed"])
+        .await;
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+    let recorded = networks::find(&pipeline.pool, "alpha")
+        .await
+        .unwrap()
+        .unwrap();
+    let subnets = |networks: Vec<bollard::models::Network>| -> Vec<String> {
+        networks
+            .into_iter()
+            .flat_map(|n| n.ipam.and_then(|i| i.config).unwrap_or_default())
+            .filter_map(|c| c.subnet)
+            .collect()
+    };
+    assert_eq!(
+        subnets(pipeline.docker_networks().await),
+        [recorded.subnet.as_str()],
+        "one network, with the recorded subnet"
+    );
+
+    // Removed between two deploys (the engine lets a network go under a
+    // stopped container): the next deploy makes it again.
+    remove_network().await;
+    assert!(pipeline.docker_networks().await.is_empty());
+    let ended = run_job(&pipeline, "alpha", "after", "echo ran").await;
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+    assert_eq!(subnets(pipeline.docker_networks().await), [recorded.subnet]);
 }
 
 #[tokio::test]

@@ -7,10 +7,17 @@ use contaxy_common::config::Config;
 use contaxy_common::domain::network::{PoolError, SubnetPool};
 use serde::Deserialize;
 
+use crate::runtime::{DockerRuntimeConfig, RuntimeBackend, RuntimeConfig};
+
 /// The whole configuration of the worker binary.
 pub type WorkerConfig = Config<WorkerSettings>;
 
 /// Settings only the worker has.
+///
+/// One field is one `CONTAXY_*` variable: the loader maps flat keys, so the
+/// runtime's settings are fields here too, and [`WorkerSettings::runtime`]
+/// puts them together as the chosen backend's [`RuntimeConfig`]. Fields
+/// marked "Docker" are read only when `runtime` is `docker`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct WorkerSettings {
@@ -18,8 +25,11 @@ pub struct WorkerSettings {
     /// and `/metrics` (`CONTAXY_WORKER_LISTEN_ADDR`). Port 0 picks a free
     /// port.
     pub worker_listen_addr: SocketAddr,
-    /// Docker Engine address (`CONTAXY_DOCKER_HOST`): `unix:///path/to.sock`
-    /// or `tcp://host:port`.
+    /// The runtime backend (`CONTAXY_RUNTIME`): `docker` (the default), or
+    /// `kubernetes`, which is refused at start as not built yet.
+    pub runtime: RuntimeBackend,
+    /// Docker: the Engine's address (`CONTAXY_DOCKER_HOST`):
+    /// `unix:///path/to.sock` or `tcp://host:port`.
     pub docker_host: String,
     /// How many actions one worker executes at once
     /// (`CONTAXY_WORKER_CONCURRENCY`); also its RabbitMQ prefetch.
@@ -34,10 +44,11 @@ pub struct WorkerSettings {
     /// Seconds between two reconciles of deployment statuses with the
     /// runtime (`CONTAXY_WORKER_RECONCILE_INTERVAL_SECS`).
     pub worker_reconcile_interval_secs: u64,
-    /// Memory limit in MB of a deployment that sets no `max_memory`
-    /// (`CONTAXY_DEFAULT_MEMORY_MB`): a limit is always set.
+    /// Docker: memory limit in MB of a deployment that sets no
+    /// `max_memory` (`CONTAXY_DEFAULT_MEMORY_MB`): a limit is always set.
     pub default_memory_mb: u64,
-    /// Process limit of every deployment (`CONTAXY_DEFAULT_PIDS_LIMIT`).
+    /// Docker: process limit of every deployment
+    /// (`CONTAXY_DEFAULT_PIDS_LIMIT`).
     pub default_pids_limit: i64,
     /// `CONTAXY_BASE_URL` as containers see it (`CONTAXY_CONTAINER_BASE_URL`).
     pub container_base_url: String,
@@ -57,6 +68,23 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
+    /// The chosen runtime backend with its settings, for the installation
+    /// `namespace` (`CONTAXY_NAMESPACE`).
+    pub fn runtime(&self, namespace: &str) -> RuntimeConfig {
+        match self.runtime {
+            RuntimeBackend::Docker => RuntimeConfig::Docker {
+                host: self.docker_host.clone(),
+                settings: DockerRuntimeConfig {
+                    namespace: namespace.to_owned(),
+                    default_memory_mb: self.default_memory_mb,
+                    default_pids_limit: self.default_pids_limit,
+                    ..DockerRuntimeConfig::default()
+                },
+            },
+            RuntimeBackend::Kubernetes => RuntimeConfig::Kubernetes,
+        }
+    }
+
     /// The subnet pool, or why the two network settings do not make one.
     pub fn subnet_pool(&self) -> Result<SubnetPool, PoolError> {
         SubnetPool::new(&self.network_pool, self.network_prefix_len)
@@ -67,6 +95,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             worker_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9101)),
+            runtime: RuntimeBackend::Docker,
             docker_host: "unix:///var/run/docker.sock".to_owned(),
             worker_concurrency: 8,
             worker_max_attempts: 5,
@@ -91,6 +120,48 @@ mod tests {
         let pool = WorkerSettings::default().subnet_pool().expect("valid");
         assert_eq!(pool.capacity(), 1024);
         assert_eq!(pool.prefix_len(), 24);
+    }
+
+    #[test]
+    fn docker_is_the_default_runtime_and_gets_the_docker_settings() {
+        let settings = WorkerSettings {
+            docker_host: "tcp://127.0.0.1:2375".to_owned(),
+            default_memory_mb: 256,
+            default_pids_limit: 64,
+            ..WorkerSettings::default()
+        };
+        let RuntimeConfig::Docker { host, settings } = settings.runtime("ns1") else {
+            panic!("docker is the default");
+        };
+        assert_eq!(host, "tcp://127.0.0.1:2375");
+        assert_eq!(settings.namespace, "ns1");
+        assert_eq!(
+            (settings.default_memory_mb, settings.default_pids_limit),
+            (256, 64)
+        );
+        let kubernetes = WorkerSettings {
+            runtime: RuntimeBackend::Kubernetes,
+            ..WorkerSettings::default()
+        };
+        assert_eq!(kubernetes.runtime("ns1"), RuntimeConfig::Kubernetes);
+    }
+
+    #[test]
+    // figment's `Jail` closures return its large error type; that is its API.
+    #[allow(clippy::result_large_err)]
+    fn the_runtime_is_chosen_by_contaxy_runtime() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONTAXY_RUNTIME", "kubernetes");
+            jail.set_env("CONTAXY_DOCKER_HOST", "tcp://127.0.0.1:1");
+            let config =
+                contaxy_common::config::load::<WorkerSettings>().map_err(|e| e.to_string())?;
+            assert_eq!(config.settings.runtime, RuntimeBackend::Kubernetes);
+            assert_eq!(config.settings.docker_host, "tcp://127.0.0.1:1");
+            jail.set_env("CONTAXY_RUNTIME", "podman");
+            let error = contaxy_common::config::load::<WorkerSettings>().unwrap_err();
+            assert!(error.to_string().contains("CONTAXY_RUNTIME"), "{error}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -48,6 +48,11 @@ pub enum ActionError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The project's network was gone again right after it was ensured
+    /// (a project or network delete in progress): the next attempt ensures
+    /// it first.
+    #[error("{0}")]
+    NetworkGoneAgain(#[source] RuntimeError),
     /// The network's row went away while it was being adopted (a delete
     /// raced it).
     #[error("the network row vanished while adopting")]
@@ -100,6 +105,7 @@ impl ActionError {
             | Self::DatabaseUnavailable(_)
             | Self::SubnetsRefused { .. }
             | Self::NetworkRowVanished
+            | Self::NetworkGoneAgain(_)
             | Self::TimedOut(_) => ErrorClass::Transient,
             Self::Runtime(_)
             | Self::Database(_)

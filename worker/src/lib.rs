@@ -19,9 +19,12 @@
 //!   periodic reconcile.
 //! - [`logs`]: answers the API's logs requests.
 //! - [`runtime`]: the container runtime the worker drives: the `Runtime`
-//!   trait and its Docker backend (design notes in `src/runtime/README.md`).
+//!   trait, the backend chosen by configuration (`runtime::RuntimeConfig`,
+//!   `runtime::build`) and the Docker backend (design notes in
+//!   `src/runtime/README.md`).
 //! - [`startup`]: [`Application::build`] and
-//!   [`Application::run_until_stopped`], used by `main` and the tests alike.
+//!   [`Application::run_until_stopped`], used by `main` and the tests alike;
+//!   it builds the runtime through `runtime::build` and names no backend.
 
 pub mod actions;
 pub mod config;

@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use backon::{ExponentialBuilder, Retryable};
 use contaxy_common::connections::Connections;
 use contaxy_common::ops::{self, HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
-use contaxy_common::store::capacity::{self, Capacity};
+use contaxy_common::store::capacity;
 use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +17,7 @@ use crate::consumer::{Consumer, ConsumerSettings};
 use crate::context::{ActionContext, DeploymentSettings, NetworkSettings};
 use crate::logs::LogsResponder;
 use crate::network_sweep::NetworkSweeper;
-use crate::runtime::{self, DockerRuntime, DockerRuntimeConfig, Runtime};
+use crate::runtime::{self, RuntimeConfig};
 use crate::status::StatusWatcher;
 
 /// A built worker: its ops listener is bound, its dependencies are being
@@ -32,18 +31,17 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the ops listener, opens the Docker client and starts connecting
-    /// to PostgreSQL and RabbitMQ. Everything stops when `shutdown` is
-    /// cancelled.
+    /// Binds the ops listener, checks the runtime's settings and starts
+    /// connecting to PostgreSQL and RabbitMQ. Everything stops when
+    /// `shutdown` is cancelled.
     pub async fn build(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let connections = Connections::start(&config.common, "contaxy-worker", &shutdown)?;
-        let docker = runtime::connect_docker(&config.settings.docker_host)?;
-        runtime_config(&config).validate()?;
+        let runtime_probe = runtime::probe(&config.settings.runtime(&config.common.namespace))?;
         config.settings.subnet_pool().map_err(|error| {
             anyhow::anyhow!("CONTAXY_NETWORK_POOL / CONTAXY_NETWORK_PREFIX_LEN: {error}")
         })?;
         let mut probes = connections.probes();
-        probes.push(runtime::docker_probe(docker));
+        probes.push(runtime_probe);
         let readiness = Readiness::new(
             probes,
             Duration::from_millis(config.common.probe_timeout_ms),
@@ -90,33 +88,16 @@ impl Application {
     }
 }
 
-fn runtime_config(config: &WorkerConfig) -> DockerRuntimeConfig {
-    DockerRuntimeConfig {
-        namespace: config.common.namespace.clone(),
-        default_memory_mb: config.settings.default_memory_mb,
-        default_pids_limit: config.settings.default_pids_limit,
-        ..DockerRuntimeConfig::default()
-    }
-}
-
 /// Waits for the runtime and the schema, then runs the consumer, the status
 /// watcher, the network sweep and the logs responder until `shutdown`.
 async fn run_work(connections: Connections, config: WorkerConfig, shutdown: CancellationToken) {
-    let connect = || DockerRuntime::connect(&config.settings.docker_host, runtime_config(&config));
-    let runtime = connect
-        .retry(
-            ExponentialBuilder::default()
-                .with_jitter()
-                .with_max_delay(Duration::from_secs(5))
-                .without_max_times(),
-        )
-        .notify(|error, delay| tracing::warn!(%error, ?delay, "The Docker Engine is not reachable yet."));
-    let docker = tokio::select! {
+    let runtime_config = config.settings.runtime(&config.common.namespace);
+    let runtime = tokio::select! {
         () = shutdown.cancelled() => return,
-        runtime = runtime => match runtime {
+        runtime = runtime::build(&runtime_config) => match runtime {
             Ok(runtime) => runtime,
             Err(error) => {
-                tracing::error!(%error, "Cannot use the Docker Engine; this worker executes nothing.");
+                tracing::error!(%error, "Cannot use the runtime; this worker executes nothing.");
                 return;
             }
         },
@@ -126,23 +107,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         () = connections.db.schema_ready() => {}
     }
     let pool = connections.db.pool().clone();
-    let host = docker.engine().capacity;
-    let capacity = Capacity {
-        cpus: host.cpus,
-        memory_bytes: i64::try_from(host.memory_bytes).unwrap_or(i64::MAX),
-    };
-    if let Err(error) = capacity::record(
-        &pool,
-        &config.common.namespace,
-        &config.settings.docker_host,
-        "docker",
-        capacity,
-    )
-    .await
-    {
-        tracing::warn!(%error, "Could not record the host's capacity; the API will not check min_* requests.");
-    }
-    let runtime: Arc<dyn Runtime> = Arc::new(docker);
+    record_capacity(&pool, &config, &runtime_config, runtime.capacity()).await;
     let topology = Topology::new(&config.common.topology_prefix);
     let publisher = Arc::new(Publisher::new(connections.broker.clone(), topology.clone()));
     let deployment = DeploymentSettings {
@@ -204,4 +169,25 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         sweeper.run(shutdown.clone()),
         logs.run(shutdown),
     );
+}
+
+/// Records what this worker's runtime host offers, so the API can refuse
+/// requests no host can meet.
+async fn record_capacity(
+    pool: &sqlx::PgPool,
+    config: &WorkerConfig,
+    runtime: &RuntimeConfig,
+    host: contaxy_common::domain::HostCapacity,
+) {
+    if let Err(error) = capacity::record(
+        pool,
+        &config.common.namespace,
+        runtime.address(),
+        runtime.backend().as_str(),
+        host,
+    )
+    .await
+    {
+        tracing::warn!(%error, "Could not record the host's capacity; the API will not check min_* requests.");
+    }
 }

@@ -7,7 +7,7 @@ use bollard::query_parameters::CreateContainerOptions;
 use contaxy_tests::runtime::TestRuntime;
 use contaxy_tests::{IDLE, IMAGE};
 use contaxy_worker::runtime::{
-    DeleteOptions, DeploymentKind, DeploymentRef, DeploymentStatus, LogOptions, LogSource, Runtime,
+    DeleteOptions, DeploymentRef, DeploymentStatus, DeploymentType, LogOptions, LogSource, Runtime,
     RuntimeError,
 };
 use futures::StreamExt;
@@ -18,7 +18,7 @@ async fn a_job_runs_to_succeeded_and_its_logs_hold_what_it_printed() {
     let runtime = test.dyn_runtime();
     let spec = test.job("alpha", "hello", "echo hello-out; echo hello-err >&2");
 
-    let deployed = runtime.deploy(&spec).await.unwrap();
+    let deployed = test.deploy(&spec).await.unwrap();
     assert!(!deployed.adopted);
     assert_eq!(deployed.state.deployment_id, spec.deployment_id);
 
@@ -51,7 +51,7 @@ async fn a_job_runs_to_succeeded_and_its_logs_hold_what_it_printed() {
 async fn a_failing_job_is_failed_with_its_exit_code() {
     let test = TestRuntime::new().await;
     let spec = test.job("alpha", "fails", "echo about-to-fail; exit 3");
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
 
     let state = test.wait_until_ended(&spec.target()).await;
     assert_eq!(state.status, DeploymentStatus::Failed);
@@ -70,7 +70,7 @@ async fn a_service_runs_and_can_be_stopped_started_and_restarted() {
     let runtime = test.dyn_runtime();
     let spec = test.service("alpha", "web", &format!("echo up; {IDLE}"));
     let target = spec.target();
-    runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     let first = test
         .wait_for(&target, "running", |s| {
             s.status == DeploymentStatus::Running
@@ -112,7 +112,7 @@ async fn delete_removes_the_container_and_on_request_its_volume() {
     spec.volume_path = Some("/data".to_owned());
     spec.max_volume_size_mb = Some(16);
     let target = spec.target();
-    runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     test.wait_for(&target, "running", |s| {
         s.status == DeploymentStatus::Running
     })
@@ -152,8 +152,8 @@ async fn deploying_the_same_spec_twice_adopts_the_first_container() {
     let test = TestRuntime::new().await;
     let runtime = test.dyn_runtime();
     let spec = test.service("alpha", "twice", IDLE);
-    let first = runtime.deploy(&spec).await.unwrap();
-    let second = runtime.deploy(&spec).await.unwrap();
+    let first = test.deploy(&spec).await.unwrap();
+    let second = test.deploy(&spec).await.unwrap();
     assert!(!first.adopted);
     assert!(second.adopted);
     assert_eq!(second.state.internal_id, first.state.internal_id);
@@ -183,9 +183,9 @@ async fn deploying_the_same_spec_twice_adopts_the_first_container() {
 async fn an_adopted_job_that_finished_is_not_run_again() {
     let test = TestRuntime::new().await;
     let spec = test.job("alpha", "once", "echo ran");
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     let ended = test.wait_until_ended(&spec.target()).await;
-    let again = test.runtime.deploy(&spec).await.unwrap();
+    let again = test.deploy(&spec).await.unwrap();
     assert!(again.adopted);
     assert_eq!(again.state.started_at, ended.started_at);
     let logs = test.logs(&spec.target(), LogOptions::default()).await;
@@ -195,7 +195,7 @@ async fn an_adopted_job_that_finished_is_not_run_again() {
 #[tokio::test]
 async fn deleting_a_missing_deployment_succeeds() {
     let test = TestRuntime::new().await;
-    let target = DeploymentRef::new("alpha", test.id("alpha", DeploymentKind::Job, "never"));
+    let target = DeploymentRef::new("alpha", test.id("alpha", DeploymentType::Job, "never"));
     let options = DeleteOptions {
         delete_volumes: true,
     };
@@ -208,7 +208,7 @@ async fn a_missing_image_is_a_permanent_error_and_leaves_nothing_behind() {
     let test = TestRuntime::new().await;
     let mut spec = test.job("alpha", "noimage", "true");
     spec.image = "contaxy/does-not-exist:never".to_owned();
-    let error = test.runtime.deploy(&spec).await.unwrap_err();
+    let error = test.deploy(&spec).await.unwrap_err();
     assert!(
         matches!(error, RuntimeError::ImageUnavailable { .. }),
         "{error:?}"
@@ -229,7 +229,7 @@ async fn a_command_that_cannot_start_is_permanent_and_leaves_nothing_behind() {
     let mut spec = test.job("alpha", "nocmd", "");
     spec.command = vec!["/no/such/binary".to_owned()];
     spec.args.clear();
-    let error = test.runtime.deploy(&spec).await.unwrap_err();
+    let error = test.deploy(&spec).await.unwrap_err();
     assert!(matches!(error, RuntimeError::Rejected { .. }), "{error:?}");
     assert!(!error.is_retryable());
     assert_eq!(test.runtime.status(&spec.target()).await.unwrap(), None);
@@ -240,7 +240,7 @@ async fn gpus_on_a_host_without_a_gpu_driver_are_a_permanent_error() {
     let test = TestRuntime::new().await;
     let mut spec = test.job("alpha", "gpu", "true");
     spec.compute.gpus = Some(1);
-    let error = test.runtime.deploy(&spec).await.unwrap_err();
+    let error = test.deploy(&spec).await.unwrap_err();
     assert!(
         matches!(error, RuntimeError::GpuUnavailable { .. }),
         "{error:?}"
@@ -259,7 +259,7 @@ async fn asking_for_more_than_the_host_has_is_insufficient_capacity() {
     );
     let mut spec = test.job("alpha", "huge", "true");
     spec.compute.min_cpus = Some(capacity.cpus + 1.0);
-    let error = test.runtime.deploy(&spec).await.unwrap_err();
+    let error = test.deploy(&spec).await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -278,7 +278,7 @@ async fn asking_for_more_than_the_host_has_is_insufficient_capacity() {
 async fn another_projects_deployment_cannot_be_seen_or_touched() {
     let test = TestRuntime::new().await;
     let spec = test.service("alpha", "private", IDLE);
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     let elsewhere = DeploymentRef::new("beta", &spec.deployment_id);
 
     assert_eq!(test.runtime.status(&elsewhere).await.unwrap(), None);
@@ -303,7 +303,7 @@ async fn another_projects_deployment_cannot_be_seen_or_touched() {
 
     let mut clash = test.service("beta", "private", IDLE);
     clash.deployment_id = spec.deployment_id.clone();
-    let error = test.runtime.deploy(&clash).await.unwrap_err();
+    let error = test.deploy(&clash).await.unwrap_err();
     assert!(
         matches!(error, RuntimeError::NotManaged { .. }),
         "{error:?}"
@@ -330,7 +330,7 @@ async fn a_name_held_by_an_unmanaged_container_is_never_adopted() {
         .await
         .unwrap();
 
-    let error = test.runtime.deploy(&spec).await.unwrap_err();
+    let error = test.deploy(&spec).await.unwrap_err();
     assert!(
         matches!(error, RuntimeError::NotManaged { .. }),
         "{error:?}"

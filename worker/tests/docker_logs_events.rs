@@ -18,7 +18,7 @@ async fn logs_honour_lines_and_since() {
     let script = format!("echo line1; echo line2; echo line3; sleep 2; echo late; {IDLE}");
     let spec = test.service("alpha", "chatty", &script);
     let target = spec.target();
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     test.wait_for_output(&target, "late\n").await;
 
     let all = test.logs(&target, LogOptions::default()).await;
@@ -48,7 +48,7 @@ async fn follow_yields_chunks_as_they_are_printed() {
     let test = TestRuntime::new().await;
     let script = "trap 'exit 0' TERM; i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.2; done";
     let spec = test.service("alpha", "ticker", script);
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     test.wait_for_output(&spec.target(), "tick0\n").await;
 
     // Only what is printed from now on, and the stream stays open.
@@ -98,7 +98,7 @@ async fn the_event_stream_reports_running_then_succeeded_for_a_short_job() {
     let since = Utc::now() - TimeDelta::seconds(1);
     let mut changes = test.runtime.status_changes(Some(since));
     let spec = test.job("alpha", "brief", "echo done");
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
 
     let mut seen: Vec<StatusChange> = Vec::new();
     while !seen.iter().any(|c| c.status.is_final()) {
@@ -144,7 +144,7 @@ async fn a_failed_job_is_reported_with_its_exit_code() {
         .runtime
         .status_changes(Some(Utc::now() - TimeDelta::seconds(1)));
     let spec = test.job("alpha", "broken", "exit 7");
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     let last = loop {
         let change = within("the failure", changes.next())
             .await

@@ -77,7 +77,7 @@ async fn an_explicit_subnet_is_really_applied() {
 
     // A container in it gets an address from that subnet.
     let spec = test.job("alpha", "addr", "ip -4 addr show eth0");
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     test.wait_until_ended(&spec.target()).await;
     let logs = test.logs(&spec.target(), LogOptions::default()).await;
     let prefix = cidr.trim_end_matches("0/24");
@@ -104,7 +104,7 @@ async fn containers_reach_each_other_by_name_in_their_project_and_not_across_pro
         "web",
         &format!("mkdir -p /tmp/www && echo hi-from-web > /tmp/www/index.html && httpd -p 8080 -h /tmp/www; {IDLE}"),
     );
-    test.runtime.deploy(&web).await.unwrap();
+    test.deploy(&web).await.unwrap();
     test.wait_for(&web.target(), "web running", |s| {
         s.status == DeploymentStatus::Running
     })
@@ -136,7 +136,7 @@ async fn containers_reach_each_other_by_name_in_their_project_and_not_across_pro
         ("by-ip", web_ip.as_str()),
     ] {
         let client = test.job("alpha", slug, &fetch(host));
-        test.runtime.deploy(&client).await.unwrap();
+        test.deploy(&client).await.unwrap();
         let state = test.wait_until_ended(&client.target()).await;
         let logs = test.logs(&client.target(), LogOptions::default()).await;
         assert_eq!(state.status, DeploymentStatus::Succeeded, "{slug}: {logs}");
@@ -150,7 +150,7 @@ async fn containers_reach_each_other_by_name_in_their_project_and_not_across_pro
         web.deployment_id
     );
     let outsider = test.job("beta", "outsider", &probe);
-    test.runtime.deploy(&outsider).await.unwrap();
+    test.deploy(&outsider).await.unwrap();
     let state = test.wait_until_ended(&outsider.target()).await;
     let logs = test.logs(&outsider.target(), LogOptions::default()).await;
     assert_eq!(
@@ -169,7 +169,7 @@ async fn containers_reach_each_other_by_name_in_their_project_and_not_across_pro
 async fn a_network_is_listed_with_its_containers_and_removed_once_empty() {
     let test = TestRuntime::new().await;
     let spec = test.service("alpha", "member", IDLE);
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     test.runtime.ensure_network("beta", None).await.unwrap();
 
     let networks = test.runtime.list_networks().await.unwrap();
@@ -213,7 +213,7 @@ async fn a_network_is_listed_with_its_containers_and_removed_once_empty() {
 async fn a_deployment_is_detached_and_attached_again_idempotently() {
     let test = TestRuntime::new().await;
     let spec = test.service("alpha", "web", IDLE);
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     let target = spec.target();
     let network = format!("{}-p-alpha-network", test.namespace);
     let attached = || async {
@@ -242,7 +242,7 @@ async fn a_deployment_is_detached_and_attached_again_idempotently() {
         "alpha",
         test.id(
             "alpha",
-            contaxy_worker::runtime::DeploymentKind::Service,
+            contaxy_worker::runtime::DeploymentType::Service,
             "nope",
         ),
     );
@@ -255,7 +255,7 @@ async fn a_deployment_is_detached_and_attached_again_idempotently() {
 async fn a_network_is_in_use_while_a_stopped_container_is_attached() {
     let test = TestRuntime::new().await;
     let spec = test.job("alpha", "done", "true");
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     test.wait_until_ended(&spec.target()).await;
     // The engine lists only running containers on a network, and would
     // remove it under this one, which could then never start again.
@@ -271,4 +271,43 @@ async fn a_network_is_in_use_while_a_stopped_container_is_attached() {
         .await
         .unwrap();
     test.runtime.delete_network("alpha").await.unwrap();
+}
+
+#[tokio::test]
+async fn deploying_or_attaching_without_the_project_network_is_network_missing() {
+    let test = TestRuntime::new().await;
+    // Deploy does not make the network: the caller ensures it first.
+    let spec = test.job("alpha", "early", "true");
+    let error = test.runtime.deploy(&spec).await.unwrap_err();
+    assert!(
+        matches!(error, RuntimeError::NetworkMissing { .. }),
+        "{error:?}"
+    );
+    assert!(!error.is_retryable());
+    assert_eq!(
+        test.runtime.status(&spec.target()).await.unwrap(),
+        None,
+        "nothing left behind"
+    );
+
+    // A detached deployment whose network has gone cannot be attached
+    // until the network is ensured again.
+    let web = test.service("alpha", "web", IDLE);
+    test.deploy(&web).await.unwrap();
+    test.runtime
+        .disconnect_network(&web.target())
+        .await
+        .unwrap();
+    test.runtime.delete_network("alpha").await.unwrap();
+    let error = test
+        .runtime
+        .connect_network(&web.target())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RuntimeError::NetworkMissing { .. }),
+        "{error:?}"
+    );
+    test.runtime.ensure_network("alpha", None).await.unwrap();
+    test.runtime.connect_network(&web.target()).await.unwrap();
 }

@@ -18,7 +18,7 @@ async fn the_engine_records_the_secure_defaults_and_limits() {
     spec.compute.max_cpus = Some(0.5);
     spec.compute.pids_limit = Some(64);
     spec.volume_path = Some("/data".to_owned());
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
 
     let container = test
         .docker()
@@ -88,7 +88,7 @@ async fn a_job_without_limits_still_gets_the_default_limits() {
     let test = TestRuntime::new().await;
     let mut spec = test.job("alpha", "defaults", "true");
     spec.compute.max_memory_mb = None;
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     let host = test
         .docker()
         .inspect_container(&spec.deployment_id, None)
@@ -110,7 +110,7 @@ async fn inside_the_container_the_capabilities_and_limits_hold() {
     let mut spec = test.job("alpha", "introspect", script);
     spec.compute.max_memory_mb = Some(80);
     spec.compute.pids_limit = Some(40);
-    test.runtime.deploy(&spec).await.unwrap();
+    test.deploy(&spec).await.unwrap();
     let state = test.wait_until_ended(&spec.target()).await;
     assert_eq!(state.status, DeploymentStatus::Succeeded);
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::capacity::HostCapacity;
 use super::validation::{FieldErrors, check_len};
 
 /// Service or job.
@@ -446,7 +447,8 @@ pub fn deployment_id(
 
 /// Checks the `min_*` requests against what the largest host offers; a
 /// request no host can meet is refused before anything is recorded.
-pub fn check_capacity(compute: &Compute, cpus: f64, memory_bytes: i64) -> Result<(), FieldErrors> {
+pub fn check_capacity(compute: &Compute, host: &HostCapacity) -> Result<(), FieldErrors> {
+    let HostCapacity { cpus, memory_bytes } = *host;
     let mut errors = FieldErrors::default();
     if compute.min_cpus > cpus {
         errors.push(
@@ -464,14 +466,13 @@ pub fn check_capacity(compute: &Compute, cpus: f64, memory_bytes: i64) -> Result
         );
     }
     let mib = 1024 * 1024;
-    let min_bytes = i64::try_from(compute.min_memory.saturating_mul(mib)).unwrap_or(i64::MAX);
-    if min_bytes > memory_bytes {
+    if compute.min_memory.saturating_mul(mib) > memory_bytes {
         errors.push(
             "compute.min_memory",
             &format!(
                 "asks for {} MB; the largest host has {} MB",
                 compute.min_memory,
-                memory_bytes / mib as i64
+                memory_bytes / mib
             ),
         );
     }

@@ -174,11 +174,15 @@ fn ids_are_deterministic_short_and_dns_safe() {
 fn requests_no_host_can_meet_are_refused() {
     let gib = 1024 * 1024 * 1024;
     let mut compute = Compute::default();
-    check_capacity(&compute, 2.0, 8 * gib).expect("1 core and 1000 MB fit");
+    let host = HostCapacity {
+        cpus: 2.0,
+        memory_bytes: 8 * gib,
+    };
+    check_capacity(&compute, &host).expect("1 core and 1000 MB fit");
     compute.min_cpus = 4.0;
     compute.min_memory = 16 * 1024;
     compute.max_cpus = Some(8.0);
-    let errors = check_capacity(&compute, 2.0, 8 * gib).expect_err("too big");
+    let errors = check_capacity(&compute, &host).expect_err("too big");
     for field in ["compute.min_cpus", "compute.max_cpus", "compute.min_memory"] {
         assert!(errors.has(field), "{field} not named in {errors}");
     }

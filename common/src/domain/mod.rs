@@ -10,6 +10,8 @@
 //!   derivation.
 //! - [`action`]: [`action::Action`], the typed action, its kinds and
 //!   families, statuses and error classes.
+//! - [`capacity`]: [`HostCapacity`], what a runtime host offers one
+//!   deployment.
 //! - [`deployment`]: services and jobs: contaxy's input and its validation.
 //! - [`network`]: project networks: the subnet pool and network statuses.
 //! - [`payload`]: kind-specific payloads of action messages.
@@ -17,6 +19,7 @@
 
 pub mod access;
 pub mod action;
+pub mod capacity;
 pub mod deployment;
 pub mod ids;
 pub mod network;
@@ -25,6 +28,7 @@ pub mod token;
 pub mod validation;
 
 pub use access::{AccessLevel, Permission, Subject};
+pub use capacity::HostCapacity;
 pub use ids::{ProjectId, TokenId, UserId};
 pub use token::{TokenHash, TokenSecret};
 

@@ -3,14 +3,7 @@
 
 use sqlx::PgPool;
 
-/// The largest host of an installation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Capacity {
-    /// Cores.
-    pub cpus: f64,
-    /// Memory in bytes.
-    pub memory_bytes: i64,
-}
+use crate::domain::capacity::HostCapacity;
 
 /// Records (or refreshes) what `host` offers.
 pub async fn record(
@@ -18,8 +11,10 @@ pub async fn record(
     namespace: &str,
     host: &str,
     backend: &str,
-    capacity: Capacity,
+    capacity: HostCapacity,
 ) -> sqlx::Result<()> {
+    // PostgreSQL has no unsigned integers; no host has 8 EiB.
+    let memory_bytes = i64::try_from(capacity.memory_bytes).unwrap_or(i64::MAX);
     sqlx::query(
         "INSERT INTO runtime_hosts (namespace, host, backend, cpus, memory_bytes)
          VALUES ($1, $2, $3, $4, $5)
@@ -30,7 +25,7 @@ pub async fn record(
     .bind(host)
     .bind(backend)
     .bind(capacity.cpus)
-    .bind(capacity.memory_bytes)
+    .bind(memory_bytes)
     .execute(pool)
     .await
     .map(drop)
@@ -38,7 +33,7 @@ pub async fn record(
 
 /// The most any host of the installation offers (seen in the last day), or
 /// `None` when no worker has reported yet (the worker then checks).
-pub async fn largest(pool: &PgPool, namespace: &str) -> sqlx::Result<Option<Capacity>> {
+pub async fn largest(pool: &PgPool, namespace: &str) -> sqlx::Result<Option<HostCapacity>> {
     let row: Option<(Option<f64>, Option<i64>)> = sqlx::query_as(
         "SELECT max(cpus), max(memory_bytes) FROM runtime_hosts
          WHERE namespace = $1 AND seen_at > now() - interval '1 day'",
@@ -47,7 +42,10 @@ pub async fn largest(pool: &PgPool, namespace: &str) -> sqlx::Result<Option<Capa
     .fetch_optional(pool)
     .await?;
     Ok(match row {
-        Some((Some(cpus), Some(memory_bytes))) => Some(Capacity { cpus, memory_bytes }),
+        Some((Some(cpus), Some(memory_bytes))) => Some(HostCapacity {
+            cpus,
+            memory_bytes: u64::try_from(memory_bytes).unwrap_or(0),
+        }),
         _ => None,
     })
 }

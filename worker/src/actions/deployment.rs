@@ -18,7 +18,7 @@ use super::{network, with_retries};
 use crate::context::{ActionContext, DeploymentSettings};
 use crate::error::ActionError;
 use crate::runtime::{
-    ComputeSpec, DeleteOptions, DeploymentRef, DeploymentSpec, Endpoint, SubnetSpec,
+    ComputeSpec, DeleteOptions, DeploymentRef, DeploymentSpec, Endpoint, RuntimeError,
 };
 
 /// Executes one `deployment.*` action on deployment `id`.
@@ -110,25 +110,34 @@ async fn run(
         return Ok(());
     }
     let mut spec = spec_for(&record, &exec.deployment)?;
-    let network = match network::ensure_project_network(exec, &action.project_id).await {
-        Ok(network) => network,
-        Err(error) => {
-            if !error.is_transient() {
-                fail_deployment(exec, action, id, &error.to_string()).await?;
+    // The network is ensured here, under the project's lock, and not again
+    // by the runtime. Should it be gone by the time the container starts
+    // (removed outside contaxy, or by a delete racing this deploy), the
+    // runtime says `NetworkMissing`, leaving nothing behind: the network
+    // is ensured once more and the deploy tried again, once.
+    let ensure_network =
+        async || match network::ensure_project_network(exec, &action.project_id).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                if !error.is_transient() {
+                    fail_deployment(exec, action, id, &error.to_string()).await?;
+                }
+                Err(error)
             }
-            return Err(error);
-        }
-    };
-    spec.network_subnet = Some(SubnetSpec {
-        cidr: network.subnet,
-        gateway: Some(network.gateway),
-    });
+        };
+    ensure_network().await?;
     let token = issue_token(exec, &record).await?;
     spec.env.insert(
         "CONTAXY_API_TOKEN".to_owned(),
         token.secret.expose().to_owned(),
     );
-    match with_retries(|| exec.runtime.deploy(&spec)).await {
+    let mut deployed = with_retries(|| exec.runtime.deploy(&spec)).await;
+    if let Err(RuntimeError::NetworkMissing { network }) = &deployed {
+        tracing::info!(%network, deployment_id = id, "The project network was gone; ensuring it again.");
+        ensure_network().await?;
+        deployed = with_retries(|| exec.runtime.deploy(&spec)).await;
+    }
+    match deployed {
         Ok(deployed) => {
             if deployed.adopted {
                 // Left as it is: a disconnect may have detached it on
@@ -142,6 +151,11 @@ async fn run(
                 networks::attach(&exec.pool, &action.project_id, id).await?;
             }
             Ok(())
+        }
+        // Gone again: something keeps removing it (a project or network
+        // delete in progress). The next attempt ensures it first.
+        Err(error @ RuntimeError::NetworkMissing { .. }) => {
+            Err(ActionError::NetworkGoneAgain(error))
         }
         Err(error) => {
             if !error.is_retryable() {

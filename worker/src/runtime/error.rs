@@ -1,20 +1,38 @@
 //! Why a runtime operation failed, and whether trying again can help.
+//!
+//! [`RuntimeError`] is the same for every backend: it names causes, never a
+//! client library's types. A backend keeps the underlying error as the
+//! boxed [`RuntimeError::source`] where one exists.
+
+/// The underlying error a backend met (a transport or decoding error of its
+/// client library), kept as the cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A failed runtime operation. Variants are named for the cause; the
 /// decision to retry belongs to the caller and is made from
 /// [`RuntimeError::is_retryable`].
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// `CONTAXY_DOCKER_HOST` could not be used.
-    #[error("CONTAXY_DOCKER_HOST={host} is not usable: {source}")]
-    BadDockerHost {
-        /// The configured address.
-        host: String,
-        /// What bollard said.
+    /// A setting of the runtime (its address, say) could not be used.
+    #[error("{setting}={value} is not usable: {source}")]
+    BadSetting {
+        /// The setting, by its environment variable.
+        setting: &'static str,
+        /// The configured value.
+        value: String,
+        /// Why it cannot be used.
         #[source]
-        source: bollard::errors::Error,
+        source: BoxError,
     },
-    /// The Docker Engine speaks an API older than the oldest we support.
+    /// The configuration chose a backend this build does not have yet.
+    #[error(
+        "the {backend} runtime backend is not built yet; set CONTAXY_RUNTIME=docker (the default)"
+    )]
+    BackendNotBuilt {
+        /// The chosen backend.
+        backend: &'static str,
+    },
+    /// The container engine speaks an API older than the oldest we support.
     #[error("the Docker Engine speaks API {found}; at least {required} is required")]
     UnsupportedEngine {
         /// The engine's API version.
@@ -30,7 +48,7 @@ pub enum RuntimeError {
         operation: &'static str,
         /// The transport error.
         #[source]
-        source: bollard::errors::Error,
+        source: BoxError,
     },
     /// The engine did not answer in time.
     #[error("the container engine did not answer in time during {operation}")]
@@ -132,6 +150,15 @@ pub enum RuntimeError {
         /// The engine's message.
         message: String,
     },
+    /// The project's network is not there (removed since it was ensured,
+    /// perhaps outside contaxy): a deploy or an attach needs it. The same
+    /// call fails again until the network is ensured; the caller does that
+    /// (under its lock) and tries once more.
+    #[error("network {network} does not exist")]
+    NetworkMissing {
+        /// The network name.
+        network: String,
+    },
     /// The network still has containers attached.
     #[error("network {network} still has containers attached")]
     NetworkInUse {
@@ -145,7 +172,7 @@ pub enum RuntimeError {
         operation: &'static str,
         /// The decoding or protocol error.
         #[source]
-        source: bollard::errors::Error,
+        source: BoxError,
     },
 }
 
@@ -161,7 +188,8 @@ impl RuntimeError {
             | Self::EngineFailure { .. }
             | Self::Conflict { .. }
             | Self::NetworkInUse { .. } => true,
-            Self::BadDockerHost { .. }
+            Self::BadSetting { .. }
+            | Self::BackendNotBuilt { .. }
             | Self::UnsupportedEngine { .. }
             | Self::Rejected { .. }
             | Self::NotFound { .. }
@@ -172,6 +200,7 @@ impl RuntimeError {
             | Self::NotManaged { .. }
             | Self::SubnetMismatch { .. }
             | Self::SubnetUnavailable { .. }
+            | Self::NetworkMissing { .. }
             | Self::Protocol { .. } => false,
         }
     }
@@ -179,7 +208,8 @@ impl RuntimeError {
     /// A short, stable name of the cause, for metric labels and logs.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::BadDockerHost { .. } => "bad_docker_host",
+            Self::BadSetting { .. } => "bad_setting",
+            Self::BackendNotBuilt { .. } => "backend_not_built",
             Self::UnsupportedEngine { .. } => "unsupported_engine",
             Self::Unreachable { .. } => "unreachable",
             Self::Timeout { .. } => "timeout",
@@ -194,6 +224,7 @@ impl RuntimeError {
             Self::NotManaged { .. } => "not_managed",
             Self::SubnetMismatch { .. } => "subnet_mismatch",
             Self::SubnetUnavailable { .. } => "subnet_unavailable",
+            Self::NetworkMissing { .. } => "network_missing",
             Self::NetworkInUse { .. } => "network_in_use",
             Self::Protocol { .. } => "protocol",
         }
@@ -213,8 +244,8 @@ mod tests {
 
     use super::*;
 
-    fn bollard() -> bollard::errors::Error {
-        bollard::errors::Error::RequestTimeoutError
+    fn cause() -> BoxError {
+        std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()
     }
 
     fn text() -> String {
@@ -225,9 +256,16 @@ mod tests {
     fn every_variant() -> Vec<(RuntimeError, bool)> {
         vec![
             (
-                RuntimeError::BadDockerHost {
-                    host: text(),
-                    source: bollard(),
+                RuntimeError::BadSetting {
+                    setting: "CONTAXY_X",
+                    value: text(),
+                    source: cause(),
+                },
+                false,
+            ),
+            (
+                RuntimeError::BackendNotBuilt {
+                    backend: "kubernetes",
                 },
                 false,
             ),
@@ -241,7 +279,7 @@ mod tests {
             (
                 RuntimeError::Unreachable {
                     operation: "op",
-                    source: bollard(),
+                    source: cause(),
                 },
                 true,
             ),
@@ -303,11 +341,12 @@ mod tests {
                 },
                 false,
             ),
+            (RuntimeError::NetworkMissing { network: text() }, false),
             (RuntimeError::NetworkInUse { network: text() }, true),
             (
                 RuntimeError::Protocol {
                     operation: "op",
-                    source: bollard(),
+                    source: cause(),
                 },
                 false,
             ),
@@ -319,6 +358,17 @@ mod tests {
         for (error, retryable) in every_variant() {
             assert_eq!(error.is_retryable(), retryable, "{error:?}");
         }
+    }
+
+    #[test]
+    fn the_cause_is_kept_as_the_source() {
+        use std::error::Error as _;
+        let error = RuntimeError::Unreachable {
+            operation: "ping",
+            source: cause(),
+        };
+        let source = error.source().expect("a source");
+        assert!(source.to_string().contains("refused"), "{source}");
     }
 
     #[test]

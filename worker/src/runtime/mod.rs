@@ -1,9 +1,13 @@
 //! The container runtime the worker drives: one backend-neutral [`Runtime`]
-//! trait, held as `Arc<dyn Runtime>`, and its Docker backend
+//! trait, held as `Arc<dyn Runtime>`, chosen by configuration
+//! ([`RuntimeConfig`], built by [`build`]), and its Docker backend
 //! ([`docker::DockerRuntime`]). A Kubernetes backend will implement the
-//! same trait. The design, the labels, the security defaults and the Docker
-//! API version decision are written down in `README.md` beside this file.
+//! same trait and plug in as another [`RuntimeConfig`] variant. The design,
+//! the labels, the security defaults and the Docker API version decision are
+//! written down in `README.md` beside this file.
 //!
+//! - [`config`]: [`RuntimeConfig`], the chosen backend and its settings;
+//!   [`build`] and the readiness [`probe`].
 //! - [`spec`]: [`DeploymentSpec`], what to run, and [`DeploymentRef`], which
 //!   deployment an operation is about.
 //! - [`validate`]: pure checks made before anything is created.
@@ -12,6 +16,7 @@
 //! - [`error`]: [`RuntimeError`] and whether to retry it.
 //! - [`docker`]: the Docker backend (bollard).
 
+pub mod config;
 pub mod docker;
 pub mod error;
 pub mod logs;
@@ -24,13 +29,14 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
-pub use docker::{DockerRuntime, DockerRuntimeConfig, connect_docker, docker_probe};
-pub use error::RuntimeError;
+pub use config::{RuntimeBackend, RuntimeConfig, build, probe};
+pub use contaxy_common::domain::capacity::HostCapacity;
+pub use docker::{DockerRuntime, DockerRuntimeConfig};
+pub use error::{BoxError, RuntimeError};
 pub use logs::{LogChunk, LogOptions, LogSource};
 pub use network::{NetworkInfo, SubnetSpec};
 pub use spec::{
-    ComputeSpec, DeleteOptions, DeploymentKind, DeploymentRef, DeploymentSpec, Endpoint,
-    HostCapacity,
+    ComputeSpec, DeleteOptions, DeploymentRef, DeploymentSpec, DeploymentType, Endpoint,
 };
 pub use state::{Deployed, DeploymentState, DeploymentStatus, StatusChange};
 
@@ -55,9 +61,19 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// The backend's name, for logs and metric labels (`docker`, `kubernetes`).
     fn backend(&self) -> &'static str;
 
+    /// The most one deployment can get on this runtime's host (read once,
+    /// when the runtime was built). Specs are checked against it, and the
+    /// worker records it for the API.
+    fn capacity(&self) -> HostCapacity;
+
     /// Creates the deployment unless it exists (then adopts it), and starts
     /// it if it never ran (a service also when it has exited). A deploy that
     /// fails permanently leaves nothing behind.
+    ///
+    /// The project's network must exist ([`Runtime::ensure_network`]
+    /// first): deploy does not make it, and answers
+    /// [`RuntimeError::NetworkMissing`] when it is not there, having left
+    /// nothing behind.
     fn deploy<'a>(&'a self, spec: &'a DeploymentSpec) -> RuntimeFuture<'a, Deployed>;
 
     /// Starts a stopped deployment; starting a running one is a no-op.
@@ -111,7 +127,8 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     fn list_networks(&self) -> RuntimeFuture<'_, Vec<NetworkInfo>>;
 
     /// Attaches the deployment to its project's network (which must exist:
-    /// `NotFound` otherwise); attaching an attached one succeeds.
+    /// [`RuntimeError::NetworkMissing`] otherwise); attaching an attached
+    /// one succeeds.
     fn connect_network<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()>;
 
     /// Detaches the deployment from its project's network, so it reaches

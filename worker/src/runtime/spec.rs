@@ -5,15 +5,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::network::SubnetSpec;
-
-/// Service (long-running, restarted unless stopped) or job (runs once): the
-/// domain's deployment type.
-pub use contaxy_common::domain::deployment::DeploymentType as DeploymentKind;
+/// Service (long-running, restarted unless stopped) or job (runs once).
+pub use contaxy_common::domain::deployment::DeploymentType;
 
 /// One deployment to run. The runtime's namespace (one per installation) is
 /// not part of it: the runtime is bound to its namespace when it is built,
-/// so a spec cannot name another installation's objects.
+/// so a spec cannot name another installation's objects. Nor is its
+/// network: that is the project's, named from the namespace and the
+/// project, and ensured before the deploy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentSpec {
     /// The owning project.
@@ -21,7 +20,7 @@ pub struct DeploymentSpec {
     /// Deterministic id, unique per installation; the container's name.
     pub deployment_id: String,
     /// Service or job.
-    pub kind: DeploymentKind,
+    pub kind: DeploymentType,
     /// Image reference, e.g. `registry/name:tag`.
     pub image: String,
     /// Replaces the image's entrypoint when not empty.
@@ -43,10 +42,6 @@ pub struct DeploymentSpec {
     /// Size the volume may grow to, in MiB (recorded on the volume; see the
     /// runtime README for what each backend enforces).
     pub max_volume_size_mb: Option<u64>,
-    /// The subnet allocated to the project's network. Deploy creates the
-    /// network with it when it is missing; an existing network must have it.
-    /// `None` leaves the choice to the runtime (tests of the runtime alone).
-    pub network_subnet: Option<SubnetSpec>,
 }
 
 impl DeploymentSpec {
@@ -54,7 +49,7 @@ impl DeploymentSpec {
     pub fn new(
         project_id: impl Into<String>,
         deployment_id: impl Into<String>,
-        kind: DeploymentKind,
+        kind: DeploymentType,
         image: impl Into<String>,
     ) -> Self {
         Self {
@@ -71,7 +66,6 @@ impl DeploymentSpec {
             compute: ComputeSpec::default(),
             volume_path: None,
             max_volume_size_mb: None,
-            network_subnet: None,
         }
     }
 
@@ -170,15 +164,6 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// What the host can give a single deployment at most.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HostCapacity {
-    /// Cores.
-    pub cpus: f64,
-    /// Memory, bytes.
-    pub memory_bytes: u64,
-}
-
 /// Options of [`crate::runtime::Runtime::delete`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeleteOptions {
@@ -220,16 +205,16 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_through_their_wire_names() {
-        for kind in [DeploymentKind::Service, DeploymentKind::Job] {
-            assert_eq!(DeploymentKind::parse(kind.as_str()), Some(kind));
+        for kind in [DeploymentType::Service, DeploymentType::Job] {
+            assert_eq!(DeploymentType::parse(kind.as_str()), Some(kind));
             assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));
         }
-        assert_eq!(DeploymentKind::parse("Service"), None);
+        assert_eq!(DeploymentType::parse("Service"), None);
     }
 
     #[test]
     fn a_spec_names_its_own_target() {
-        let spec = DeploymentSpec::new("proj", "dep", DeploymentKind::Job, "img");
+        let spec = DeploymentSpec::new("proj", "dep", DeploymentType::Job, "img");
         assert_eq!(spec.target(), DeploymentRef::new("proj", "dep"));
         assert_eq!(spec.target().to_string(), "deployment dep of project proj");
     }

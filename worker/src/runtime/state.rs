@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 pub use contaxy_common::domain::deployment::DeploymentStatus;
 
-use super::spec::DeploymentKind;
+use super::spec::DeploymentType;
 
 /// A deployment as the runtime sees it now.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +15,7 @@ pub struct DeploymentState {
     /// The deployment id.
     pub deployment_id: String,
     /// Service or job.
-    pub kind: DeploymentKind,
+    pub kind: DeploymentType,
     /// The display name it was created with.
     pub display_name: String,
     /// Its status.
@@ -52,7 +52,7 @@ pub struct StatusChange {
     /// The deployment id.
     pub deployment_id: String,
     /// Service or job.
-    pub kind: DeploymentKind,
+    pub kind: DeploymentType,
     /// The new status.
     pub status: DeploymentStatus,
     /// The exit code, for a deployment that exited.

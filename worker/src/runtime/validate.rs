@@ -1,8 +1,10 @@
 //! Checks made before anything is created, as pure functions: a spec that
 //! fails here fails permanently, with the field named.
 
+use contaxy_common::domain::capacity::HostCapacity;
+
 use super::error::RuntimeError;
-use super::spec::{DeploymentSpec, HostCapacity};
+use super::spec::DeploymentSpec;
 
 /// Bytes in one MiB: memory sizes are given in MiB, as Docker's `m` suffix.
 pub const MIB: u64 = 1024 * 1024;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::runtime::spec::{DeploymentKind, DeploymentSpec};
+use crate::runtime::spec::{DeploymentSpec, DeploymentType};
 
 const HOST: HostCapacity = HostCapacity {
     cpus: 4.0,
@@ -7,7 +7,7 @@ const HOST: HostCapacity = HostCapacity {
 };
 
 fn spec() -> DeploymentSpec {
-    DeploymentSpec::new("proj", "ns-p-proj-s-web", DeploymentKind::Service, "img:1")
+    DeploymentSpec::new("proj", "ns-p-proj-s-web", DeploymentType::Service, "img:1")
 }
 
 fn field_of(result: Result<(), RuntimeError>) -> &'static str {

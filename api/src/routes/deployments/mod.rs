@@ -157,7 +157,7 @@ pub async fn check_host_capacity(
     input: &DeploymentInput,
 ) -> Result<(), ApiError> {
     if let Some(host) = capacity::largest(&state.db, &state.namespace).await? {
-        check_capacity(&input.compute, host.cpus, host.memory_bytes)?;
+        check_capacity(&input.compute, &host)?;
     }
     Ok(())
 }

@@ -48,8 +48,8 @@ impl DockerRuntime {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| RuntimeError::NotFound {
-                what: format!("network {name}"),
+            .ok_or_else(|| RuntimeError::NetworkMissing {
+                network: name.clone(),
             })?;
         if !labels::owned_by(
             network.labels.as_ref(),

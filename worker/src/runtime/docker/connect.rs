@@ -1,20 +1,21 @@
 //! Reaching the Docker Engine and agreeing on an API version.
 
 use bollard::Docker;
+use contaxy_common::domain::capacity::HostCapacity;
 use contaxy_common::ops::Probe;
 
 use super::errors::classify;
 use crate::runtime::error::RuntimeError;
-use crate::runtime::spec::HostCapacity;
 
 /// The oldest Engine API this backend is tested against (Docker 20.10).
 pub const MIN_API_VERSION: (u32, u32) = (1, 41);
 
 /// Opens a Docker client for `host` (no request is made yet).
 pub fn connect_docker(host: &str) -> Result<Docker, RuntimeError> {
-    Docker::connect_with_host(host).map_err(|source| RuntimeError::BadDockerHost {
-        host: host.to_owned(),
-        source,
+    Docker::connect_with_host(host).map_err(|source| RuntimeError::BadSetting {
+        setting: "CONTAXY_DOCKER_HOST",
+        value: host.to_owned(),
+        source: source.into(),
     })
 }
 

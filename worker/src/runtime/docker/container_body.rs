@@ -10,7 +10,7 @@ use bollard::models::{
 
 use super::config::DockerRuntimeConfig;
 use super::labels;
-use crate::runtime::spec::{DeploymentKind, DeploymentSpec};
+use crate::runtime::spec::{DeploymentSpec, DeploymentType};
 use crate::runtime::validate::MIB;
 
 /// Every capability is dropped, then these few are given back: what common
@@ -31,12 +31,12 @@ pub const CAPABILITIES_ADDED: [&str; 7] = [
 /// capabilities.
 pub const SECURITY_OPTIONS: [&str; 1] = ["no-new-privileges"];
 
-/// The create request for `spec`, attached to the project network
-/// `network_id` only.
+/// The create request for `spec`, attached to its project's network only
+/// (`network`: the network's name, which is deterministic, or its id).
 pub fn container_body(
     config: &DockerRuntimeConfig,
     spec: &DeploymentSpec,
-    network_id: &str,
+    network: &str,
 ) -> ContainerCreateBody {
     let env = spec
         .env
@@ -62,23 +62,19 @@ pub fn container_body(
         stop_timeout: Some(i64::from(config.stop_timeout_secs)),
         tty: Some(false),
         open_stdin: Some(false),
-        host_config: Some(host_config(config, spec, network_id)),
+        host_config: Some(host_config(config, spec, network)),
         networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(network_id.to_owned(), endpoint)])),
+            endpoints_config: Some(HashMap::from([(network.to_owned(), endpoint)])),
         }),
         ..ContainerCreateBody::default()
     }
 }
 
-fn host_config(
-    config: &DockerRuntimeConfig,
-    spec: &DeploymentSpec,
-    network_id: &str,
-) -> HostConfig {
+fn host_config(config: &DockerRuntimeConfig, spec: &DeploymentSpec, network: &str) -> HostConfig {
     let memory = memory_limit_bytes(config, spec);
     let restart = match spec.kind {
-        DeploymentKind::Service => RestartPolicyNameEnum::UNLESS_STOPPED,
-        DeploymentKind::Job => RestartPolicyNameEnum::NO,
+        DeploymentType::Service => RestartPolicyNameEnum::UNLESS_STOPPED,
+        DeploymentType::Job => RestartPolicyNameEnum::NO,
     };
     HostConfig {
         // Untrusted code: none of the host's powers, paths or devices.
@@ -89,7 +85,7 @@ fn host_config(
         binds: None,
         mounts: volume_mount(spec).map(|mount| vec![mount]),
         publish_all_ports: Some(false),
-        network_mode: Some(network_id.to_owned()),
+        network_mode: Some(network.to_owned()),
         pids_limit: Some(spec.compute.pids_limit.unwrap_or(config.default_pids_limit)),
         memory: Some(memory),
         // Equal to the memory limit: no swap on top of it.

@@ -5,7 +5,7 @@ fn config() -> DockerRuntimeConfig {
     DockerRuntimeConfig::with_namespace("ns")
 }
 
-fn spec(kind: DeploymentKind) -> DeploymentSpec {
+fn spec(kind: DeploymentType) -> DeploymentSpec {
     let mut spec = DeploymentSpec::new("proj", "ns-p-proj-s-web", kind, "img:1");
     spec.command = vec!["/bin/sh".into(), "-c".into()];
     spec.args = vec!["echo hi".into()];
@@ -24,7 +24,7 @@ fn host(body: &ContainerCreateBody) -> &HostConfig {
 
 #[test]
 fn security_defaults_are_always_applied() {
-    for kind in [DeploymentKind::Service, DeploymentKind::Job] {
+    for kind in [DeploymentType::Service, DeploymentType::Job] {
         let body = container_body(&config(), &spec(kind), "net-id");
         let host = host(&body);
         assert_eq!(host.privileged, Some(false));
@@ -63,7 +63,7 @@ fn security_defaults_are_always_applied() {
 
 #[test]
 fn command_args_env_labels_and_ports_come_from_the_spec() {
-    let body = container_body(&config(), &spec(DeploymentKind::Service), "net-id");
+    let body = container_body(&config(), &spec(DeploymentType::Service), "net-id");
     assert_eq!(body.image.as_deref(), Some("img:1"));
     assert_eq!(body.entrypoint.clone().unwrap(), ["/bin/sh", "-c"]);
     assert_eq!(body.cmd.clone().unwrap(), ["echo hi"]);
@@ -80,7 +80,7 @@ fn command_args_env_labels_and_ports_come_from_the_spec() {
 
 #[test]
 fn empty_command_and_args_keep_the_images_own() {
-    let mut spec = spec(DeploymentKind::Job);
+    let mut spec = spec(DeploymentType::Job);
     spec.command.clear();
     spec.args.clear();
     spec.endpoints.clear();
@@ -93,7 +93,7 @@ fn empty_command_and_args_keep_the_images_own() {
 
 #[test]
 fn the_container_joins_its_project_network_only() {
-    let body = container_body(&config(), &spec(DeploymentKind::Service), "net-id");
+    let body = container_body(&config(), &spec(DeploymentType::Service), "net-id");
     assert_eq!(host(&body).network_mode.as_deref(), Some("net-id"));
     let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
     assert_eq!(endpoints.keys().collect::<Vec<_>>(), ["net-id"]);
@@ -115,15 +115,15 @@ fn services_restart_unless_stopped_and_jobs_never() {
             .unwrap()
     };
     assert_eq!(
-        policy(DeploymentKind::Service),
+        policy(DeploymentType::Service),
         RestartPolicyNameEnum::UNLESS_STOPPED
     );
-    assert_eq!(policy(DeploymentKind::Job), RestartPolicyNameEnum::NO);
+    assert_eq!(policy(DeploymentType::Job), RestartPolicyNameEnum::NO);
 }
 
 #[test]
 fn compute_limits_convert_to_engine_units() {
-    let mut spec = spec(DeploymentKind::Job);
+    let mut spec = spec(DeploymentType::Job);
     spec.compute.max_cpus = Some(1.5);
     spec.compute.max_memory_mb = Some(256);
     spec.compute.pids_limit = Some(64);
@@ -138,7 +138,7 @@ fn compute_limits_convert_to_engine_units() {
 
 #[test]
 fn no_cpu_limit_unless_asked_but_always_a_memory_limit() {
-    let mut spec = spec(DeploymentKind::Job);
+    let mut spec = spec(DeploymentType::Job);
     assert_eq!(host(&container_body(&config(), &spec, "n")).nano_cpus, None);
     spec.compute.min_memory_mb = Some(2048);
     assert_eq!(memory_limit_bytes(&config(), &spec), 2048 * 1024 * 1024);
@@ -157,7 +157,7 @@ fn gpus_become_an_nvidia_device_request() {
     assert_eq!(request[0].driver.as_deref(), Some("nvidia"));
     assert_eq!(request[0].count, Some(2));
     assert_eq!(request[0].capabilities.clone().unwrap(), [["gpu"]]);
-    let mut spec = spec(DeploymentKind::Job);
+    let mut spec = spec(DeploymentType::Job);
     spec.compute.gpus = Some(1);
     assert!(
         host(&container_body(&config(), &spec, "n"))
@@ -168,7 +168,7 @@ fn gpus_become_an_nvidia_device_request() {
 
 #[test]
 fn a_volume_is_mounted_by_name_never_a_host_path() {
-    let mut spec = spec(DeploymentKind::Service);
+    let mut spec = spec(DeploymentType::Service);
     assert_eq!(host(&container_body(&config(), &spec, "n")).mounts, None);
     spec.volume_path = Some("/data".into());
     let mounts = host(&container_body(&config(), &spec, "n"))

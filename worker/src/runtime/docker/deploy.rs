@@ -10,12 +10,12 @@ use futures::StreamExt;
 
 use super::DockerRuntime;
 use super::container_body::container_body;
-use super::errors::{classify, is_transport, status_of};
+use super::errors::{classify, is_transport, missing_network, status_of};
 use super::labels;
 use super::lifecycle::Lookup;
 use super::status::state_from_inspect;
 use crate::runtime::RuntimeError;
-use crate::runtime::spec::{DeploymentKind, DeploymentRef, DeploymentSpec};
+use crate::runtime::spec::{DeploymentRef, DeploymentSpec, DeploymentType};
 use crate::runtime::state::{Deployed, DeploymentState};
 use crate::runtime::validate::validate_spec;
 
@@ -24,6 +24,11 @@ use crate::runtime::validate::validate_spec;
 const CONFLICT_LOOKUP_PAUSES_MS: [u64; 6] = [0, 50, 100, 200, 400, 800];
 
 impl DockerRuntime {
+    /// Deploys into the project's network by its deterministic name, without
+    /// looking for it first: the caller ensured it (under its lock). If it
+    /// is gone by the time the container starts (or is created, on engines
+    /// that check then), the container is removed and
+    /// [`RuntimeError::NetworkMissing`] tells the caller to ensure it again.
     pub(super) async fn deploy_container(
         &self,
         spec: &DeploymentSpec,
@@ -33,9 +38,6 @@ impl DockerRuntime {
         if let Some(deployed) = self.adopt_existing(spec).await? {
             return Ok(deployed);
         }
-        let network = self
-            .ensure_project_network(&spec.project_id, spec.network_subnet.as_ref())
-            .await?;
         self.ensure_image(&spec.image).await?;
         if spec.volume_path.is_some() {
             self.ensure_volume(spec).await?;
@@ -44,14 +46,20 @@ impl DockerRuntime {
             name: Some(spec.deployment_id.clone()),
             platform: String::new(),
         };
-        let body = container_body(&self.config, spec, &network.id);
+        let network = labels::network_name(self.namespace(), &spec.project_id);
+        let body = container_body(&self.config, spec, &network);
         let id = match self.docker.create_container(Some(options), body).await {
             Ok(created) => created.id,
             // Another delivery created it since we looked: adopt that one.
             Err(error) if status_of(&error) == Some(409) => {
                 return self.adopt_after_conflict(spec, error).await;
             }
-            Err(error) => return Err(classify("create container", &target.to_string(), error)),
+            Err(error) => {
+                return Err(match missing_network(&error) {
+                    Some(network) => RuntimeError::NetworkMissing { network },
+                    None => classify("create container", &target.to_string(), error),
+                });
+            }
         };
         tracing::info!(deployment_id = %spec.deployment_id, container_id = %id, "Created a container.");
         self.start_new(&id, &target).await?;
@@ -123,8 +131,9 @@ impl DockerRuntime {
     }
 
     /// Starts a container this deploy is responsible for. If it can never
-    /// start (a bad command, no GPU driver) it is removed, so a failed deploy
-    /// leaves nothing behind; a transient failure keeps it for the retry.
+    /// start (a bad command, no GPU driver, its network gone) it is removed,
+    /// so a failed deploy leaves nothing behind; a transient failure keeps
+    /// it for the retry.
     async fn start_new(&self, id: &str, target: &DeploymentRef) -> Result<(), RuntimeError> {
         let Err(error) = self.start_by_id(id, target).await else {
             return Ok(());
@@ -212,15 +221,15 @@ impl DockerRuntime {
 
 /// Whether an adopted container should be started: a job only if it never
 /// ran (a finished job is not run again), a service whenever it is not up.
-fn should_start(kind: DeploymentKind, container: &ContainerInspectResponse) -> bool {
+fn should_start(kind: DeploymentType, container: &ContainerInspectResponse) -> bool {
     let state = container
         .state
         .as_ref()
         .and_then(|s| s.status.as_ref())
         .map_or("", AsRef::as_ref);
     match kind {
-        DeploymentKind::Job => state == "created",
-        DeploymentKind::Service => matches!(state, "created" | "exited"),
+        DeploymentType::Job => state == "created",
+        DeploymentType::Service => matches!(state, "created" | "exited"),
     }
 }
 
@@ -306,12 +315,12 @@ mod tests {
     fn an_adopted_job_runs_at_most_once_and_a_service_is_brought_up() {
         use ContainerStateStatusEnum::{CREATED, EXITED, RUNNING};
         let cases = [
-            (DeploymentKind::Job, CREATED, true),
-            (DeploymentKind::Job, RUNNING, false),
-            (DeploymentKind::Job, EXITED, false),
-            (DeploymentKind::Service, CREATED, true),
-            (DeploymentKind::Service, RUNNING, false),
-            (DeploymentKind::Service, EXITED, true),
+            (DeploymentType::Job, CREATED, true),
+            (DeploymentType::Job, RUNNING, false),
+            (DeploymentType::Job, EXITED, false),
+            (DeploymentType::Service, CREATED, true),
+            (DeploymentType::Service, RUNNING, false),
+            (DeploymentType::Service, EXITED, true),
         ];
         for (kind, state, expected) in cases {
             assert_eq!(

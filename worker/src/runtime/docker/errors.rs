@@ -28,7 +28,7 @@ pub fn classify(operation: &'static str, what: &str, error: BollardError) -> Run
         | BollardError::HyperLegacyError { .. }
         | BollardError::SocketNotFoundError(_)) => RuntimeError::Unreachable {
             operation,
-            source: error,
+            source: error.into(),
         },
         // An error the engine reported in the middle of a streamed answer
         // (only image operations do): a failure on its side.
@@ -39,7 +39,7 @@ pub fn classify(operation: &'static str, what: &str, error: BollardError) -> Run
         },
         error => RuntimeError::Protocol {
             operation,
-            source: error,
+            source: error.into(),
         },
     }
 }
@@ -76,6 +76,25 @@ fn classify_status(
             message,
         },
     }
+}
+
+/// The network an engine answer says is missing: Docker 20.10 creates a
+/// container for a network that is not there and refuses to start it
+/// (404 "network X not found"); later engines refuse the create the same
+/// way. `None` for any other error, including other 404s.
+pub fn missing_network(error: &BollardError) -> Option<String> {
+    let BollardError::DockerResponseServerError {
+        status_code: 404,
+        message,
+    } = error
+    else {
+        return None;
+    };
+    message
+        .strip_prefix("network ")
+        .and_then(|rest| rest.strip_suffix(" not found"))
+        .or_else(|| message.strip_prefix("No such network: "))
+        .map(|name| name.trim().to_owned())
 }
 
 /// The status code of an engine answer, when the error is one.
@@ -218,6 +237,24 @@ mod tests {
         let error = classify("list", "c", BollardError::JsonSerdeError { err: json });
         assert!(matches!(error, RuntimeError::Protocol { .. }));
         assert!(!error.is_retryable());
+    }
+
+    #[test]
+    fn a_missing_network_is_told_apart_from_other_404s() {
+        assert_eq!(
+            missing_network(&answer(404, "network t1-p-alpha-network not found")).as_deref(),
+            Some("t1-p-alpha-network")
+        );
+        assert_eq!(
+            missing_network(&answer(404, "No such network: t1-p-alpha-network")).as_deref(),
+            Some("t1-p-alpha-network")
+        );
+        assert_eq!(
+            missing_network(&answer(404, "No such container: web")),
+            None
+        );
+        assert_eq!(missing_network(&answer(404, "No such image: x:1")), None);
+        assert_eq!(missing_network(&answer(500, "network x not found")), None);
     }
 
     #[test]

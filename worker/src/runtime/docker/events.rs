@@ -12,7 +12,7 @@ use super::DockerRuntime;
 use super::errors::classify;
 use super::labels;
 use crate::runtime::StatusChangeStream;
-use crate::runtime::spec::DeploymentKind;
+use crate::runtime::spec::DeploymentType;
 use crate::runtime::state::{DeploymentStatus, StatusChange};
 
 /// The container events that change a deployment's status. Others (attach,
@@ -93,7 +93,7 @@ pub fn status_change(namespace: &str, event: &EventMessage) -> Option<StatusChan
     Some(StatusChange {
         project_id: attributes.get(labels::PROJECT)?.clone(),
         deployment_id: attributes.get(labels::DEPLOYMENT_ID)?.clone(),
-        kind: DeploymentKind::parse(attributes.get(labels::DEPLOYMENT_TYPE)?)?,
+        kind: DeploymentType::parse(attributes.get(labels::DEPLOYMENT_TYPE)?)?,
         status,
         exit_code,
         at,

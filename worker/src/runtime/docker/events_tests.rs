@@ -48,7 +48,7 @@ fn lifecycle_events_map_to_statuses() {
         );
         assert_eq!(change.project_id, "proj");
         assert_eq!(change.deployment_id, "dep");
-        assert_eq!(change.kind, DeploymentKind::Job);
+        assert_eq!(change.kind, DeploymentType::Job);
     }
 }
 

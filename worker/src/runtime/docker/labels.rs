@@ -119,11 +119,11 @@ pub fn owned_by(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::spec::{DeploymentKind, Endpoint};
+    use crate::runtime::spec::{DeploymentType, Endpoint};
 
     fn spec() -> DeploymentSpec {
         let mut spec =
-            DeploymentSpec::new("proj", "ns-p-proj-s-web", DeploymentKind::Service, "img");
+            DeploymentSpec::new("proj", "ns-p-proj-s-web", DeploymentType::Service, "img");
         spec.display_name = "Web".to_owned();
         spec.created_by = "alice".to_owned();
         spec.endpoints = vec![

@@ -8,7 +8,7 @@ use bollard::query_parameters::{
 };
 
 use super::DockerRuntime;
-use super::errors::{classify, status_of};
+use super::errors::{classify, missing_network, status_of};
 use super::labels;
 use super::status::{state_from_inspect, state_from_summary};
 use crate::runtime::RuntimeError;
@@ -93,7 +93,10 @@ impl DockerRuntime {
         self.docker
             .start_container(id, None::<StartContainerOptions>)
             .await
-            .map_err(|e| classify("start container", &target.to_string(), e))
+            .map_err(|error| match missing_network(&error) {
+                Some(network) => RuntimeError::NetworkMissing { network },
+                None => classify("start container", &target.to_string(), error),
+            })
     }
 
     pub(super) async fn stop_container(&self, target: &DeploymentRef) -> Result<(), RuntimeError> {

@@ -24,6 +24,7 @@ pub mod status;
 
 use bollard::Docker;
 use chrono::{DateTime, Utc};
+use contaxy_common::domain::capacity::HostCapacity;
 use futures::FutureExt;
 use tokio::sync::Mutex;
 
@@ -93,6 +94,10 @@ impl DockerRuntime {
 impl Runtime for DockerRuntime {
     fn backend(&self) -> &'static str {
         "docker"
+    }
+
+    fn capacity(&self) -> HostCapacity {
+        self.engine.capacity
     }
 
     fn deploy<'a>(&'a self, spec: &'a DeploymentSpec) -> RuntimeFuture<'a, Deployed> {

@@ -4,7 +4,7 @@ use bollard::models::{ContainerInspectResponse, ContainerSummary};
 use chrono::{DateTime, Utc};
 
 use super::labels;
-use crate::runtime::spec::DeploymentKind;
+use crate::runtime::spec::DeploymentType;
 use crate::runtime::state::{DeploymentState, DeploymentStatus};
 
 /// contaxy's mapping, with the states it left as unknown made explicit:
@@ -64,7 +64,7 @@ pub fn state_from_inspect(container: &ContainerInspectResponse) -> Option<Deploy
     Some(DeploymentState {
         project_id: label(labels::PROJECT)?,
         deployment_id: label(labels::DEPLOYMENT_ID)?,
-        kind: DeploymentKind::parse(&label(labels::DEPLOYMENT_TYPE)?)?,
+        kind: DeploymentType::parse(&label(labels::DEPLOYMENT_TYPE)?)?,
         display_name: label(labels::DISPLAY_NAME).unwrap_or_default(),
         status: status_from_docker(docker_state, exit_code),
         exit_code,
@@ -89,7 +89,7 @@ pub fn state_from_summary(container: &ContainerSummary) -> Option<DeploymentStat
     Some(DeploymentState {
         project_id: label(labels::PROJECT)?,
         deployment_id: label(labels::DEPLOYMENT_ID)?,
-        kind: DeploymentKind::parse(&label(labels::DEPLOYMENT_TYPE)?)?,
+        kind: DeploymentType::parse(&label(labels::DEPLOYMENT_TYPE)?)?,
         display_name: label(labels::DISPLAY_NAME).unwrap_or_default(),
         status: status_from_docker(docker_state, exit_code),
         exit_code,

@@ -119,7 +119,7 @@ fn an_inspected_job_that_failed_reports_its_exit_code() {
     let state = state_from_inspect(&inspected(ContainerStateStatusEnum::EXITED, 3, false)).unwrap();
     assert_eq!(state.status, DeploymentStatus::Failed);
     assert_eq!(state.exit_code, Some(3));
-    assert_eq!(state.kind, DeploymentKind::Job);
+    assert_eq!(state.kind, DeploymentType::Job);
     assert_eq!(
         (state.project_id.as_str(), state.deployment_id.as_str()),
         ("proj", "dep")

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use contaxy_tests::runtime::TestRuntime;
-use contaxy_worker::runtime::{DeploymentStatus, LogOptions, Runtime};
+use contaxy_worker::runtime::{DeploymentStatus, LogOptions};
 
 /// CapEff of a process holding exactly CHOWN (0), DAC_OVERRIDE (1),
 /// FOWNER (3), KILL (5), SETGID (6), SETUID (7) and NET_BIND_SERVICE (10).

@@ -14,7 +14,8 @@ use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 use contaxy_common::store::networks;
 use contaxy_common::store::tokens::{self, DeploymentToken, PreviousToken};
 
-use super::{network, with_retries};
+use super::network::{self, Check};
+use super::with_retries;
 use crate::context::{ActionContext, DeploymentSettings};
 use crate::error::ActionError;
 use crate::runtime::{
@@ -111,21 +112,28 @@ async fn run(
     }
     let mut spec = spec_for(&record, &exec.deployment)?;
     // The network is ensured here, under the project's lock, and not again
-    // by the runtime. Should it be gone by the time the container starts
-    // (removed outside contaxy, or by a delete racing this deploy), the
-    // runtime says `NetworkMissing`, leaving nothing behind: the network
-    // is ensured once more and the deploy tried again, once.
-    let ensure_network =
-        async || match network::ensure_project_network(exec, &action.project_id).await {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                if !error.is_transient() {
-                    fail_deployment(exec, action, id, &error.to_string()).await?;
-                }
-                Err(error)
+    // by the runtime; a network recorded as ready is taken at its word,
+    // with no Engine call. Should it be gone by the time the container
+    // starts (removed outside contaxy, or by a delete racing this deploy),
+    // the runtime says `NetworkMissing`, leaving nothing behind: the network
+    // is ensured once more, asking the runtime, and the deploy tried again,
+    // once.
+    let ensure_network = async |check| match network::ensure_project_network(
+        exec,
+        &action.project_id,
+        check,
+    )
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            if !error.is_transient() {
+                fail_deployment(exec, action, id, &error.to_string()).await?;
             }
-        };
-    ensure_network().await?;
+            Err(error)
+        }
+    };
+    ensure_network(Check::Record).await?;
     let token = issue_token(exec, &record).await?;
     spec.env.insert(
         "CONTAXY_API_TOKEN".to_owned(),
@@ -134,7 +142,7 @@ async fn run(
     let mut deployed = with_retries(|| exec.runtime.deploy(&spec)).await;
     if let Err(RuntimeError::NetworkMissing { network }) = &deployed {
         tracing::info!(%network, deployment_id = id, "The project network was gone; ensuring it again.");
-        ensure_network().await?;
+        ensure_network(Check::Runtime).await?;
         deployed = with_retries(|| exec.runtime.deploy(&spec)).await;
     }
     match deployed {

@@ -36,11 +36,13 @@ pub async fn execute(
 ) -> Result<(), ActionError> {
     let project_id = message.project_id.as_str();
     match action {
-        NetworkAction::Ensure => ensure_project_network(ctx, project_id).await.map(drop),
+        NetworkAction::Ensure => ensure_project_network(ctx, project_id, Check::Runtime)
+            .await
+            .map(drop),
         NetworkAction::Delete => delete_project_network(ctx, project_id).await,
         NetworkAction::Connect(payload) => {
             // The network may have been deleted since the deployment was made.
-            ensure_project_network(ctx, project_id).await?;
+            ensure_project_network(ctx, project_id, Check::Runtime).await?;
             let target = DeploymentRef::new(project_id, &payload.deployment_id);
             with_retries(|| ctx.runtime.connect_network(&target)).await?;
             networks::attach(&ctx.pool, project_id, &payload.deployment_id).await?;
@@ -55,12 +57,25 @@ pub async fn execute(
     }
 }
 
+/// How far [`ensure_project_network`] looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// A network recorded as ready is taken at its word, with no runtime
+    /// call: a deploy's path, where the runtime reports a network that is
+    /// gone after all (`NetworkMissing`) and the deploy ensures it again
+    /// with [`Check::Runtime`].
+    Record,
+    /// The runtime is asked, and a missing network is made again.
+    Runtime,
+}
+
 /// Makes sure the project's network exists in the runtime with the subnet
 /// recorded for it (allocating one when it has none), and returns the
 /// record. Only a live project (not gone, deletion not queued) gets one.
 pub async fn ensure_project_network(
     ctx: &ActionContext,
     project_id: &str,
+    check: Check,
 ) -> Result<NetworkRecord, ActionError> {
     if !projects::is_live(&ctx.pool, project_id).await? {
         return Err(ActionError::ProjectNotLive {
@@ -68,7 +83,7 @@ pub async fn ensure_project_network(
         });
     }
     let mut lock = NetworkLock::acquire(&ctx.pool, project_id).await?;
-    let ensured = ensure_locked(ctx, &mut lock, project_id).await;
+    let ensured = ensure_locked(ctx, &mut lock, project_id, check).await;
     unlock(lock).await;
     ensured
 }
@@ -77,11 +92,18 @@ async fn ensure_locked(
     ctx: &ActionContext,
     lock: &mut NetworkLock,
     project_id: &str,
+    check: Check,
 ) -> Result<NetworkRecord, ActionError> {
     let settings = &ctx.network;
     let name = network_name(&settings.namespace, project_id);
     for _ in 0..MAX_REFUSED_SUBNETS {
         let record = networks::allocate(lock.conn(), project_id, &name, &settings.pool).await?;
+        if check == Check::Record
+            && record.status == NetworkStatus::Ready
+            && record.status_detail.is_none()
+        {
+            return Ok(record);
+        }
         let subnet = subnet_of(&record);
         match with_retries(|| ctx.runtime.ensure_network(project_id, Some(&subnet))).await {
             Ok(_) => return mark_ready(lock, record).await,

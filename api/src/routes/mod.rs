@@ -12,6 +12,7 @@ pub mod deployments;
 pub mod members;
 pub mod networks;
 pub mod projects;
+pub mod schema;
 pub mod tokens;
 
 use deployments::{jobs, services};

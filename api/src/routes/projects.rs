@@ -6,17 +6,22 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use contaxy_common::domain::action::{ActionKind, ActionOrigin};
 use contaxy_common::domain::{AccessLevel, Permission, ProjectId, Subject};
-use contaxy_common::store::projects::{
-    self as store, Deletion, NewProject, ProjectPatch, ProjectRow,
-};
+use contaxy_common::store::actions::NewAction;
+use contaxy_common::store::projects::{self as store, NewProject, ProjectPatch, ProjectRow};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use sqlx::PgConnection;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
+use crate::actions::{self, ResourceWrite};
 use crate::auth::{Admin, Caller, ProjectAccess, Read, Write};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
+use crate::routes::actions::ActionAccepted;
+use crate::routes::schema::{ProjectIdText, map_of, nullable, text_schema};
 use crate::state::AppState;
 
 /// A new project.
@@ -25,17 +30,22 @@ use crate::state::AppState;
 pub struct ProjectInput {
     /// 4–25 lower-case letters, digits and single hyphens; `system` is
     /// reserved. See `GET /projects:suggest-id`.
+    #[schema(value_type = ProjectIdText)]
     pub id: String,
     /// 4–128 characters.
+    #[schema(min_length = 4, max_length = 128)]
     pub display_name: String,
     /// At most 240 characters.
     #[serde(default)]
+    #[schema(max_length = 240)]
     pub description: String,
     /// An icon (URL or name), at most 2000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub icon: String,
-    /// String keys to string values.
+    /// At most 100 keys of 1–128 characters, to values of at most 1024.
     #[serde(default)]
+    #[schema(schema_with = metadata_input)]
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -45,12 +55,17 @@ pub struct ProjectInput {
 #[serde(deny_unknown_fields)]
 pub struct ProjectUpdate {
     /// 4–128 characters.
+    #[schema(min_length = 4, max_length = 128)]
     pub display_name: Option<String>,
     /// At most 240 characters.
+    #[schema(max_length = 240)]
     pub description: Option<String>,
     /// At most 2000 characters.
+    #[schema(max_length = 2000)]
     pub icon: Option<String>,
-    /// Keys to set, or to remove with `null`.
+    /// Keys to set, or to remove with `null` (at most 100 keys of 1–128
+    /// characters, to values of at most 1024).
+    #[schema(schema_with = metadata_update)]
     pub metadata: Option<BTreeMap<String, Option<String>>>,
 }
 
@@ -66,7 +81,7 @@ pub struct Project {
     /// An icon.
     pub icon: String,
     /// String keys to string values.
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, String>)]
     pub metadata: serde_json::Value,
     /// When it was created.
     pub created_at: DateTime<Utc>,
@@ -97,11 +112,33 @@ impl From<ProjectRow> for Project {
     }
 }
 
-/// The answer to a queued deletion.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ActionAccepted {
-    /// The recorded action; follow it to see the deletion finish.
-    pub action_id: Uuid,
+text_schema! {
+    /// A project's metadata key: 1–128 characters.
+    pub struct MetadataKeyText { min_length: 1, max_length: 128 }
+}
+
+text_schema! {
+    /// A project's metadata value: at most 1024 characters.
+    pub struct MetadataValueText { max_length: MAX_METADATA_VALUE }
+}
+
+/// A new project's `metadata`.
+fn metadata_input() -> Object {
+    map_of(
+        MetadataKeyText::schema(),
+        MetadataValueText::schema(),
+        MAX_METADATA_KEYS,
+    )
+}
+
+/// A change's `metadata`: `null` removes a key; the whole may be `null`.
+fn metadata_update() -> RefOr<Schema> {
+    let map = map_of(
+        MetadataKeyText::schema(),
+        nullable(MetadataValueText::schema()),
+        MAX_METADATA_KEYS,
+    );
+    nullable(map.into())
 }
 
 /// The query of `GET /projects:suggest-id`.
@@ -112,6 +149,7 @@ pub struct SuggestIdQuery {
 }
 
 const MAX_METADATA_KEYS: usize = 100;
+const MAX_METADATA_VALUE: usize = 1024;
 
 fn check_len(what: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
     let len = value.chars().count();
@@ -134,7 +172,7 @@ fn check_metadata<'a>(
     for (key, value) in keys {
         check_len("A metadata key", key, 1, 128)?;
         if let Some(value) = value {
-            check_len("A metadata value", value, 0, 1024)?;
+            check_len("A metadata value", value, 0, MAX_METADATA_VALUE)?;
         }
     }
     Ok(())
@@ -277,7 +315,7 @@ fn slug(display_name: &str) -> String {
 
 /// Reads one project. Needs `read` on it.
 #[utoipa::path(get, path = "/projects/{project_id}", tag = "projects",
-    params(("project_id" = String, Path, description = "The project")),
+    params(("project_id" = ProjectIdText, Path, description = "The project")),
     responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
 pub async fn get_project(
     State(state): State<AppState>,
@@ -292,7 +330,7 @@ pub async fn get_project(
 /// Changes a project's display name, description, icon or metadata. Needs
 /// `write` on it.
 #[utoipa::path(patch, path = "/projects/{project_id}", tag = "projects",
-    params(("project_id" = String, Path, description = "The project")),
+    params(("project_id" = ProjectIdText, Path, description = "The project")),
     request_body = ProjectUpdate,
     responses((status = 200, body = Project), (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -338,24 +376,43 @@ fn being_deleted(project: &ProjectId) -> ApiError {
 /// it. The project refuses changes from then on; the action pipeline removes
 /// its deployments, networks and files, then the project.
 #[utoipa::path(delete, path = "/projects/{project_id}", tag = "projects",
-    params(("project_id" = String, Path, description = "The project")),
+    params(("project_id" = ProjectIdText, Path, description = "The project")),
     responses((status = 202, body = ActionAccepted), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn delete_project(
     State(state): State<AppState>,
     access: ProjectAccess<Admin>,
 ) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
-    match store::queue_deletion(&state.db, &access.project, &access.caller.subject).await? {
-        Deletion::Queued(action) => {
-            crate::submit::publish(&state, &action).await;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(ActionAccepted {
-                    action_id: action.id,
-                }),
-            ))
+    let project = &access.project;
+    let by = &access.caller.subject;
+    let mut action = NewAction::new(
+        project.as_str(),
+        ActionKind::ProjectDelete,
+        ActionOrigin::Api,
+    );
+    action.resource_id = Some(project.as_str().to_owned());
+    action.requested_by = Some(by.to_string());
+    let submitted = actions::submit(&state, action, MarkDeleting { project, by }).await?;
+    Ok(ActionAccepted::of(submitted.action()))
+}
+
+/// The project's "deleting" mark, written with its `project.delete`.
+/// Refused (409) when its deletion was queued already.
+#[derive(Debug)]
+struct MarkDeleting<'a> {
+    project: &'a ProjectId,
+    by: &'a Subject,
+}
+
+impl ResourceWrite for MarkDeleting<'_> {
+    type Row = ();
+
+    async fn write(self, conn: &mut PgConnection) -> Result<(), ApiError> {
+        if store::begin_deletion(conn, self.project, self.by).await? {
+            Ok(())
+        } else {
+            Err(being_deleted(self.project))
         }
-        Deletion::AlreadyDeleting => Err(being_deleted(&access.project)),
     }
 }
 

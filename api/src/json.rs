@@ -6,6 +6,10 @@
 //! (unknown field, missing field, wrong type, a number out of range, `NaN`)
 //! is a 400 naming the field in `details.fields`, exactly as the validation
 //! that follows names the fields it refuses.
+//!
+//! A string holding U+0000 is refused the same way, whatever the field:
+//! PostgreSQL can store it neither in `text` nor in `jsonb`, so it would
+//! otherwise fail deep inside a query, as a 500.
 
 use axum::body::Bytes;
 use axum::extract::rejection::MissingJsonContentType;
@@ -73,7 +77,53 @@ pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, FieldErrors> {
     deserializer
         .end()
         .map_err(|error| field_error(".", &error.to_string()))?;
+    // JSON can only spell U+0000 as this escape; without it there is none.
+    if body.windows(6).any(|w| w == br"\u0000") {
+        let parsed: serde_json::Value =
+            serde_json::from_slice(body).map_err(|error| field_error(".", &error.to_string()))?;
+        refuse_nul(&parsed)?;
+    }
     Ok(value)
+}
+
+/// Refuses a value holding U+0000 in a string or a key, naming where.
+pub fn refuse_nul(value: &serde_json::Value) -> Result<(), FieldErrors> {
+    fn find(value: &serde_json::Value, path: &str) -> Option<String> {
+        let at = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        match value {
+            serde_json::Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            }),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| find(item, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+                if key.contains('\0') {
+                    Some(at(&key.replace('\0', "\\u0000")))
+                } else {
+                    find(item, &at(key))
+                }
+            }),
+            _ => None,
+        }
+    }
+    match find(value, "") {
+        Some(field) => {
+            let mut errors = FieldErrors::default();
+            errors.push(&field, "must not contain the NUL character (U+0000)");
+            Err(errors)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Deserializes a JSON value (a merged update, say), naming the field of
@@ -164,6 +214,15 @@ mod tests {
         assert_eq!(field_of(r#""text""#), "body");
         assert_eq!(field_of(r#"{"name": "a"} trailing"#), "body");
         assert_eq!(field_of(""), "body");
+        assert_eq!(field_of(r#"{"name": "a\u0000b"}"#), "name");
+    }
+
+    #[test]
+    fn nul_is_refused_wherever_it_is() {
+        let value = serde_json::json!({"a": [{"b": "ok"}, {"c": "no\u{0}"}]});
+        let errors = refuse_nul(&value).expect_err("refused");
+        assert_eq!(errors.0[0].field, "a[1].c");
+        assert!(refuse_nul(&serde_json::json!({"a": "\\u0000 spelled out"})).is_ok());
     }
 
     #[test]

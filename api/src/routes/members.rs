@@ -54,9 +54,10 @@ pub struct MemberPath {
 
 /// The level to grant.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccessLevelQuery {
     /// `read`, `write` (the default) or `admin`.
-    #[param(value_type = Option<AccessLevelName>)]
+    #[param(value_type = AccessLevelName, required = false)]
     pub access_level: Option<String>,
 }
 

@@ -34,6 +34,12 @@ use utoipa_axum::routes;
 use crate::auth::guard::authenticate;
 use crate::error::{self, ErrorBody};
 use crate::state::AppState;
+use deployments::input::ComputeInput;
+use schema::{
+    AccessLevelName, DeploymentIdText, IdempotencyKeyText, PermissionText, ProjectIdText,
+    SubjectText, UserIdText,
+};
+use services::ServiceActionId;
 
 /// The routes that answer without a token.
 pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
@@ -41,7 +47,10 @@ pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi
 #[derive(OpenApi)]
 #[openapi(
     info(title = "contaxy", description = "Projects, deployments, networks and files of contaxy (Rust)."),
-    components(schemas(ErrorBody)),
+    // Schemas only parameters (or a `schema_with`) name: utoipa collects
+    // the others by itself. A test checks that every reference resolves.
+    components(schemas(ErrorBody, ProjectIdText, UserIdText, DeploymentIdText, PermissionText,
+        SubjectText, IdempotencyKeyText, AccessLevelName, ServiceActionId, ComputeInput)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -160,6 +169,59 @@ mod tests {
                 path.starts_with('/').then(|| path.to_owned())
             })
             .collect()
+    }
+
+    #[test]
+    fn every_reference_in_the_document_resolves() {
+        fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                        out.push(target.clone());
+                    }
+                    map.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(openapi()).expect("JSON");
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{target} is not a schema reference"));
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{target} does not resolve"
+            );
+        }
+    }
+
+    #[test]
+    fn every_body_is_described_and_query_parameters_are_in_the_query() {
+        let doc = serde_json::to_value(openapi()).expect("JSON");
+        let text = doc.to_string();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operation") {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let name = parameter["name"].as_str().expect("name");
+                    if parameter["in"] == "path" {
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: {name} is not in the path"
+                        );
+                    }
+                }
+            }
+        }
+        // An untyped body is `{"type": "object"}` with nothing else.
+        assert!(
+            !text.contains(r#""schema":{"type":"object"}"#),
+            "an untyped body"
+        );
     }
 
     #[tokio::test]

@@ -33,15 +33,15 @@ pub struct ProjectInput {
     #[schema(value_type = ProjectIdText)]
     pub id: String,
     /// 4–128 characters.
-    #[schema(min_length = 4, max_length = 128)]
+    #[schema(min_length = 4, max_length = 128, pattern = "^[^\\x00]*$")]
     pub display_name: String,
     /// At most 240 characters.
     #[serde(default)]
-    #[schema(max_length = 240)]
+    #[schema(max_length = 240, pattern = "^[^\\x00]*$")]
     pub description: String,
     /// An icon (URL or name), at most 2000 characters.
     #[serde(default)]
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "^[^\\x00]*$")]
     pub icon: String,
     /// At most 100 keys of 1–128 characters, to values of at most 1024.
     #[serde(default)]
@@ -55,13 +55,13 @@ pub struct ProjectInput {
 #[serde(deny_unknown_fields)]
 pub struct ProjectUpdate {
     /// 4–128 characters.
-    #[schema(min_length = 4, max_length = 128)]
+    #[schema(min_length = 4, max_length = 128, pattern = "^[^\\x00]*$")]
     pub display_name: Option<String>,
     /// At most 240 characters.
-    #[schema(max_length = 240)]
+    #[schema(max_length = 240, pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
     /// At most 2000 characters.
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "^[^\\x00]*$")]
     pub icon: Option<String>,
     /// Keys to set, or to remove with `null` (at most 100 keys of 1–128
     /// characters, to values of at most 1024).
@@ -114,12 +114,12 @@ impl From<ProjectRow> for Project {
 
 text_schema! {
     /// A project's metadata key: 1–128 characters.
-    pub struct MetadataKeyText { min_length: 1, max_length: 128 }
+    pub struct MetadataKeyText { pattern: "^[^\\x00]*$", min_length: 1, max_length: 128 }
 }
 
 text_schema! {
     /// A project's metadata value: at most 1024 characters.
-    pub struct MetadataValueText { max_length: MAX_METADATA_VALUE }
+    pub struct MetadataValueText { pattern: "^[^\\x00]*$", max_length: MAX_METADATA_VALUE }
 }
 
 /// A new project's `metadata`.
@@ -143,6 +143,7 @@ fn metadata_update() -> RefOr<Schema> {
 
 /// The query of `GET /projects:suggest-id`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SuggestIdQuery {
     /// The display name to derive an id from.
     pub display_name: String,

@@ -15,15 +15,23 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{AdditionalProperties, Object, Schema};
+use serde::Deserialize;
+use utoipa::openapi::schema::{
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, Object, ObjectBuilder, Schema, SchemaType,
+    Type,
+};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::routes::schema::{map_of, nullable, text_schema};
 
 /// What `POST /projects/{project_id}/services` accepts (contaxy's
 /// `ServiceInput`). Unknown fields are refused.
-#[derive(Debug, ToSchema)]
+///
+/// (`Deserialize` is derived only so that utoipa reads
+/// `deny_unknown_fields`; the routes read `DeploymentInput`.)
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceInput {
     /// The image to run (`registry/repo:tag` or `…@sha256:…`).
     #[schema(
@@ -33,13 +41,13 @@ pub struct ServiceInput {
     )]
     pub container_image: String,
     /// A human name, 4–128 characters; the id's slug comes from it.
-    #[schema(min_length = 4, max_length = 128)]
+    #[schema(min_length = 4, max_length = 128, pattern = "^[^\\x00]*$")]
     pub display_name: String,
     /// At most 240 characters.
-    #[schema(max_length = 240)]
+    #[schema(max_length = 240, pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
     /// An icon name or URL, at most 2000 characters.
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "^[^\\x00]*$")]
     pub icon: Option<String>,
     /// Free-form labels: at most 100; keys 1–255 bytes, values at most
     /// 1024 bytes.
@@ -67,8 +75,14 @@ pub struct ServiceInput {
     /// at most 100.
     #[schema(value_type = Vec<Endpoint>, max_items = 100, required = false)]
     pub endpoints: Vec<String>,
-    /// Resources.
-    #[schema(required = false)]
+    /// Resources. A limit may not be below its request: `max_cpus` not
+    /// below `min_cpus` (default 1), `max_memory` not below `min_memory`
+    /// (default 1000), `max_gpus` not below `min_gpus`. JSON Schema cannot
+    /// compare two fields, so the document states each relation as ranges
+    /// that meet at a few pivots (`anyOf`): every value it admits is
+    /// accepted, not every accepted value is admitted. The `min_*` must also
+    /// be within the largest host the workers reported.
+    #[schema(schema_with = compute, required = false)]
     pub compute: ComputeInput,
     /// Stop it after this many idle seconds.
     #[schema(minimum = 0)]
@@ -78,8 +92,10 @@ pub struct ServiceInput {
 }
 
 /// Resource requests and limits (contaxy's `compute`). Memory and sizes in
-/// MB, CPUs in cores. Unknown fields are refused.
-#[derive(Debug, ToSchema)]
+/// MB, CPUs in cores. Unknown fields are refused. (A limit below its
+/// request is refused too; see `compute` in `ServiceInput`.)
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ComputeInput {
     /// Cores the host must have for it (checked, not reserved); at most the
     /// largest host's.
@@ -124,12 +140,12 @@ pub struct ComputeInput {
 
 text_schema! {
     /// A metadata key: 1–255 bytes.
-    pub struct MetadataKey { min_length: 1, max_length: 63 }
+    pub struct MetadataKey { pattern: "^[^\\x00]*$", min_length: 1, max_length: 63 }
 }
 
 text_schema! {
     /// A metadata value: at most 1024 bytes.
-    pub struct MetadataValue { max_length: 256 }
+    pub struct MetadataValue { pattern: "^[^\\x00]*$", max_length: 256 }
 }
 
 text_schema! {
@@ -142,7 +158,7 @@ text_schema! {
 
 text_schema! {
     /// An environment variable's value: at most 32 KiB.
-    pub struct ParameterValue { max_length: 8192 }
+    pub struct ParameterValue { pattern: "^[^\\x00]*$", max_length: 8192 }
 }
 
 text_schema! {
@@ -156,6 +172,52 @@ text_schema! {
     pub struct Endpoint {
         pattern: "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(/[!-~]*)?$",
     }
+}
+
+/// `compute`: a [`ComputeInput`] whose limits are not below its requests.
+fn compute() -> RefOr<Schema> {
+    AllOfBuilder::new()
+        .item(RefOr::Ref(Ref::from_schema_name(ComputeInput::name())))
+        .item(not_below(
+            ("min_cpus", Some(1.0)),
+            "max_cpus",
+            &[0.25, 1.0, 8.0, 64.0, 1024.0],
+        ))
+        .item(not_below(
+            ("min_memory", Some(1000.0)),
+            "max_memory",
+            &[64.0, 1000.0, 16384.0, 16_777_216.0],
+        ))
+        .item(not_below(("min_gpus", None), "max_gpus", &[0.0, 8.0, 64.0]))
+        .description(Some(
+            "Resources; see `compute` in ServiceInput for how limits relate to requests.",
+        ))
+        .into()
+}
+
+/// `max` (when given) is not below `min` (or `min`'s default when it has
+/// one and is absent): either `max` is absent or null, or both sit on
+/// either side of one of `pivots`.
+fn not_below((min, min_default): (&str, Option<f64>), max: &str, pivots: &[f64]) -> Schema {
+    let any = || ObjectBuilder::new().schema_type(SchemaType::AnyValue);
+    let absent = |field: &str| {
+        ObjectBuilder::new().property(field, ObjectBuilder::new().schema_type(Type::Null))
+    };
+    let mut branches = AnyOfBuilder::new().item(absent(max));
+    if min_default.is_none() {
+        branches = branches.item(absent(min));
+    }
+    for &pivot in pivots {
+        let mut branch = ObjectBuilder::new()
+            .property(min, any().maximum(Some(pivot)))
+            .property(max, any().minimum(Some(pivot)));
+        // An absent `min` is its default, which must be below the pivot.
+        if min_default.is_none_or(|default| default > pivot) {
+            branch = branch.required(min);
+        }
+        branches = branches.item(branch);
+    }
+    branches.build().into()
 }
 
 /// `metadata`: at most 100 entries.

@@ -29,6 +29,7 @@ const KIND: DeploymentType = DeploymentType::Job;
 
 /// Which jobs a bulk delete removes, by creation time.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DateRange {
     /// Created at or after (RFC 3339).

@@ -19,6 +19,7 @@ use crate::state::AppState;
 
 /// Query of logs routes.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogsQuery {
     /// Only the last `lines` lines.

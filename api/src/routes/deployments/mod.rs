@@ -32,13 +32,14 @@ use wire::Deployment;
 
 /// Query of create routes.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CreateQuery {
     /// Wait (bounded) for the deploy action to end before answering.
     #[serde(default)]
     pub wait: bool,
     /// contaxy's choice of deploy action; only `default` is supported.
-    #[param(inline, value_type = Option<DeployActionName>)]
+    #[param(inline, value_type = DeployActionName, required = false)]
     pub action_id: Option<String>,
 }
 
@@ -68,6 +69,7 @@ impl CreateQuery {
 
 /// Query of delete routes.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Also delete the deployment's volume (its data is lost).

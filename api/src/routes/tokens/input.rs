@@ -31,7 +31,7 @@ pub struct TokenInput {
     pub scopes: Vec<String>,
     /// At most 240 characters.
     #[serde(default)]
-    #[schema(max_length = 240)]
+    #[schema(max_length = 240, pattern = "^[^\\x00]*$")]
     pub description: String,
     /// When the token stops working; never when absent.
     pub expires_at: Option<DateTime<Utc>>,
@@ -63,7 +63,7 @@ pub struct TokenQuery {
     #[param(inline)]
     pub token_type: Option<TokenType>,
     /// At most 240 characters. Only without a JSON body.
-    #[param(max_length = 240)]
+    #[param(max_length = 240, pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
 }
 

@@ -63,17 +63,19 @@ impl From<TokenRow> for TokenInfo {
 
 /// Whose tokens to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListTokensQuery {
     /// `users/{id}` or `projects/{id}`; the caller's own subject when absent.
-    #[param(value_type = Option<SubjectText>)]
+    #[param(value_type = SubjectText, required = false)]
     pub subject: Option<String>,
 }
 
 /// The permission to verify.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     /// A permission string; without one only the token's validity is checked.
-    #[param(value_type = Option<PermissionText>)]
+    #[param(value_type = PermissionText, required = false)]
     pub permission: Option<String>,
 }
 

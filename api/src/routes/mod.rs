@@ -9,6 +9,7 @@
 
 pub mod actions;
 pub mod deployments;
+mod document;
 pub mod members;
 pub mod networks;
 pub mod projects;
@@ -25,52 +26,21 @@ use contaxy_common::ops::{self, Readiness};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
+use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::guard::authenticate;
-use crate::error::{self, ErrorBody};
+use crate::error;
 use crate::state::AppState;
-use deployments::input::ComputeInput;
-use schema::{
-    AccessLevelName, DeploymentIdText, IdempotencyKeyText, PermissionText, ProjectIdText,
-    SubjectText, UserIdText,
-};
-use services::ServiceActionId;
 
 /// The routes that answer without a token.
 pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "contaxy", description = "Projects, deployments, networks and files of contaxy (Rust)."),
-    // Schemas only parameters (or a `schema_with`) name: utoipa collects
-    // the others by itself. A test checks that every reference resolves.
-    components(schemas(ErrorBody, ProjectIdText, UserIdText, DeploymentIdText, PermissionText,
-        SubjectText, IdempotencyKeyText, AccessLevelName, ServiceActionId, ComputeInput)),
-    modifiers(&BearerAuth),
-    security(("bearer" = []))
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut OpenApiDoc) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 /// Every authenticated API route, with its documentation.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(document::ApiDoc::openapi())
         .routes(routes!(projects::create_project, projects::list_projects))
         .routes(routes!(projects::suggest_project_id))
         .routes(routes!(
@@ -110,12 +80,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> OpenApiDoc {
-    api_routes().into_openapi()
+    let mut doc = api_routes().into_openapi();
+    document::finish(&mut doc);
+    doc
 }
 
 /// The full router of the API.
 pub(crate) fn router(state: AppState, readiness: Readiness, max_body_bytes: usize) -> Router {
-    let (api, doc) = api_routes().split_for_parts();
+    let (api, mut doc) = api_routes().split_for_parts();
+    document::finish(&mut doc);
     let doc = Arc::new(doc);
     let api = api
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))

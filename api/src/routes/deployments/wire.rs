@@ -1,6 +1,8 @@
 //! A deployment as the API shows it: contaxy's `Service` / `Job` shape, the
 //! recorded input's fields plus the ones the platform keeps.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::action::ActionStatus;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus};
@@ -10,7 +12,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::ServiceInput;
 use crate::routes::schema;
 
 /// A service or job: the input it was deployed with (jobs have no
@@ -21,7 +22,7 @@ use crate::routes::schema;
 pub struct Deployment {
     /// The input it was deployed with.
     #[serde(flatten)]
-    #[schema(value_type = ServiceInput)]
+    #[schema(value_type = DeployedInput)]
     pub input: DeploymentInput,
     /// Its id (also its container's name).
     pub id: String,
@@ -63,6 +64,70 @@ pub struct Deployment {
     /// Why that action failed, once it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_error: Option<String>,
+}
+
+/// The input a deployment was deployed with, as recorded: the fields of
+/// `ServiceInput`, without the limits a new input must meet (it met them
+/// when it was accepted; where the API counts bytes, the document's limits
+/// are stricter than the API's). Jobs have `idle_timeout` and
+/// `clear_volume_on_stop` `null`.
+#[derive(Debug, ToSchema)]
+pub struct DeployedInput {
+    /// The image it runs.
+    pub container_image: String,
+    /// Its human name.
+    pub display_name: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// An icon name or URL.
+    pub icon: Option<String>,
+    /// Free-form labels.
+    pub metadata: BTreeMap<String, String>,
+    /// Recorded but not deployed.
+    pub disabled: bool,
+    /// Environment variables of the container.
+    pub parameters: BTreeMap<String, String>,
+    /// The ENTRYPOINT override.
+    pub command: Option<Vec<String>>,
+    /// The CMD override.
+    pub args: Option<Vec<String>>,
+    /// Requirement tags.
+    pub requirements: Vec<String>,
+    /// Ports it serves.
+    pub endpoints: Vec<String>,
+    /// Resources.
+    pub compute: DeployedCompute,
+    /// Services: idle seconds before it is stopped.
+    pub idle_timeout: Option<u64>,
+    /// Services: whether the volume is emptied when stopped.
+    pub clear_volume_on_stop: Option<bool>,
+}
+
+/// The resources a deployment was deployed with (`compute` of `ServiceInput`).
+#[derive(Debug, ToSchema)]
+pub struct DeployedCompute {
+    /// Cores the host must have.
+    pub min_cpus: f64,
+    /// CPU limit.
+    pub max_cpus: Option<f64>,
+    /// Memory the host must have, MB.
+    pub min_memory: u64,
+    /// Memory limit, MB.
+    pub max_memory: Option<u64>,
+    /// GPUs it needs.
+    pub min_gpus: Option<u32>,
+    /// GPUs at most.
+    pub max_gpus: Option<u32>,
+    /// Where its volume is mounted.
+    pub volume_path: Option<String>,
+    /// Volume size limit, MB.
+    pub max_volume_size: Option<u64>,
+    /// Writable-layer size limit, MB.
+    pub max_container_size: Option<u64>,
+    /// Replicas at most.
+    pub max_replicas: u32,
+    /// Seconds it must live before cleanup may stop it.
+    pub min_lifetime: u64,
 }
 
 impl Deployment {
@@ -153,6 +218,24 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn the_answer_schema_names_exactly_the_fields_of_deployment_input() {
+        use utoipa::PartialSchema;
+        let keys = |value: &Value| {
+            value
+                .as_object()
+                .expect("an object")
+                .keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let input = serde_json::to_value(DeploymentInput::default()).expect("JSON");
+        let schema = serde_json::to_value(DeployedInput::schema()).expect("schema");
+        assert_eq!(keys(&schema["properties"]), keys(&input));
+        let compute = serde_json::to_value(DeployedCompute::schema()).expect("schema");
+        assert_eq!(keys(&compute["properties"]), keys(&input["compute"]));
     }
 
     #[test]

@@ -181,11 +181,23 @@ pub fn refuse_nul(value: &serde_json::Value) -> Result<(), FieldErrors> {
 }
 
 /// Deserializes a JSON value (a merged update, say), naming the field of
-/// the first problem.
+/// the first problem; whole floats are integers, as in [`from_slice`].
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldErrors> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        field_error(&path, &error.into_inner().to_string())
+    let read = |value: serde_json::Value| -> Result<T, FieldErrors> {
+        serde_path_to_error::deserialize(value).map_err(
+            |error: serde_path_to_error::Error<serde_json::Error>| {
+                let path = error.path().to_string();
+                field_error(&path, &error.into_inner().to_string())
+            },
+        )
+    };
+    let mut whole = value.clone();
+    read(value).or_else(|errors| {
+        if whole_floats_to_integers(&mut whole) {
+            read(whole).map_err(|_| errors)
+        } else {
+            Err(errors)
+        }
     })
 }
 

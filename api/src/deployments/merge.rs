@@ -66,7 +66,7 @@ mod tests {
         )
         .expect("merged");
         assert_eq!(
-            merged.parameters.into_iter().collect::<Vec<_>>(),
+            merged.parameters.clone().into_iter().collect::<Vec<_>>(),
             [
                 ("B".to_owned(), "2".to_owned()),
                 ("C".to_owned(), "3".to_owned())
@@ -75,6 +75,8 @@ mod tests {
         assert_eq!(merged.endpoints, ["8080"]);
         assert_eq!(merged.description.as_deref(), Some("d"));
         assert_eq!(merged.container_image, "nginx:1");
+        let whole = merge(merged, json!({"idle_timeout": 60.0})).expect("a whole float");
+        assert_eq!(whole.idle_timeout, Some(60));
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! (unknown field, missing field, wrong type, a number out of range, `NaN`)
 //! is a 400 naming the field in `details.fields`, exactly as the validation
 //! that follows names the fields it refuses.
+//!
+//! A string holding U+0000 is refused the same way, whatever the field:
+//! PostgreSQL can store it neither in `text` nor in `jsonb`, so it would
+//! otherwise fail deep inside a query, as a 500.
 
 use axum::body::Bytes;
 use axum::extract::rejection::MissingJsonContentType;
@@ -64,7 +68,30 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Deserializes a JSON body, naming the field of the first problem.
+///
+/// A number with a zero fraction (`49.0`) is an integer to JSON Schema, so
+/// to the OpenAPI document; serde's integers refuse it. When the body does
+/// not fit as sent, such numbers are read as integers and the body is tried
+/// once more; if it still does not fit, the first problem is reported.
 pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, FieldErrors> {
+    let value = match from_slice_as_sent(body) {
+        Ok(value) => value,
+        Err(errors) => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|mut value| whole_floats_to_integers(&mut value).then_some(value))
+            .and_then(|value| serde_json::from_value(value).ok())
+            .ok_or(errors)?,
+    };
+    // JSON can only spell U+0000 as this escape; without it there is none.
+    if body.windows(6).any(|w| w == br"\u0000") {
+        let parsed: serde_json::Value =
+            serde_json::from_slice(body).map_err(|error| field_error(".", &error.to_string()))?;
+        refuse_nul(&parsed)?;
+    }
+    Ok(value)
+}
+
+fn from_slice_as_sent<T: DeserializeOwned>(body: &[u8]) -> Result<T, FieldErrors> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -76,12 +103,101 @@ pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, FieldErrors> {
     Ok(value)
 }
 
+/// Turns every number with a zero fraction that fits a 64-bit integer into
+/// that integer; returns whether it changed any.
+fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            let Some(float) = number.as_f64().filter(|f| f.fract() == 0.0) else {
+                return false;
+            };
+            // 2^64 and -2^63 are exact as f64; the casts below are in range.
+            let integer = if (0.0..18_446_744_073_709_551_616.0).contains(&float) {
+                serde_json::Number::from(float as u64)
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&float) {
+                serde_json::Number::from(float as i64)
+            } else {
+                return false;
+            };
+            *number = integer;
+            true
+        }
+        serde_json::Value::Array(items) => {
+            let mut changed = false;
+            for item in items {
+                changed |= whole_floats_to_integers(item);
+            }
+            changed
+        }
+        serde_json::Value::Object(map) => {
+            let mut changed = false;
+            for item in map.values_mut() {
+                changed |= whole_floats_to_integers(item);
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+/// Refuses a value holding U+0000 in a string or a key, naming where.
+pub fn refuse_nul(value: &serde_json::Value) -> Result<(), FieldErrors> {
+    fn find(value: &serde_json::Value, path: &str) -> Option<String> {
+        let at = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        match value {
+            serde_json::Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            }),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| find(item, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+                if key.contains('\0') {
+                    Some(at(&key.replace('\0', "\\u0000")))
+                } else {
+                    find(item, &at(key))
+                }
+            }),
+            _ => None,
+        }
+    }
+    match find(value, "") {
+        Some(field) => {
+            let mut errors = FieldErrors::default();
+            errors.push(&field, "must not contain the NUL character (U+0000)");
+            Err(errors)
+        }
+        None => Ok(()),
+    }
+}
+
 /// Deserializes a JSON value (a merged update, say), naming the field of
-/// the first problem.
+/// the first problem; whole floats are integers, as in [`from_slice`].
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldErrors> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        field_error(&path, &error.into_inner().to_string())
+    let read = |value: serde_json::Value| -> Result<T, FieldErrors> {
+        serde_path_to_error::deserialize(value).map_err(
+            |error: serde_path_to_error::Error<serde_json::Error>| {
+                let path = error.path().to_string();
+                field_error(&path, &error.into_inner().to_string())
+            },
+        )
+    };
+    let mut whole = value.clone();
+    read(value).or_else(|errors| {
+        if whole_floats_to_integers(&mut whole) {
+            read(whole).map_err(|_| errors)
+        } else {
+            Err(errors)
+        }
     })
 }
 
@@ -164,6 +280,34 @@ mod tests {
         assert_eq!(field_of(r#""text""#), "body");
         assert_eq!(field_of(r#"{"name": "a"} trailing"#), "body");
         assert_eq!(field_of(""), "body");
+        assert_eq!(field_of(r#"{"name": "a\u0000b"}"#), "name");
+    }
+
+    #[test]
+    fn whole_floats_are_integers_and_other_floats_are_not() {
+        let outer: Outer =
+            from_slice(br#"{"name": "a", "inner": {"memory": 49.0, "cpus": 2.0}, "list": [1.0]}"#)
+                .expect("whole floats read as integers");
+        assert_eq!(
+            (outer.inner.memory, outer.inner.cpus, outer.list),
+            (Some(49), Some(2.0), vec![1])
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "inner": {"memory": 49.5}}"#),
+            "inner.memory"
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "inner": {"memory": -1.0}}"#),
+            "inner.memory"
+        );
+    }
+
+    #[test]
+    fn nul_is_refused_wherever_it_is() {
+        let value = serde_json::json!({"a": [{"b": "ok"}, {"c": "no\u{0}"}]});
+        let errors = refuse_nul(&value).expect_err("refused");
+        assert_eq!(errors.0[0].field, "a[1].c");
+        assert!(refuse_nul(&serde_json::json!({"a": "\\u0000 spelled out"})).is_ok());
     }
 
     #[test]

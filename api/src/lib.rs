@@ -4,6 +4,14 @@
 //! PostgreSQL, publishes it to RabbitMQ and answers at once. It never talks to
 //! Docker or Kubernetes itself.
 //!
+//! A deploy, from the outside in: [`routes::deployments::services`] (the
+//! HTTP route: extractors, status codes) calls [`deployments::create`] (the
+//! service: validation, id, capacity), which hands the action and the
+//! deployment row to [`actions::submit`] (one transaction, then publish);
+//! the answer is a [`routes::deployments::wire::Deployment`].
+//!
+//! - [`actions`]: [`actions::submit`], the one way a route enqueues work:
+//!   record the action with its resource row, publish it, optionally wait.
 //! - [`config`]: `ApiConfig`, the settings of this binary.
 //! - [`startup`]: [`Application::build`] and
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
@@ -12,18 +20,21 @@
 //! - [`error`]: `ApiError`, the one place errors become responses.
 //! - [`json`]: `JsonBody`, the body extractor that names the field of a
 //!   body of the wrong shape.
-//! - [`routes`]: the HTTP routes and the OpenAPI document.
+//! - [`deployments`]: the deployment service: validation, id choice,
+//!   capacity check, PATCH merge, the rows written with each action.
+//! - [`routes`]: the HTTP routes, their typed bodies and the OpenAPI
+//!   document.
 //! - [`state`]: what handlers share.
-//! - [`submit`]: publishing recorded actions (the relay covers failures).
 
+pub mod actions;
 pub mod auth;
 pub mod config;
+pub mod deployments;
 pub mod error;
 pub mod json;
 pub mod routes;
 pub mod startup;
 pub mod state;
-pub mod submit;
 
 pub use config::{ApiConfig, ApiSettings};
 pub use startup::Application;

@@ -1,23 +1,117 @@
-//! `/projects/{project_id}/actions/{action_id}`: where an action stands.
+//! `/projects/{project_id}/actions/{action_id}`: where an action stands;
+//! and [`ActionAccepted`], the answer of every route that enqueues one.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use contaxy_common::store::actions;
-use serde_json::{Value, json};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use contaxy_common::domain::action::{ActionOrigin, ActionStatus, ErrorClass};
+use contaxy_common::store::actions::{self, ActionRecord};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{ProjectAccess, Read};
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::schema::{self, ProjectIdText};
 use crate::state::AppState;
 
+/// An accepted action: recorded, and published (or left to the relay).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionAccepted {
+    /// Follow it at `GET /projects/{project_id}/actions/{action_id}`.
+    pub action_id: Uuid,
+}
+
+impl ActionAccepted {
+    /// `202 Accepted` with the action's id.
+    pub fn of(action: &ActionRecord) -> (StatusCode, Json<Self>) {
+        (
+            StatusCode::ACCEPTED,
+            Json(Self {
+                action_id: action.id,
+            }),
+        )
+    }
+}
+
+/// Several accepted actions (bulk deletes).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionsAccepted {
+    /// One per deployment.
+    pub action_ids: Vec<Uuid>,
+}
+
+/// An action as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Action {
+    /// Its id.
+    pub id: Uuid,
+    /// Its project.
+    pub project_id: String,
+    /// What it does (`deployment.deploy`, …).
+    #[schema(schema_with = schema::action_kind)]
+    pub kind: String,
+    /// What it acts on (a deployment id, the project id, …).
+    pub resource_id: Option<String>,
+    /// Where it stands.
+    #[schema(schema_with = schema::action_status)]
+    pub status: ActionStatus,
+    /// How many times a worker has taken it up.
+    pub attempts: i32,
+    /// Why its last attempt failed.
+    pub last_error: Option<String>,
+    /// How that failure was classed.
+    #[schema(schema_with = schema::error_class)]
+    pub error_class: Option<ErrorClass>,
+    /// Where it came from.
+    #[schema(schema_with = schema::action_origin)]
+    pub origin: ActionOrigin,
+    /// Who asked.
+    pub requested_by: Option<String>,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When a worker first took it up.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<ActionRecord> for Action {
+    fn from(record: ActionRecord) -> Self {
+        Self {
+            id: record.id,
+            project_id: record.project_id,
+            kind: record.kind,
+            resource_id: record.resource_id,
+            status: record.status,
+            attempts: record.attempts,
+            last_error: record.last_error,
+            error_class: record.error_class,
+            origin: record.origin,
+            requested_by: record.requested_by,
+            idempotency_key: record.idempotency_key,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            started_at: record.started_at,
+            finished_at: record.finished_at,
+        }
+    }
+}
+
+/// Where an action of the project stands.
 #[utoipa::path(get, path = "/projects/{project_id}/actions/{action_id}", tag = "actions",
-    params(("project_id" = String, Path), ("action_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), ("action_id" = Uuid, Path)),
+    responses((status = 200, body = Action), (status = 404, body = ErrorBody)))]
 pub async fn get_action(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Action>, ApiError> {
     let not_found = || {
         ApiError::NotFound(format!(
             "The action `{id}` was not found in project `{}`.",
@@ -28,21 +122,5 @@ pub async fn get_action(
     let record = actions::get(&state.db, access.project.as_str(), id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(Json(json!({
-        "id": record.id,
-        "project_id": record.project_id,
-        "kind": record.kind,
-        "resource_id": record.resource_id,
-        "status": record.status,
-        "attempts": record.attempts,
-        "last_error": record.last_error,
-        "error_class": record.error_class,
-        "origin": record.origin,
-        "requested_by": record.requested_by,
-        "idempotency_key": record.idempotency_key,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-    })))
+    Ok(Json(record.into()))
 }

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, ProjectAccess, Read};
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::schema::{AccessLevelName, ProjectIdText, UserIdText};
 use crate::state::AppState;
 
 /// A member of a project.
@@ -19,6 +20,7 @@ pub struct Member {
     /// The user's id.
     pub id: String,
     /// `read`, `write` or `admin`.
+    #[schema(value_type = AccessLevelName)]
     pub access_level: String,
     /// When they were added.
     pub created_at: DateTime<Utc>,
@@ -52,8 +54,10 @@ pub struct MemberPath {
 
 /// The level to grant.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccessLevelQuery {
     /// `read`, `write` (the default) or `admin`.
+    #[param(value_type = AccessLevelName, required = false)]
     pub access_level: Option<String>,
 }
 
@@ -69,7 +73,7 @@ impl AccessLevelQuery {
 
 /// Lists a project's members. Needs `read` on it.
 #[utoipa::path(get, path = "/projects/{project_id}/users", tag = "members",
-    params(("project_id" = String, Path, description = "The project")),
+    params(("project_id" = ProjectIdText, Path, description = "The project")),
     responses((status = 200, body = Vec<Member>), (status = 404, body = ErrorBody)))]
 pub async fn list_members(
     State(state): State<AppState>,
@@ -81,8 +85,8 @@ pub async fn list_members(
 
 /// Adds a user to a project or changes their level. Needs `admin` on it.
 #[utoipa::path(put, path = "/projects/{project_id}/users/{user_id}", tag = "members",
-    params(("project_id" = String, Path, description = "The project"),
-           ("user_id" = String, Path, description = "The user"),
+    params(("project_id" = ProjectIdText, Path, description = "The project"),
+           ("user_id" = UserIdText, Path, description = "The user"),
            AccessLevelQuery),
     responses((status = 200, body = Member), (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
@@ -108,8 +112,8 @@ pub async fn put_member(
 /// Removes a user from a project (their tokens lose access to it at once).
 /// Needs `admin` on it. Removing a non-member is not an error.
 #[utoipa::path(delete, path = "/projects/{project_id}/users/{user_id}", tag = "members",
-    params(("project_id" = String, Path, description = "The project"),
-           ("user_id" = String, Path, description = "The user")),
+    params(("project_id" = ProjectIdText, Path, description = "The project"),
+           ("user_id" = UserIdText, Path, description = "The user")),
     responses((status = 204), (status = 403, body = ErrorBody)))]
 pub async fn remove_member(
     State(state): State<AppState>,

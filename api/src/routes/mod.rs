@@ -9,9 +9,11 @@
 
 pub mod actions;
 pub mod deployments;
+mod document;
 pub mod members;
 pub mod networks;
 pub mod projects;
+pub mod schema;
 pub mod tokens;
 
 use deployments::{jobs, services};
@@ -24,43 +26,21 @@ use contaxy_common::ops::{self, Readiness};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
+use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::guard::authenticate;
-use crate::error::{self, ErrorBody};
+use crate::error;
 use crate::state::AppState;
 
 /// The routes that answer without a token.
 pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "contaxy", description = "Projects, deployments, networks and files of contaxy (Rust)."),
-    components(schemas(ErrorBody)),
-    modifiers(&BearerAuth),
-    security(("bearer" = []))
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut OpenApiDoc) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 /// Every authenticated API route, with its documentation.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(document::ApiDoc::openapi())
         .routes(routes!(projects::create_project, projects::list_projects))
         .routes(routes!(projects::suggest_project_id))
         .routes(routes!(
@@ -100,12 +80,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> OpenApiDoc {
-    api_routes().into_openapi()
+    let mut doc = api_routes().into_openapi();
+    document::finish(&mut doc);
+    doc
 }
 
 /// The full router of the API.
 pub(crate) fn router(state: AppState, readiness: Readiness, max_body_bytes: usize) -> Router {
-    let (api, doc) = api_routes().split_for_parts();
+    let (api, mut doc) = api_routes().split_for_parts();
+    document::finish(&mut doc);
     let doc = Arc::new(doc);
     let api = api
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
@@ -159,6 +142,59 @@ mod tests {
                 path.starts_with('/').then(|| path.to_owned())
             })
             .collect()
+    }
+
+    #[test]
+    fn every_reference_in_the_document_resolves() {
+        fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                        out.push(target.clone());
+                    }
+                    map.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(openapi()).expect("JSON");
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{target} is not a schema reference"));
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{target} does not resolve"
+            );
+        }
+    }
+
+    #[test]
+    fn every_body_is_described_and_query_parameters_are_in_the_query() {
+        let doc = serde_json::to_value(openapi()).expect("JSON");
+        let text = doc.to_string();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operation") {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let name = parameter["name"].as_str().expect("name");
+                    if parameter["in"] == "path" {
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: {name} is not in the path"
+                        );
+                    }
+                }
+            }
+        }
+        // An untyped body is `{"type": "object"}` with nothing else.
+        assert!(
+            !text.contains(r#""schema":{"type":"object"}"#),
+            "an untyped body"
+        );
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{ProjectAccess, Read};
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::schema::ProjectIdText;
 use crate::state::AppState;
 
 /// A project's network.
@@ -59,7 +60,7 @@ impl From<ProjectNetwork> for Network {
 /// Lists the project's networks: one once something was deployed in it (or
 /// `network.ensure` ran), none before. Needs `read` on the project.
 #[utoipa::path(get, path = "/projects/{project_id}/networks", tag = "networks",
-    params(("project_id" = String, Path, description = "The project")),
+    params(("project_id" = ProjectIdText, Path, description = "The project")),
     responses((status = 200, body = Vec<Network>), (status = 404, body = ErrorBody)))]
 pub async fn list_networks(
     State(state): State<AppState>,

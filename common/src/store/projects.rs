@@ -4,11 +4,9 @@
 //! the API get that id only from the authorization extractor.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
-use crate::domain::action::{Action, ActionOrigin, ProjectAction};
 use crate::domain::{AccessLevel, ProjectId, Subject, UserId};
-use crate::store::actions::{self, ActionRecord, NewAction};
 
 /// A project as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -71,15 +69,6 @@ pub struct ProjectAccessRecord {
     pub deleting_since: Option<DateTime<Utc>>,
     /// The user's membership level, if a user was asked about and is a member.
     pub member_level: Option<String>,
-}
-
-/// How a request to delete a project ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Deletion {
-    /// The deletion action was recorded (the caller publishes it).
-    Queued(Box<ActionRecord>),
-    /// Its deletion had already been queued (or the project is gone).
-    AlreadyDeleting,
 }
 
 /// Creates the project and, when the creator is a user, makes them an
@@ -226,35 +215,24 @@ pub async fn update(
     .await
 }
 
-/// Marks the project as being deleted and records the `project.delete`
-/// action (status `queued`), in one transaction. Publishing and executing
-/// the action belong to the action pipeline.
-pub async fn queue_deletion(
-    pool: &PgPool,
+/// Marks the project as being deleted, on the caller's connection: the
+/// API does it in the transaction that records the `project.delete`
+/// action, so neither exists without the other. Returns false when its
+/// deletion was already queued (or there is no such project).
+pub async fn begin_deletion(
+    conn: &mut PgConnection,
     id: &ProjectId,
     by: &Subject,
-) -> Result<Deletion, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+) -> Result<bool, sqlx::Error> {
     let marked = sqlx::query(
         "UPDATE projects SET deleting_since = now(), updated_at = now(), updated_by = $2
          WHERE id = $1 AND deleting_since IS NULL",
     )
     .bind(id.as_str())
     .bind(by.to_string())
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    if marked.rows_affected() == 0 {
-        return Ok(Deletion::AlreadyDeleting);
-    }
-    let mut action = NewAction::new(
-        id.as_str(),
-        Action::Project(ProjectAction::Delete),
-        ActionOrigin::Api,
-    );
-    action.requested_by = Some(by.to_string());
-    let recorded = actions::record(&mut tx, &action).await?;
-    tx.commit().await?;
-    Ok(Deletion::Queued(Box::new(recorded.record().clone())))
+    Ok(marked.rows_affected() == 1)
 }
 
 /// Removes the project's row, its members and its project tokens (by

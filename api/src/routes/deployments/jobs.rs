@@ -2,25 +2,34 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use contaxy_common::domain::action::DeploymentAction;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentType};
+use contaxy_common::domain::payload::DeletePayload;
 use contaxy_common::store::deployments as store;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::IntoParams;
 
-use super::{Accepted, AcceptedMany, CreateQuery, DeleteQuery, LogsQuery};
+use super::input::JobInput;
+use super::logs::{self, LogsQuery};
+use super::wire::Deployment;
+use super::{CreateQuery, DeleteQuery};
+use crate::actions::IdempotencyKey;
 use crate::auth::{Admin, ProjectAccess, Read, Write};
+use crate::deployments::{self, Requester};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
+use crate::routes::actions::{ActionAccepted, ActionsAccepted};
+use crate::routes::schema::{DeploymentIdText, IdempotencyKeyText, ProjectIdText};
 use crate::state::AppState;
 
 const KIND: DeploymentType = DeploymentType::Job;
 
 /// Which jobs a bulk delete removes, by creation time.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DateRange {
     /// Created at or after (RFC 3339).
@@ -29,47 +38,54 @@ pub struct DateRange {
     pub date_to: Option<DateTime<Utc>>,
 }
 
+/// Lists the project's jobs, oldest first.
 #[utoipa::path(get, path = "/projects/{project_id}/jobs", tag = "jobs",
-    params(("project_id" = String, Path)),
-    responses((status = 200, body = Vec<Object>)))]
+    params(("project_id" = ProjectIdText, Path)),
+    responses((status = 200, body = Vec<Deployment>), (status = 404, body = ErrorBody)))]
 pub async fn list_jobs(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
-) -> Result<Json<Vec<Value>>, ApiError> {
-    super::list(&state, &access.project, KIND).await
+) -> Result<Json<Vec<Deployment>>, ApiError> {
+    let records = store::list(&state.db, access.project.as_str(), KIND).await?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| Deployment::new(r, None))
+            .collect(),
+    ))
 }
 
+/// Runs a job.
 #[utoipa::path(post, path = "/projects/{project_id}/jobs", tag = "jobs",
-    params(("project_id" = String, Path), CreateQuery),
-    request_body = Object,
-    responses((status = 202, body = Object), (status = 400, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), CreateQuery,
+           ("Idempotency-Key" = Option<IdempotencyKeyText>, Header,
+            description = "Makes a retried request answer as the first one (200) instead of acting twice.")),
+    request_body = JobInput,
+    responses((status = 202, body = Deployment, description = "Recorded; the action is on its way"),
+              (status = 200, body = Deployment, description = "The action ended (`wait=true`), or a repeated Idempotency-Key"),
+              (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_job(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Query(query): Query<CreateQuery>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     JsonBody(input): JsonBody<DeploymentInput>,
-) -> Result<Response, ApiError> {
-    super::create(
-        &state,
-        &access.project,
-        &access.caller,
-        KIND,
-        query,
-        &headers,
-        input,
-    )
-    .await
+) -> Result<(StatusCode, Json<Deployment>), ApiError> {
+    query.check()?;
+    let who = Requester::from(&access);
+    let changed = deployments::create(&state, who, KIND, input, key).await?;
+    super::respond(&state, KIND, changed, query.wait).await
 }
 
+/// Deletes the project's jobs created in `[date_from, date_to)`.
 #[utoipa::path(delete, path = "/projects/{project_id}/jobs", tag = "jobs",
-    params(("project_id" = String, Path), DateRange),
-    responses((status = 202, body = AcceptedMany)))]
+    params(("project_id" = ProjectIdText, Path), DateRange),
+    responses((status = 202, body = ActionsAccepted), (status = 403, body = ErrorBody)))]
 pub async fn delete_jobs(
     State(state): State<AppState>,
     access: ProjectAccess<Admin>,
     Query(range): Query<DateRange>,
-) -> Result<(StatusCode, Json<AcceptedMany>), ApiError> {
+) -> Result<(StatusCode, Json<ActionsAccepted>), ApiError> {
     let records = store::jobs_created_between(
         &state.db,
         access.project.as_str(),
@@ -77,43 +93,52 @@ pub async fn delete_jobs(
         range.date_to,
     )
     .await?;
-    super::delete_many(&state, &access.project, &access.caller, records).await
+    let action_ids = deployments::delete_all(&state, Requester::from(&access), &records).await?;
+    Ok((StatusCode::ACCEPTED, Json(ActionsAccepted { action_ids })))
 }
 
+/// Reads one job.
 #[utoipa::path(get, path = "/projects/{project_id}/jobs/{job_id}", tag = "jobs",
-    params(("project_id" = String, Path), ("job_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), ("job_id" = DeploymentIdText, Path)),
+    responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
 pub async fn get_job(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(super::render(
-        &super::find(&state, &access.project, KIND, &id).await?,
-        None,
-    )))
+) -> Result<Json<Deployment>, ApiError> {
+    let record = deployments::find(&state, &access.project, KIND, &id).await?;
+    Ok(Json(Deployment::new(record, None)))
 }
 
+/// Deletes one job (with `delete_volumes`, its volume too).
 #[utoipa::path(delete, path = "/projects/{project_id}/jobs/{job_id}", tag = "jobs",
-    params(("project_id" = String, Path), ("job_id" = String, Path), DeleteQuery),
-    responses((status = 202, body = Accepted), (status = 404, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), ("job_id" = DeploymentIdText, Path), DeleteQuery),
+    responses((status = 202, body = ActionAccepted), (status = 404, body = ErrorBody)))]
 pub async fn delete_job(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    super::delete_one(&state, &access.project, &access.caller, KIND, &id, query).await
+) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
+    let record = deployments::find(&state, &access.project, KIND, &id).await?;
+    let delete = DeploymentAction::Delete(DeletePayload {
+        delete_volumes: query.delete_volumes,
+    });
+    let who = Requester::from(&access);
+    let action = deployments::act_on(&state, who, &record, delete).await?;
+    Ok(ActionAccepted::of(&action))
 }
 
+/// A job's output.
 #[utoipa::path(get, path = "/projects/{project_id}/jobs/{job_id}/logs", tag = "jobs",
-    params(("project_id" = String, Path), ("job_id" = String, Path), LogsQuery),
-    responses((status = 200, body = String, content_type = "text/plain"), (status = 404, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), ("job_id" = DeploymentIdText, Path), LogsQuery),
+    responses((status = 200, body = String, content_type = "text/plain"), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
 pub async fn job_logs(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
-    super::logs(&state, &access.project, KIND, &id, query).await
+    logs::logs(&state, &access.project, KIND, &id, query).await
 }

@@ -2,130 +2,147 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use contaxy_common::domain::action::ActionKind;
+use contaxy_common::domain::action::DeploymentAction;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus, DeploymentType};
+use contaxy_common::domain::payload::{DeletePayload, RestartPayload};
 use contaxy_common::store::deployments as store;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{Accepted, AcceptedMany, CreateQuery, DeleteQuery, LogsQuery};
+use super::input::{ServiceInput, ServicePatch};
+use super::logs::{self, LogsQuery};
+use super::wire::Deployment;
+use super::{CreateQuery, DeleteQuery};
+use crate::actions::IdempotencyKey;
 use crate::auth::{Admin, ProjectAccess, Read, Write};
+use crate::deployments::{self, Requester};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
+use crate::routes::actions::{ActionAccepted, ActionsAccepted};
+use crate::routes::schema::{DeploymentIdText, IdempotencyKeyText, ProjectIdText};
 use crate::state::AppState;
 
 const KIND: DeploymentType = DeploymentType::Service;
 
+/// Lists the project's services, oldest first.
 #[utoipa::path(get, path = "/projects/{project_id}/services", tag = "services",
-    params(("project_id" = String, Path)),
-    responses((status = 200, body = Vec<Object>)))]
+    params(("project_id" = ProjectIdText, Path)),
+    responses((status = 200, body = Vec<Deployment>), (status = 404, body = ErrorBody)))]
 pub async fn list_services(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
-) -> Result<Json<Vec<Value>>, ApiError> {
-    super::list(&state, &access.project, KIND).await
+) -> Result<Json<Vec<Deployment>>, ApiError> {
+    let records = store::list(&state.db, access.project.as_str(), KIND).await?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| Deployment::new(r, None))
+            .collect(),
+    ))
 }
 
+/// Deploys a service.
 #[utoipa::path(post, path = "/projects/{project_id}/services", tag = "services",
-    params(("project_id" = String, Path), CreateQuery),
-    request_body = Object,
-    responses((status = 202, body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), CreateQuery,
+           ("Idempotency-Key" = Option<IdempotencyKeyText>, Header,
+            description = "Makes a retried request answer as the first one (200) instead of acting twice.")),
+    request_body = ServiceInput,
+    responses((status = 202, body = Deployment, description = "Recorded; the action is on its way"),
+              (status = 200, body = Deployment, description = "The action ended (`wait=true`), or a repeated Idempotency-Key"),
+              (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_service(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Query(query): Query<CreateQuery>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     JsonBody(input): JsonBody<DeploymentInput>,
-) -> Result<Response, ApiError> {
-    super::create(
-        &state,
-        &access.project,
-        &access.caller,
-        KIND,
-        query,
-        &headers,
-        input,
-    )
-    .await
+) -> Result<(StatusCode, Json<Deployment>), ApiError> {
+    query.check()?;
+    let who = Requester::from(&access);
+    let changed = deployments::create(&state, who, KIND, input, key).await?;
+    super::respond(&state, KIND, changed, query.wait).await
 }
 
+/// Deletes every service of the project, with its volume.
 #[utoipa::path(delete, path = "/projects/{project_id}/services", tag = "services",
-    params(("project_id" = String, Path)),
-    responses((status = 202, body = AcceptedMany)))]
+    params(("project_id" = ProjectIdText, Path)),
+    responses((status = 202, body = ActionsAccepted), (status = 403, body = ErrorBody)))]
 pub async fn delete_services(
     State(state): State<AppState>,
     access: ProjectAccess<Admin>,
-) -> Result<(StatusCode, Json<AcceptedMany>), ApiError> {
+) -> Result<(StatusCode, Json<ActionsAccepted>), ApiError> {
     let records = store::list(&state.db, access.project.as_str(), KIND).await?;
-    super::delete_many(&state, &access.project, &access.caller, records).await
+    let action_ids = deployments::delete_all(&state, Requester::from(&access), &records).await?;
+    Ok((StatusCode::ACCEPTED, Json(ActionsAccepted { action_ids })))
 }
 
+/// Reads one service.
 #[utoipa::path(get, path = "/projects/{project_id}/services/{service_id}", tag = "services",
-    params(("project_id" = String, Path), ("service_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path)),
+    responses((status = 200, body = Deployment), (status = 404, body = ErrorBody)))]
 pub async fn get_service(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(super::render(
-        &super::find(&state, &access.project, KIND, &id).await?,
-        None,
-    )))
+) -> Result<Json<Deployment>, ApiError> {
+    let record = deployments::find(&state, &access.project, KIND, &id).await?;
+    Ok(Json(Deployment::new(record, None)))
 }
 
+/// Changes a service: its container is made anew from the merged input,
+/// its volume kept.
 #[utoipa::path(patch, path = "/projects/{project_id}/services/{service_id}", tag = "services",
-    params(("project_id" = String, Path), ("service_id" = String, Path)),
-    request_body = Object,
-    responses((status = 202, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path)),
+    request_body = ServicePatch,
+    responses((status = 202, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_service(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
     JsonBody(patch): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let record = super::find(&state, &access.project, KIND, &id).await?;
-    let merged = super::merge(record.spec.0.clone(), patch)?;
-    merged.validate(KIND)?;
-    super::check_host_capacity(&state, &merged).await?;
-    let mut conn = state.db.acquire().await?;
-    let by = access.caller.subject.to_string();
-    let record = store::update_spec(&mut conn, access.project.as_str(), &id, &merged, Some(&by))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("The service `{id}` was not found.")))?;
-    drop(conn);
-    let action = super::recreate(&state, &access.project, &access.caller, &record).await?;
+) -> Result<(StatusCode, Json<Deployment>), ApiError> {
+    let who = Requester::from(&access);
+    let changed = deployments::update(&state, who, KIND, &id, patch).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(super::render(&record, Some(&action))),
+        Json(Deployment::new(changed.record, Some(&changed.action))),
     ))
 }
 
+/// Deletes one service (with `delete_volumes`, its volume too).
 #[utoipa::path(delete, path = "/projects/{project_id}/services/{service_id}", tag = "services",
-    params(("project_id" = String, Path), ("service_id" = String, Path), DeleteQuery),
-    responses((status = 202, body = Accepted), (status = 404, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path), DeleteQuery),
+    responses((status = 202, body = ActionAccepted), (status = 404, body = ErrorBody)))]
 pub async fn delete_service(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    super::delete_one(&state, &access.project, &access.caller, KIND, &id, query).await
+) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
+    let record = deployments::find(&state, &access.project, KIND, &id).await?;
+    let delete = DeploymentAction::Delete(DeletePayload {
+        delete_volumes: query.delete_volumes,
+    });
+    let who = Requester::from(&access);
+    let action = deployments::act_on(&state, who, &record, delete).await?;
+    Ok(ActionAccepted::of(&action))
 }
 
+/// A service's output.
 #[utoipa::path(get, path = "/projects/{project_id}/services/{service_id}/logs", tag = "services",
-    params(("project_id" = String, Path), ("service_id" = String, Path), LogsQuery),
-    responses((status = 200, body = String, content_type = "text/plain"), (status = 404, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path), LogsQuery),
+    responses((status = 200, body = String, content_type = "text/plain"), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
 pub async fn service_logs(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
-    super::logs(&state, &access.project, KIND, &id, query).await
+    logs::logs(&state, &access.project, KIND, &id, query).await
 }
 
 /// An action a service offers (contaxy's ResourceAction).
@@ -155,30 +172,47 @@ fn offered(status: DeploymentStatus, endpoints: &[String]) -> Vec<ResourceAction
     actions
 }
 
+/// The actions a service offers now.
 #[utoipa::path(get, path = "/projects/{project_id}/services/{service_id}/actions", tag = "services",
-    params(("project_id" = String, Path), ("service_id" = String, Path)),
+    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path)),
     responses((status = 200, body = Vec<ResourceAction>), (status = 404, body = ErrorBody)))]
 pub async fn list_service_actions(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Vec<ResourceAction>>, ApiError> {
-    let record = super::find(&state, &access.project, KIND, &id).await?;
+    let record = deployments::find(&state, &access.project, KIND, &id).await?;
     Ok(Json(offered(record.status, &record.spec.endpoints)))
 }
 
+/// The actions `POST …/actions/{action_id}` runs. (`access-*`, which the
+/// listing offers, needs the platform's HTTP proxy, which this server does
+/// not run: a 400.)
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ServiceActionId {
+    /// Start a stopped service.
+    Start,
+    /// Stop a running service.
+    Stop,
+    /// Restart a service.
+    Restart,
+}
+
+/// Starts, stops or restarts a service.
 #[utoipa::path(post, path = "/projects/{project_id}/services/{service_id}/actions/{action_id}", tag = "services",
-    params(("project_id" = String, Path), ("service_id" = String, Path), ("action_id" = String, Path)),
-    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path),
+           ("action_id" = ServiceActionId, Path)),
+    responses((status = 202, body = ActionAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn run_service_action(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id, action_id)): Path<(String, String, String)>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
     let kind = match action_id.as_str() {
-        "start" => ActionKind::DeploymentStart,
-        "stop" => ActionKind::DeploymentStop,
-        "restart" => ActionKind::DeploymentRestart,
+        "start" => DeploymentAction::Start,
+        "stop" => DeploymentAction::Stop,
+        "restart" => DeploymentAction::Restart(RestartPayload::default()),
         other if other.starts_with("access-") => {
             return Err(ApiError::Invalid(
                 "Access actions need the platform's HTTP proxy, which this server does not run."
@@ -191,22 +225,11 @@ pub async fn run_service_action(
             )));
         }
     };
-    let record = super::find(&state, &access.project, KIND, &id).await?;
-    let action = super::act_on(
-        &state,
-        &access.project,
-        &access.caller,
-        &record,
-        kind,
-        json!({}),
-    )
-    .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            action_id: action.id,
-        }),
-    ))
+    let record = deployments::find(&state, &access.project, KIND, &id).await?;
+    let who = Requester::from(&access);
+    // No parameters: a plain restart keeps the container as it is.
+    let action = deployments::act_on(&state, who, &record, kind).await?;
+    Ok(ActionAccepted::of(&action))
 }
 
 #[cfg(test)]

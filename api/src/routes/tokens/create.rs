@@ -78,6 +78,13 @@ pub async fn create_token(
             "description must be at most 240 characters long.".to_owned(),
         ));
     }
+    // The query form is not JSON, so `JsonBody`'s NUL check did not see it;
+    // PostgreSQL text cannot hold NUL.
+    if input.description.contains('\0') {
+        return Err(ApiError::Invalid(
+            "description must not contain the NUL character.".to_owned(),
+        ));
+    }
     if input.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(ApiError::Invalid(
             "expires_at must be in the future.".to_owned(),

@@ -19,21 +19,25 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::presented::CT_TOKEN;
 use crate::error::ApiError;
 use crate::json;
+use crate::routes::schema::{PermissionText, UserSubjectText};
 
 /// A token to create.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenInput {
-    /// Permission strings `{resource}#{read|write|admin}`; each must be
-    /// within the caller's own permissions.
+    /// 1 to 64 permission strings `{resource}#{read|write|admin}`; each
+    /// must be within the caller's own permissions.
+    #[schema(value_type = Vec<PermissionText>, min_items = 1, max_items = 64)]
     pub scopes: Vec<String>,
     /// At most 240 characters.
     #[serde(default)]
+    #[schema(max_length = 240, pattern = "^[^\\x00]*$")]
     pub description: String,
     /// When the token stops working; never when absent.
     pub expires_at: Option<DateTime<Utc>>,
     /// `users/{id}`; the caller's own subject when absent. Another user
     /// needs `users/{id}#admin`.
+    #[schema(value_type = Option<UserSubjectText>)]
     pub subject: Option<String>,
 }
 
@@ -53,12 +57,13 @@ pub enum TokenType {
 pub struct TokenQuery {
     /// A permission string `{resource}#{read|write|admin}`, once per scope
     /// (`?scope=a&scope=b`). Only without a JSON body.
-    #[param(required = false, style = Form, explode)]
+    #[param(required = false, style = Form, explode, value_type = Vec<PermissionText>, max_items = 64)]
     pub scope: Vec<String>,
     /// `api-token` (the default). Only without a JSON body.
     #[param(inline)]
     pub token_type: Option<TokenType>,
     /// At most 240 characters. Only without a JSON body.
+    #[param(max_length = 240, pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
 }
 

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::auth::{Caller, ProjectAccess, Read};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::members::AccessLevelQuery;
+use crate::routes::schema::{AccessLevelName, PermissionText, ProjectIdText, SubjectText};
 use crate::state::AppState;
 
 /// A token's public description (never its text).
@@ -62,15 +63,19 @@ impl From<TokenRecord> for TokenInfo {
 
 /// Whose tokens to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListTokensQuery {
     /// `users/{id}` or `projects/{id}`; the caller's own subject when absent.
+    #[param(value_type = SubjectText, required = false)]
     pub subject: Option<String>,
 }
 
 /// The permission to verify.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     /// A permission string; without one only the token's validity is checked.
+    #[param(value_type = PermissionText, required = false)]
     pub permission: Option<String>,
 }
 
@@ -84,7 +89,7 @@ pub struct AuthorizedAccess {
     /// The resource of the verified permission.
     pub resource_name: Option<String>,
     /// The level of the verified permission.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<AccessLevelName>)]
     pub access_level: Option<AccessLevel>,
 }
 
@@ -134,7 +139,7 @@ pub struct TokenPath {
 /// revoked project token is replaced by a new one on the next
 /// `GET /projects/{id}/token`.
 #[utoipa::path(delete, path = "/auth/tokens/{token_id}", tag = "auth",
-    params(("token_id" = String, Path, description = "The token's id")),
+    params(("token_id" = Uuid, Path, description = "The token's id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_token(
     State(state): State<AppState>,
@@ -188,7 +193,7 @@ pub async fn verify_token(
 /// Returns the project's token at `access_level` (default `write`), the same
 /// one on every call until it is revoked. Needs that level on the project.
 #[utoipa::path(get, path = "/projects/{project_id}/token", tag = "auth",
-    params(("project_id" = String, Path, description = "The project"), AccessLevelQuery),
+    params(("project_id" = ProjectIdText, Path, description = "The project"), AccessLevelQuery),
     responses((status = 200, body = String), (status = 403, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
 pub async fn project_token(

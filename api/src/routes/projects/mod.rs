@@ -1,143 +1,35 @@
 //! `/projects`: create, list, read, change and delete projects.
+//!
+//! [`body`]: what these routes accept and answer.
 
-use std::collections::BTreeMap;
+pub mod body;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use contaxy_common::domain::action::{Action, ActionOrigin, ProjectAction};
 use contaxy_common::domain::{AccessLevel, Permission, ProjectId, Subject};
-use contaxy_common::store::projects::{
-    self as store, Deletion, NewProject, ProjectPatch, ProjectRecord,
-};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use contaxy_common::store::actions::NewAction;
+use contaxy_common::store::projects::{self as store, NewProject, ProjectPatch, ProjectRecord};
+use serde::Deserialize;
+use sqlx::PgConnection;
+use utoipa::IntoParams;
 
+use crate::actions::{self, ResourceWrite};
 use crate::auth::{Admin, Caller, ProjectAccess, Read, Write};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
+use crate::routes::actions::ActionAccepted;
+use crate::routes::schema::ProjectIdText;
 use crate::state::AppState;
-
-/// A new project.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectInput {
-    /// 4–25 lower-case letters, digits and single hyphens; `system` is
-    /// reserved. See `GET /projects:suggest-id`.
-    pub id: String,
-    /// 4–128 characters.
-    pub display_name: String,
-    /// At most 240 characters.
-    #[serde(default)]
-    pub description: String,
-    /// An icon (URL or name), at most 2000 characters.
-    #[serde(default)]
-    pub icon: String,
-    /// String keys to string values.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-}
-
-/// A change to a project. Absent fields stay as they are; in `metadata`, a
-/// key set to `null` is removed and the other keys are set.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectUpdate {
-    /// 4–128 characters.
-    pub display_name: Option<String>,
-    /// At most 240 characters.
-    pub description: Option<String>,
-    /// At most 2000 characters.
-    pub icon: Option<String>,
-    /// Keys to set, or to remove with `null`.
-    pub metadata: Option<BTreeMap<String, Option<String>>>,
-}
-
-/// A project.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Project {
-    /// Its id.
-    pub id: String,
-    /// Shown to people.
-    pub display_name: String,
-    /// Free text.
-    pub description: String,
-    /// An icon.
-    pub icon: String,
-    /// String keys to string values.
-    #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// Who created it.
-    pub created_by: Option<String>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Who changed it last.
-    pub updated_by: Option<String>,
-    /// Set once its deletion is queued; it then refuses changes (409).
-    pub deleting_since: Option<DateTime<Utc>>,
-}
-
-impl From<ProjectRecord> for Project {
-    fn from(row: ProjectRecord) -> Self {
-        Self {
-            id: row.id,
-            display_name: row.display_name,
-            description: row.description,
-            icon: row.icon,
-            metadata: row.metadata,
-            created_at: row.created_at,
-            created_by: row.created_by,
-            updated_at: row.updated_at,
-            updated_by: row.updated_by,
-            deleting_since: row.deleting_since,
-        }
-    }
-}
-
-/// The answer to a queued deletion.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ActionAccepted {
-    /// The recorded action; follow it to see the deletion finish.
-    pub action_id: Uuid,
-}
+use body::{Project, ProjectInput, ProjectUpdate, check_len, check_metadata};
 
 /// The query of `GET /projects:suggest-id`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SuggestIdQuery {
     /// The display name to derive an id from.
     pub display_name: String,
-}
-
-const MAX_METADATA_KEYS: usize = 100;
-
-fn check_len(what: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
-    let len = value.chars().count();
-    if len < min || len > max {
-        return Err(ApiError::Invalid(format!(
-            "{what} must be {min} to {max} characters long (got {len})."
-        )));
-    }
-    Ok(())
-}
-
-fn check_metadata<'a>(
-    keys: impl ExactSizeIterator<Item = (&'a String, Option<&'a String>)>,
-) -> Result<(), ApiError> {
-    if keys.len() > MAX_METADATA_KEYS {
-        return Err(ApiError::Invalid(format!(
-            "metadata may have at most {MAX_METADATA_KEYS} keys."
-        )));
-    }
-    for (key, value) in keys {
-        check_len("A metadata key", key, 1, 128)?;
-        if let Some(value) = value {
-            check_len("A metadata value", value, 0, 1024)?;
-        }
-    }
-    Ok(())
 }
 
 /// Creates a project; the creating user becomes its `admin` member. Needs
@@ -277,7 +169,7 @@ fn slug(display_name: &str) -> String {
 
 /// Reads one project. Needs `read` on it.
 #[utoipa::path(get, path = "/projects/{project_id}", tag = "projects",
-    params(("project_id" = String, Path, description = "The project")),
+    params(("project_id" = ProjectIdText, Path, description = "The project")),
     responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
 pub async fn get_project(
     State(state): State<AppState>,
@@ -292,7 +184,7 @@ pub async fn get_project(
 /// Changes a project's display name, description, icon or metadata. Needs
 /// `write` on it.
 #[utoipa::path(patch, path = "/projects/{project_id}", tag = "projects",
-    params(("project_id" = String, Path, description = "The project")),
+    params(("project_id" = ProjectIdText, Path, description = "The project")),
     request_body = ProjectUpdate,
     responses((status = 200, body = Project), (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -338,24 +230,42 @@ fn being_deleted(project: &ProjectId) -> ApiError {
 /// it. The project refuses changes from then on; the action pipeline removes
 /// its deployments, networks and files, then the project.
 #[utoipa::path(delete, path = "/projects/{project_id}", tag = "projects",
-    params(("project_id" = String, Path, description = "The project")),
+    params(("project_id" = ProjectIdText, Path, description = "The project")),
     responses((status = 202, body = ActionAccepted), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn delete_project(
     State(state): State<AppState>,
     access: ProjectAccess<Admin>,
 ) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
-    match store::queue_deletion(&state.db, &access.project, &access.caller.subject).await? {
-        Deletion::Queued(action) => {
-            crate::submit::publish(&state, &action).await;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(ActionAccepted {
-                    action_id: action.id,
-                }),
-            ))
+    let project = &access.project;
+    let by = &access.caller.subject;
+    let mut action = NewAction::new(
+        project.as_str(),
+        Action::Project(ProjectAction::Delete),
+        ActionOrigin::Api,
+    );
+    action.requested_by = Some(by.to_string());
+    let submitted = actions::submit(&state, action, MarkDeleting { project, by }).await?;
+    Ok(ActionAccepted::of(submitted.action()))
+}
+
+/// The project's "deleting" mark, written with its `project.delete`.
+/// Refused (409) when its deletion was queued already.
+#[derive(Debug)]
+struct MarkDeleting<'a> {
+    project: &'a ProjectId,
+    by: &'a Subject,
+}
+
+impl ResourceWrite for MarkDeleting<'_> {
+    type Row = ();
+
+    async fn write(self, conn: &mut PgConnection) -> Result<(), ApiError> {
+        if store::begin_deletion(conn, self.project, self.by).await? {
+            Ok(())
+        } else {
+            Err(being_deleted(self.project))
         }
-        Deletion::AlreadyDeleting => Err(being_deleted(&access.project)),
     }
 }
 

@@ -1,0 +1,80 @@
+//! The deployment rows written in the transaction of the action that
+//! concerns them ([`crate::actions::ResourceWrite`]).
+
+use contaxy_common::domain::ProjectId;
+use contaxy_common::domain::deployment::{DeploymentInput, DeploymentType};
+use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
+use sqlx::PgConnection;
+
+use crate::actions::ResourceWrite;
+use crate::error::ApiError;
+
+/// A new deployment's row, for its `deployment.deploy`. Refused (409) when
+/// a deployment with the same id exists.
+#[derive(Debug)]
+pub struct Insert<'a> {
+    /// The chosen id.
+    pub id: &'a str,
+    /// Its project.
+    pub project: &'a ProjectId,
+    /// Service or job.
+    pub kind: DeploymentType,
+    /// The validated input.
+    pub input: &'a DeploymentInput,
+    /// Who asked.
+    pub by: &'a str,
+}
+
+impl ResourceWrite for Insert<'_> {
+    type Row = DeploymentRecord;
+
+    async fn write(self, conn: &mut PgConnection) -> Result<DeploymentRecord, ApiError> {
+        let new = NewDeployment {
+            id: self.id,
+            project_id: self.project.as_str(),
+            deployment_type: self.kind,
+            spec: self.input,
+            created_by: Some(self.by),
+        };
+        deployments::insert(conn, &new).await?.ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "A {} with the id `{}` exists already; choose another display_name.",
+                self.kind, self.id
+            ))
+        })
+    }
+}
+
+/// A changed input (PATCH), for the `deployment.restart` that recreates the
+/// container from it. Refused (404) when the deployment is gone.
+#[derive(Debug)]
+pub struct UpdateInput<'a> {
+    /// The deployment.
+    pub id: &'a str,
+    /// Its project.
+    pub project: &'a ProjectId,
+    /// Service or job (for the message).
+    pub kind: DeploymentType,
+    /// The merged, validated input.
+    pub input: &'a DeploymentInput,
+    /// Who asked.
+    pub by: &'a str,
+}
+
+impl ResourceWrite for UpdateInput<'_> {
+    type Row = DeploymentRecord;
+
+    async fn write(self, conn: &mut PgConnection) -> Result<DeploymentRecord, ApiError> {
+        deployments::update_spec(
+            conn,
+            self.project.as_str(),
+            self.id,
+            self.input,
+            Some(self.by),
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("The {} `{}` was not found.", self.kind, self.id))
+        })
+    }
+}

@@ -139,7 +139,7 @@ pub async fn update(
     patch: serde_json::Value,
 ) -> Result<Changed, ApiError> {
     let record = find(state, who.project, kind, id).await?;
-    let merged = merge::merge(record.spec.0.clone(), patch)?;
+    let merged = merge::merge(record.input.0.clone(), patch)?;
     merged.validate(kind)?;
     check_host_capacity(state, &merged).await?;
     let action = who.action(

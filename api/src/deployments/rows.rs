@@ -33,7 +33,7 @@ impl ResourceWrite for Insert<'_> {
             id: self.id,
             project_id: self.project.as_str(),
             deployment_type: self.kind,
-            spec: self.input,
+            input: self.input,
             created_by: Some(self.by),
         };
         deployments::insert(conn, &new).await?.ok_or_else(|| {
@@ -65,7 +65,7 @@ impl ResourceWrite for UpdateInput<'_> {
     type Row = DeploymentRecord;
 
     async fn write(self, conn: &mut PgConnection) -> Result<DeploymentRecord, ApiError> {
-        deployments::update_spec(
+        deployments::update_input(
             conn,
             self.project.as_str(),
             self.id,

@@ -20,7 +20,8 @@ pub struct DeploymentRecord {
     /// Its display name.
     pub display_name: String,
     /// What the client asked for.
-    pub spec: Json<DeploymentInput>,
+    #[sqlx(rename = "spec")]
+    pub input: Json<DeploymentInput>,
     /// Its state.
     pub status: DeploymentStatus,
     /// A finished container's exit code.
@@ -51,7 +52,7 @@ pub struct NewDeployment<'a> {
     /// Service or job.
     pub deployment_type: DeploymentType,
     /// The validated input.
-    pub spec: &'a DeploymentInput,
+    pub input: &'a DeploymentInput,
     /// Who asked.
     pub created_by: Option<&'a str>,
 }
@@ -70,8 +71,8 @@ pub async fn insert(
     .bind(new.id)
     .bind(new.project_id)
     .bind(new.deployment_type.as_str())
-    .bind(new.spec.display_name.as_deref().unwrap_or_default())
-    .bind(Json(new.spec))
+    .bind(new.input.display_name.as_deref().unwrap_or_default())
+    .bind(Json(new.input))
     .bind(new.created_by)
     .fetch_optional(conn)
     .await
@@ -210,11 +211,11 @@ pub async fn set_status(
 }
 
 /// Replaces a deployment's input (after a merge by the caller).
-pub async fn update_spec(
+pub async fn update_input(
     conn: &mut PgConnection,
     project_id: &str,
     id: &str,
-    spec: &DeploymentInput,
+    input: &DeploymentInput,
     updated_by: Option<&str>,
 ) -> sqlx::Result<Option<DeploymentRecord>> {
     sqlx::query_as(
@@ -224,8 +225,8 @@ pub async fn update_spec(
     )
     .bind(project_id)
     .bind(id)
-    .bind(Json(spec))
-    .bind(spec.display_name.as_deref().unwrap_or_default())
+    .bind(Json(input))
+    .bind(input.display_name.as_deref().unwrap_or_default())
     .bind(updated_by)
     .fetch_optional(conn)
     .await

@@ -98,7 +98,7 @@ async fn run(
     id: &str,
     record: DeploymentRecord,
 ) -> Result<(), ActionError> {
-    if record.spec.disabled {
+    if record.input.disabled {
         // Recorded, not run: contaxy's `disabled`.
         deployments::set_status(
             &exec.pool,
@@ -257,7 +257,7 @@ async fn record_from_payload(
         id,
         project_id: &action.project_id,
         deployment_type: payload.deployment_type,
-        spec: &payload.input,
+        input: &payload.input,
         created_by: action.requested_by.as_deref(),
     };
     if let Some(record) = deployments::insert(&mut conn, &new).await? {
@@ -275,7 +275,7 @@ pub fn spec_for(
     record: &DeploymentRecord,
     settings: &DeploymentSettings,
 ) -> Result<DeploymentSpec, ActionError> {
-    let input: &DeploymentInput = &record.spec;
+    let input: &DeploymentInput = &record.input;
     let endpoints = input
         .endpoints
         .iter()
@@ -330,7 +330,7 @@ fn environment(
     }
     let user = record.created_by.clone().unwrap_or_default();
     let mut env: BTreeMap<String, String> = record
-        .spec
+        .input
         .parameters
         .iter()
         .map(|(key, value)| {

@@ -182,7 +182,7 @@ pub async fn list_service_actions(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Vec<ResourceAction>>, ApiError> {
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
-    Ok(Json(offered(record.status, &record.spec.endpoints)))
+    Ok(Json(offered(record.status, &record.input.endpoints)))
 }
 
 /// The actions `POST …/actions/{action_id}` runs. (`access-*`, which the

@@ -134,7 +134,7 @@ impl Deployment {
     /// The deployment `record`, with `action` when the answer is about one.
     pub fn new(record: DeploymentRecord, action: Option<&ActionRecord>) -> Self {
         Self {
-            input: record.spec.0,
+            input: record.input.0,
             internal_id: record.id.clone(),
             id: record.id,
             project_id: record.project_id,
@@ -175,7 +175,7 @@ mod tests {
             project_id: "demo".to_owned(),
             deployment_type: DeploymentType::Service,
             display_name: "web".to_owned(),
-            spec: Json(DeploymentInput {
+            input: Json(DeploymentInput {
                 container_image: "nginx:1".to_owned(),
                 display_name: Some("web".to_owned()),
                 endpoints: vec!["80".to_owned()],
@@ -196,7 +196,7 @@ mod tests {
     /// What the API answered before the response was a type: the input
     /// serialized, extended with the platform's fields.
     fn as_before(record: &DeploymentRecord, action: Option<&ActionRecord>) -> Value {
-        let mut out = serde_json::to_value(&record.spec.0).expect("JSON");
+        let mut out = serde_json::to_value(&record.input.0).expect("JSON");
         let extra = json!({
             "id": record.id, "internal_id": record.id, "project_id": record.project_id,
             "deployment_type": record.deployment_type, "status": record.status,

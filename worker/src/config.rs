@@ -37,6 +37,11 @@ pub struct WorkerSettings {
     /// Attempts before a transiently failing action is given up and
     /// dead-lettered (`CONTAXY_WORKER_MAX_ATTEMPTS`).
     pub worker_max_attempts: u32,
+    /// Times one message is given back to its queue after an error that is
+    /// neither its data's fault nor a dependency away (an unexpected
+    /// database error while recording or claiming it) before it is
+    /// dead-lettered (`CONTAXY_WORKER_MAX_REDELIVERIES`).
+    pub worker_max_redeliveries: u32,
     /// Longest one attempt may take, in seconds; also how long a claim is
     /// held before another worker may take the action over
     /// (`CONTAXY_WORKER_ATTEMPT_TIMEOUT_SECS`).
@@ -99,6 +104,7 @@ impl Default for WorkerSettings {
             docker_host: "unix:///var/run/docker.sock".to_owned(),
             worker_concurrency: 8,
             worker_max_attempts: 5,
+            worker_max_redeliveries: 10,
             worker_attempt_timeout_secs: 300,
             worker_reconcile_interval_secs: 30,
             default_memory_mb: 1024,

@@ -44,6 +44,9 @@ pub struct ConsumerSettings {
     pub concurrency: u16,
     /// Attempts before a transiently failing action is given up.
     pub max_attempts: u32,
+    /// Times one message is given back to its queue, counted, before it is
+    /// dead-lettered (see [`Settled::Redeliver`]).
+    pub max_redeliveries: u32,
     /// How long one attempt may take; also the claim's lease.
     pub attempt_timeout: Duration,
 }
@@ -156,9 +159,17 @@ impl Consumer {
                 self.handle_action(&message).instrument(span).await
             }
         };
+        let settled = match settled {
+            Settled::Redeliver {
+                kind,
+                action_id,
+                reason,
+            } => self.redeliver(&delivery, kind, action_id, &reason).await,
+            other => other,
+        };
         let acked = match settled {
             Settled::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
-            Settled::Requeue => {
+            Settled::Requeue | Settled::Redeliver { .. } => {
                 // Something we need (PostgreSQL, the broker) is away; give
                 // the message back after a pause rather than spinning on it.
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -193,10 +204,7 @@ impl Consumer {
                 return self.give_up_unclaimed(message, reason).await;
             }
             Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(%error, "Could not record the action; requeueing.");
-                return Settled::Requeue;
-            }
+            Err(error) => return self.store_failed(message, "recorded", &error).await,
         }
         let claimed = match actions::claim(
             &self.pool,
@@ -212,10 +220,7 @@ impl Consumer {
                     .increment(1);
                 return Settled::Ack;
             }
-            Err(error) => {
-                tracing::warn!(%error, "Could not claim the action; requeueing.");
-                return Settled::Requeue;
-            }
+            Err(error) => return self.store_failed(message, "claimed", &error).await,
         };
         let attempt = u32::try_from(claimed.attempts).unwrap_or(u32::MAX);
         let started = std::time::Instant::now();

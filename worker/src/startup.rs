@@ -146,6 +146,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         settings: ConsumerSettings {
             concurrency: config.settings.worker_concurrency.max(1),
             max_attempts: config.settings.worker_max_attempts.max(1),
+            max_redeliveries: config.settings.worker_max_redeliveries,
             attempt_timeout: Duration::from_secs(
                 config.settings.worker_attempt_timeout_secs.max(1),
             ),

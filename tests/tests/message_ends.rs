@@ -1,0 +1,127 @@
+//! Every message ends: a message PostgreSQL refuses is dead-lettered with a
+//! readable reason instead of looping, and no message is given back to the
+//! queue without bound.
+
+use contaxy_tests::broker::{TestBroker, header};
+use contaxy_tests::stack::{PROJECT, Stack, StackOptions, job};
+use contaxy_tests::{DEADLINE, eventually, str_of};
+use contaxy_worker::WorkerSettings;
+use lapin::message::BasicGetMessage;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A deploy as another system would publish it, with `requested_by` and
+/// the job's display name as given.
+fn deploy_body(stack: &Stack, slug: &str, requested_by: &str, display_name: &str) -> Vec<u8> {
+    let message = json!({
+        "schema_version": 1,
+        "action_id": Uuid::new_v4(),
+        "kind": "deployment.deploy",
+        "project_id": PROJECT,
+        "resource_id": format!("{}-p-{PROJECT}-j-{slug}", stack.namespace()),
+        "payload": {"deployment_type": "job", "input": job(display_name, "echo never")},
+        "requested_by": requested_by,
+    });
+    serde_json::to_vec(&message).expect("json")
+}
+
+/// Waits until the dead queue holds `count` messages and takes them.
+async fn dead_letters(stack: &Stack, count: u32) -> Vec<BasicGetMessage> {
+    let dead_queue = stack.topology().dead_queue();
+    eventually(DEADLINE, "the messages in the dead queue", || async {
+        (stack.broker.queue_len(&dead_queue).await? >= count).then_some(())
+    })
+    .await;
+    stack.broker.drain_dead().await
+}
+
+fn action_id_of(message: &BasicGetMessage) -> String {
+    let body: Value = serde_json::from_slice(&message.delivery.data).expect("json");
+    str_of(&body, "action_id").to_owned()
+}
+
+#[tokio::test]
+async fn a_message_postgresql_refuses_is_dead_lettered_with_a_readable_reason() {
+    let stack = Stack::start().await;
+    let in_requested_by = deploy_body(&stack, "nul-requester", "sys\u{0}tem", "fine");
+    let in_payload = deploy_body(&stack, "nul-payload", "other-system", "bad\u{0}name");
+    let broker: &TestBroker = &stack.broker;
+    broker
+        .publish_action("deployment.deploy", &in_requested_by)
+        .await;
+    broker
+        .publish_action("deployment.deploy", &in_payload)
+        .await;
+
+    let dead = dead_letters(&stack, 2).await;
+    assert_eq!(dead.len(), 2, "each once");
+    for message in &dead {
+        let reason = header(message, "x-contaxy-reason").unwrap_or_default();
+        assert_eq!(
+            reason, "a string holds a NUL character, which PostgreSQL cannot store",
+            "a reason for people, not the database's text"
+        );
+        assert_eq!(
+            header(message, "x-contaxy-error-class").as_deref(),
+            Some("permanent")
+        );
+        assert!(
+            stack.try_action(&action_id_of(message)).await.is_none(),
+            "nothing recorded"
+        );
+    }
+    assert_eq!(stack.work_queue_len().await, 0, "nothing requeued");
+
+    // The worker goes on with the next message.
+    let accepted = stack
+        .submit("jobs", &job("after poison", "echo fine"))
+        .await;
+    stack
+        .wait_action(str_of(&accepted, "action_id"), "succeeded")
+        .await;
+}
+
+#[tokio::test]
+async fn a_message_that_keeps_failing_to_record_is_redelivered_a_bounded_number_of_times() {
+    let stack = Stack::start_with(StackOptions {
+        worker: WorkerSettings {
+            worker_max_redeliveries: 2,
+            ..WorkerSettings::default()
+        },
+        ..StackOptions::default()
+    })
+    .await;
+    // An error that is neither the database away nor the data's fault (a
+    // trigger raising one), for messages from one sender only.
+    let mut conn = stack.api.db.connect().await;
+    for statement in [
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'not today' USING ERRCODE = '55000'; END $$",
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON actions FOR EACH ROW
+         WHEN (NEW.requested_by = 'poison') EXECUTE FUNCTION refuse_poison()",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect("the trigger");
+    }
+    let body = deploy_body(&stack, "looping", "poison", "looping");
+    stack
+        .broker
+        .publish_action("deployment.deploy", &body)
+        .await;
+
+    let dead = dead_letters(&stack, 1).await;
+    assert_eq!(dead.len(), 1);
+    let reason = header(&dead[0], "x-contaxy-reason").unwrap_or_default();
+    assert_eq!(
+        reason,
+        "given up after 3 deliveries: the action could not be recorded (SQLSTATE 55000)"
+    );
+    assert_eq!(
+        header(&dead[0], "x-contaxy-redeliveries").as_deref(),
+        Some("LongLongInt(2)")
+    );
+    assert_eq!(stack.work_queue_len().await, 0, "not looping");
+    assert!(stack.try_action(&action_id_of(&dead[0])).await.is_none());
+}

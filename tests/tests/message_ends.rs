@@ -125,3 +125,50 @@ async fn a_message_that_keeps_failing_to_record_is_redelivered_a_bounded_number_
     assert_eq!(stack.work_queue_len().await, 0, "not looping");
     assert!(stack.try_action(&action_id_of(&dead[0])).await.is_none());
 }
+
+#[tokio::test]
+async fn an_action_whose_workers_keep_dying_fails_after_its_attempts() {
+    let mut stack = Stack::start_with(StackOptions {
+        workers: 0,
+        ..StackOptions::default()
+    })
+    .await;
+    let accepted = stack
+        .submit("jobs", &job("worker killer", "echo never"))
+        .await;
+    let action_id = str_of(&accepted, "action_id").to_owned();
+    let id = str_of(&accepted, "id").to_owned();
+    // As two workers left it, each killed while running it: claimed twice,
+    // the last lease run out, the message back in the queue.
+    let mut conn = stack.api.db.connect().await;
+    sqlx::query(
+        "UPDATE actions SET status = 'running', attempts = 2,
+                lease_expires_at = now() - interval '1 second'
+         WHERE id = $1::uuid",
+    )
+    .bind(&action_id)
+    .execute(&mut conn)
+    .await
+    .expect("the row as dead workers left it");
+
+    stack
+        .add_worker(WorkerSettings {
+            worker_max_attempts: 2,
+            ..WorkerSettings::default()
+        })
+        .await;
+    let action = stack.wait_action(&action_id, "failed").await;
+    assert_eq!(action["attempts"], 2, "not claimed again: {action}");
+    assert_eq!(action["error_class"], "transient", "{action}");
+    let error = str_of(&action, "last_error");
+    assert!(error.starts_with("gave up after 2 attempts"), "{error}");
+
+    let dead = dead_letters(&stack, 1).await;
+    assert_eq!(action_id_of(&dead[0]), action_id);
+    assert_eq!(
+        header(&dead[0], "x-contaxy-error-class").as_deref(),
+        Some("transient")
+    );
+    assert!(stack.containers(Some(&id)).await.is_empty(), "never run");
+    assert_eq!(stack.work_queue_len().await, 0);
+}

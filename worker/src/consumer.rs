@@ -14,7 +14,7 @@ use contaxy_common::broker::Broker;
 use contaxy_common::domain::action::ActionFamily;
 use contaxy_common::message::ActionMessage;
 use contaxy_common::publisher::Publisher;
-use contaxy_common::store::actions::{self, ActionRecord, NewAction, Recorded};
+use contaxy_common::store::actions::{self, ActionRecord, Claim, NewAction, Recorded};
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
 use futures::stream::select_all;
@@ -210,11 +210,13 @@ impl Consumer {
             &self.pool,
             message.action_id,
             self.settings.attempt_timeout,
+            self.settings.max_attempts,
         )
         .await
         {
-            Ok(Some(row)) => row,
-            Ok(None) => {
+            Ok(Claim::Claimed(row)) => row,
+            Ok(Claim::Exhausted(row)) => return self.give_up_exhausted(message, &row).await,
+            Ok(Claim::NotClaimable) => {
                 tracing::debug!("The action is finished or held by another worker; a duplicate.");
                 metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "duplicate")
                     .increment(1);

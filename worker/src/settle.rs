@@ -7,7 +7,7 @@ use std::time::Duration;
 use contaxy_common::domain::action::{ActionKind, ErrorClass};
 use contaxy_common::message::{ActionMessage, headers};
 use contaxy_common::publisher::action_headers;
-use contaxy_common::store::actions::{self, Outcome};
+use contaxy_common::store::actions::{self, ActionRecord, Outcome};
 use contaxy_common::store::refusal;
 use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable};
@@ -238,6 +238,23 @@ impl Consumer {
                 Settled::Requeue
             }
         }
+    }
+
+    /// Dead-letters an action the claim found with its attempts used up
+    /// (and failed): its workers stopped without an outcome each time.
+    pub(crate) async fn give_up_exhausted(
+        &self,
+        message: &ActionMessage,
+        row: &ActionRecord,
+    ) -> Settled {
+        let reason = row.last_error.as_deref().unwrap_or("gave up");
+        let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
+        tracing::warn!(attempts, %reason, "The action failed.");
+        self.dead_letter(message, reason, ErrorClass::Transient, attempts)
+            .await;
+        metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "failed")
+            .increment(1);
+        Settled::Ack
     }
 
     pub(crate) async fn give_up_unclaimed(&self, message: &ActionMessage, reason: &str) -> Settled {

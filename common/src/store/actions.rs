@@ -185,24 +185,67 @@ pub async fn mark_published<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx
         .map(drop)
 }
 
-/// Claims the action for one attempt. `None` when it is not claimable: it
-/// ended, or another worker holds a live lease (a duplicate delivery).
-pub async fn claim(pool: &PgPool, id: Uuid, lease: Duration) -> sqlx::Result<Option<ActionRecord>> {
-    sqlx::query_as(
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Claimed for one more attempt: the row as it now is.
+    Claimed(ActionRecord),
+    /// Claimable, but every allowed attempt was already made (the workers
+    /// that made them stopped without an outcome): the action is now
+    /// failed, the row as it now is.
+    Exhausted(ActionRecord),
+    /// Not claimable: it ended, or another worker holds a live lease (a
+    /// duplicate delivery).
+    NotClaimable,
+}
+
+/// The condition of a claimable row: waiting, or running under a lease that
+/// ran out (its worker stopped answering).
+const CLAIMABLE: &str = "(status IN ('queued', 'retrying')
+                          OR (status = 'running' AND lease_expires_at < now()))";
+
+/// Claims the action for one attempt, at most `max_attempts` in all: a
+/// claimable action whose attempts are used up (each claim counts one, so a
+/// worker that dies mid-attempt spends one) is failed instead, so an action
+/// that kills its worker is not run for ever.
+pub async fn claim(
+    pool: &PgPool,
+    id: Uuid,
+    lease: Duration,
+    max_attempts: u32,
+) -> sqlx::Result<Claim> {
+    let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+    let claimed: Option<ActionRecord> = sqlx::query_as(&format!(
         "UPDATE actions
          SET status = 'running', attempts = attempts + 1, updated_at = now(),
              started_at = coalesce(started_at, now()),
              lease_expires_at = now() + make_interval(secs => $2),
              published_at = coalesce(published_at, now())
-         WHERE id = $1
-           AND (status IN ('queued', 'retrying')
-                OR (status = 'running' AND lease_expires_at < now()))
-         RETURNING *",
-    )
+         WHERE id = $1 AND attempts < $3 AND {CLAIMABLE}
+         RETURNING *"
+    ))
     .bind(id)
     .bind(lease.as_secs_f64())
+    .bind(max_attempts)
     .fetch_optional(pool)
-    .await
+    .await?;
+    if let Some(row) = claimed {
+        return Ok(Claim::Claimed(row));
+    }
+    let exhausted: Option<ActionRecord> = sqlx::query_as(&format!(
+        "UPDATE actions
+         SET status = 'failed', error_class = 'transient', updated_at = now(),
+             finished_at = now(), lease_expires_at = NULL,
+             last_error = 'gave up after ' || attempts || ' attempts, the last of which '
+                          || 'ended without an outcome (the worker running it stopped)'
+         WHERE id = $1 AND attempts >= $2 AND {CLAIMABLE}
+         RETURNING *"
+    ))
+    .bind(id)
+    .bind(max_attempts)
+    .fetch_optional(pool)
+    .await?;
+    Ok(exhausted.map_or(Claim::NotClaimable, Claim::Exhausted))
 }
 
 /// How an attempt ended.

@@ -172,3 +172,66 @@ async fn an_action_whose_workers_keep_dying_fails_after_its_attempts() {
     assert!(stack.containers(Some(&id)).await.is_empty(), "never run");
     assert_eq!(stack.work_queue_len().await, 0);
 }
+
+/// The most attempts that ran at once, from the actions' recorded start and
+/// end (each ran one attempt).
+async fn most_at_once(stack: &Stack) -> usize {
+    let mut conn = stack.api.db.connect().await;
+    let spans: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT started_at, finished_at FROM actions WHERE attempts = 1")
+            .fetch_all(&mut conn)
+            .await
+            .expect("the actions");
+    let mut edges: Vec<(chrono::DateTime<chrono::Utc>, i32)> = spans
+        .iter()
+        .flat_map(|(start, end)| [(*start, 1), (*end, -1)])
+        .collect();
+    // An end before a start at the same instant: touching is not overlapping.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_configured_concurrency_bounds_attempts_across_every_queue() {
+    let mut stack = Stack::start_with(StackOptions {
+        workers: 0,
+        ..StackOptions::default()
+    })
+    .await;
+    // A backlog in two family queues before any worker consumes.
+    let mut action_ids = Vec::new();
+    for i in 0..3 {
+        let accepted = stack
+            .submit("jobs", &job(&format!("bounded {i}"), "echo bounded"))
+            .await;
+        action_ids.push(str_of(&accepted, "action_id").to_owned());
+        let ensure = json!({
+            "schema_version": 1, "action_id": Uuid::new_v4(), "kind": "network.ensure",
+            "project_id": PROJECT,
+        });
+        stack
+            .broker
+            .publish_action(
+                "network.ensure",
+                &serde_json::to_vec(&ensure).expect("json"),
+            )
+            .await;
+        action_ids.push(str_of(&ensure, "action_id").to_owned());
+    }
+    stack
+        .add_worker(WorkerSettings {
+            worker_concurrency: 1,
+            ..WorkerSettings::default()
+        })
+        .await;
+    for action_id in &action_ids {
+        let action = stack.wait_action(action_id, "succeeded").await;
+        assert_eq!(action["attempts"], 1, "{action}");
+    }
+    assert_eq!(most_at_once(&stack).await, 1, "one attempt at a time");
+}

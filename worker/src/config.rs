@@ -31,8 +31,9 @@ pub struct WorkerSettings {
     /// Docker: the Engine's address (`CONTAXY_DOCKER_HOST`):
     /// `unix:///path/to.sock` or `tcp://host:port`.
     pub docker_host: String,
-    /// How many actions one worker executes at once
-    /// (`CONTAXY_WORKER_CONCURRENCY`); also its RabbitMQ prefetch.
+    /// How many actions one worker executes at once, across all family
+    /// queues (`CONTAXY_WORKER_CONCURRENCY`); also each family consumer's
+    /// RabbitMQ prefetch.
     pub worker_concurrency: u16,
     /// Attempts before a transiently failing action is given up and
     /// dead-lettered (`CONTAXY_WORKER_MAX_ATTEMPTS`).

@@ -1,5 +1,7 @@
 //! Consuming actions: one channel, one consumer per family queue, manual
-//! acks, prefetch = concurrency.
+//! acks, at most `concurrency` deliveries handled at once across them (a
+//! semaphore: RabbitMQ's prefetch counts per consumer, so it alone would
+//! allow one `concurrency` per family).
 //!
 //! A delivery is acknowledged only after its outcome is committed to
 //! PostgreSQL (and, for a retry, after the delayed copy is confirmed by the
@@ -23,6 +25,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -40,7 +43,8 @@ const ATTEMPT_SECONDS: &str = "contaxy_worker_attempt_seconds";
 /// How the consumer behaves.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    /// Deliveries handled at once (the prefetch).
+    /// Deliveries handled at once by this worker, across all family queues
+    /// (also each family consumer's prefetch).
     pub concurrency: u16,
     /// Attempts before a transiently failing action is given up.
     pub max_attempts: u32,
@@ -60,6 +64,9 @@ pub struct Consumer {
     pub(crate) topology: Topology,
     pub(crate) context: Arc<ActionContext>,
     pub(crate) settings: ConsumerSettings,
+    /// One permit per delivery handled at once: `settings.concurrency` in
+    /// all, across the family queues.
+    pub(crate) slots: Arc<Semaphore>,
 }
 
 impl Consumer {
@@ -77,6 +84,15 @@ impl Consumer {
                     tracing::info!("Consuming actions.");
                     let mut deliveries = select_all(streams);
                     loop {
+                        // The bound on attempts at once, whichever queue
+                        // they come from: a delivery is taken only with a
+                        // permit in hand (the prefetch is per consumer, and
+                        // there is one consumer per family).
+                        let permit = tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            permit = Arc::clone(&self.slots).acquire_owned() => permit,
+                        };
+                        let Ok(permit) = permit else { break };
                         let next = tokio::select! {
                             () = shutdown.cancelled() => break,
                             next = deliveries.next() => next,
@@ -84,7 +100,10 @@ impl Consumer {
                         match next {
                             Some(Ok(delivery)) => {
                                 let this = Arc::clone(&self);
-                                tracker.spawn(async move { this.handle(delivery).await });
+                                tracker.spawn(async move {
+                                    this.handle(delivery).await;
+                                    drop(permit);
+                                });
                             }
                             Some(Err(error)) => {
                                 tracing::warn!(%error, "The consumer failed; reconnecting.");

@@ -6,6 +6,7 @@ use contaxy_tests::broker::{TestBroker, header};
 use contaxy_tests::stack::{PROJECT, Stack, StackOptions, job};
 use contaxy_tests::{DEADLINE, eventually, str_of};
 use contaxy_worker::WorkerSettings;
+use futures::StreamExt;
 use lapin::message::BasicGetMessage;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -234,4 +235,43 @@ async fn the_configured_concurrency_bounds_attempts_across_every_queue() {
         assert_eq!(action["attempts"], 1, "{action}");
     }
     assert_eq!(most_at_once(&stack).await, 1, "one attempt at a time");
+}
+
+#[tokio::test]
+async fn a_deployment_that_fails_before_it_has_a_container_is_announced() {
+    let stack = Stack::start().await;
+    let events_exchange = stack.topology().events_exchange();
+    let mut events = stack
+        .broker
+        .subscribe(&events_exchange, &format!("deployment.{PROJECT}.#"))
+        .await;
+    let mut body = job("missing image", "echo never");
+    body["container_image"] = "contaxy/does-not-exist:1".into();
+    let accepted = stack.submit("jobs", &body).await;
+    let id = str_of(&accepted, "id").to_owned();
+    stack.wait_status("jobs", &id, "failed").await;
+
+    let mut failed = Vec::new();
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Ok(Some(Ok(delivery))) = tokio::time::timeout_at(until, events.next()).await {
+        let event: Value = serde_json::from_slice(&delivery.data).expect("a JSON event");
+        if event["deployment_id"] == id.as_str() && event["status"] == "failed" {
+            assert_eq!(
+                delivery.routing_key.as_str(),
+                format!("deployment.{PROJECT}.failed")
+            );
+            assert_eq!(event["project_id"], PROJECT, "{event}");
+            failed.push(event);
+            // Wait a little more for a duplicate, then stop.
+            let more = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            while let Ok(Some(Ok(delivery))) = tokio::time::timeout_at(more, events.next()).await {
+                let event: Value = serde_json::from_slice(&delivery.data).expect("json");
+                if event["deployment_id"] == id.as_str() && event["status"] == "failed" {
+                    failed.push(event);
+                }
+            }
+            break;
+        }
+    }
+    assert_eq!(failed.len(), 1, "published once: {failed:?}");
 }

@@ -143,6 +143,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
             runtime: Arc::clone(&runtime),
             deployment,
             network,
+            publisher: Arc::clone(&publisher),
         }),
         settings: ConsumerSettings {
             concurrency,

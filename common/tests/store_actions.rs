@@ -30,7 +30,7 @@ async fn an_action_is_claimed_once_until_its_lease_runs_out() {
     let claimed = |claim: Claim| match claim {
         Claim::Claimed(row) => Some(row),
         Claim::Exhausted(row) => panic!("exhausted: {row:?}"),
-        Claim::NotClaimable => None,
+        Claim::Held(_) | Claim::NotClaimable => None,
     };
     let first = claimed(
         actions::claim(&pool, new.id, lease, 3)
@@ -67,7 +67,7 @@ async fn an_action_is_claimed_once_until_its_lease_runs_out() {
         {
             Claim::Exhausted(row) => Some(row),
             Claim::Claimed(row) => panic!("claimed past the limit: {row:?}"),
-            Claim::NotClaimable => None,
+            Claim::Held(_) | Claim::NotClaimable => None,
         }
     })
     .await;

@@ -9,6 +9,7 @@
 //! job that runs for hours is followed through runtime events, not through
 //! an open delivery.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,8 +52,12 @@ pub struct ConsumerSettings {
     /// Times one message is given back to its queue, counted, before it is
     /// dead-lettered (see [`Settled::Redeliver`]).
     pub max_redeliveries: u32,
-    /// How long one attempt may take; also the claim's lease.
+    /// How long one attempt may take.
     pub attempt_timeout: Duration,
+    /// How long a claim holds without renewal; renewed every third of it
+    /// while the attempt runs, so a dead worker's claim runs out within one
+    /// lease.
+    pub lease: Duration,
 }
 
 /// Everything a delivery's handling needs.
@@ -175,7 +180,9 @@ impl Consumer {
                     project_id = %message.project_id,
                     kind = %message.kind(),
                 );
-                self.handle_action(&message).instrument(span).await
+                self.handle_action(&message, delivery.redelivered)
+                    .instrument(span)
+                    .await
             }
         };
         let settled = match settled {
@@ -206,7 +213,9 @@ impl Consumer {
         }
     }
 
-    async fn handle_action(&self, message: &ActionMessage) -> Settled {
+    /// Records, claims, executes and settles one action. `redelivered`: the
+    /// broker gave the delivery back from a consumer that went away.
+    async fn handle_action(&self, message: &ActionMessage, redelivered: bool) -> Settled {
         // A message from another system may have no row yet: make one.
         let recorded = async {
             let mut conn = self.pool.acquire().await?;
@@ -225,17 +234,26 @@ impl Consumer {
             Ok(_) => {}
             Err(error) => return self.store_failed(message, "recorded", &error).await,
         }
-        let claimed = match actions::claim(
-            &self.pool,
-            message.action_id,
-            self.settings.attempt_timeout,
-            self.settings.max_attempts,
-        )
-        .await
+        let mut claim = self.claim(message).await;
+        if let Ok(Claim::Held(until)) = &claim
+            && redelivered
         {
+            // Given back by a consumer that went away: most likely the
+            // worker holding the claim died, and its lease, no longer
+            // renewed, runs out within one lease. Wait that long (bounded,
+            // whatever the clocks say) and claim again; a live holder has
+            // renewed it by then, and this is a duplicate after all.
+            let left = (*until - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(self.settings.lease);
+            tokio::time::sleep(left + Duration::from_millis(500)).await;
+            claim = self.claim(message).await;
+        }
+        let claimed = match claim {
             Ok(Claim::Claimed(row)) => row,
             Ok(Claim::Exhausted(row)) => return self.give_up_exhausted(message, &row).await,
-            Ok(Claim::NotClaimable) => {
+            Ok(Claim::Held(_) | Claim::NotClaimable) => {
                 tracing::debug!("The action is finished or held by another worker; a duplicate.");
                 metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "duplicate")
                     .increment(1);
@@ -245,18 +263,49 @@ impl Consumer {
         };
         let attempt = u32::try_from(claimed.attempts).unwrap_or(u32::MAX);
         let started = std::time::Instant::now();
-        let result = match tokio::time::timeout(
+        let attempt_run = tokio::time::timeout(
             self.settings.attempt_timeout,
             dispatch::execute(&self.context, message),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(ActionError::TimedOut(self.settings.attempt_timeout)),
+        );
+        let result = tokio::select! {
+            finished = attempt_run => match finished {
+                Ok(result) => result,
+                Err(_) => Err(ActionError::TimedOut(self.settings.attempt_timeout)),
+            },
+            never = self.heartbeat(message, claimed.attempts) => match never {},
         };
         metrics::histogram!(ATTEMPT_SECONDS, "kind" => message.kind().as_str())
             .record(started.elapsed().as_secs_f64());
         self.settle_attempt(message, attempt, result).await
+    }
+}
+
+impl Consumer {
+    async fn claim(&self, message: &ActionMessage) -> sqlx::Result<Claim> {
+        actions::claim(
+            &self.pool,
+            message.action_id,
+            self.settings.lease,
+            self.settings.max_attempts,
+        )
+        .await
+    }
+
+    /// Renews the claim of attempt `attempt` every third of a lease, for as
+    /// long as it is polled (while the attempt runs).
+    async fn heartbeat(&self, message: &ActionMessage, attempt: i32) -> Infallible {
+        let every = self.settings.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match actions::renew(&self.pool, message.action_id, attempt, self.settings.lease).await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    "The claim ran out and another worker took the action over; this attempt's outcome will not be recorded."
+                ),
+                Err(error) => tracing::warn!(%error, "Could not renew the claim; trying again."),
+            }
+        }
     }
 }
 

@@ -91,10 +91,16 @@ impl Consumer {
         result: Result<(), ActionError>,
     ) -> Settled {
         let kind = message.kind().as_str();
+        let claim = i32::try_from(attempt).unwrap_or(i32::MAX);
         let error = match result {
             Ok(()) => {
-                return match actions::finish(&self.pool, message.action_id, &Outcome::Succeeded)
-                    .await
+                return match actions::finish(
+                    &self.pool,
+                    message.action_id,
+                    claim,
+                    &Outcome::Succeeded,
+                )
+                .await
                 {
                     Ok(_) => {
                         tracing::info!(attempt, "The action succeeded.");
@@ -124,7 +130,9 @@ impl Consumer {
                 let outcome = Outcome::Retrying {
                     error: error.to_string(),
                 };
-                if let Err(e) = actions::finish(&self.pool, message.action_id, &outcome).await {
+                if let Err(e) =
+                    actions::finish(&self.pool, message.action_id, claim, &outcome).await
+                {
                     tracing::warn!(error = %e, "Could not record the retry; the delayed copy will run it.");
                 }
                 metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "retrying")
@@ -142,9 +150,19 @@ impl Consumer {
                     error: reason.clone(),
                     class,
                 };
-                if let Err(e) = actions::finish(&self.pool, message.action_id, &outcome).await {
-                    tracing::warn!(error = %e, "Could not record the failure; requeueing.");
-                    return Settled::Requeue;
+                match actions::finish(&self.pool, message.action_id, claim, &outcome).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Another worker's claim now: its attempt decides.
+                        tracing::warn!(
+                            "The claim ran out meanwhile; the failure is not this worker's to record."
+                        );
+                        return Settled::Ack;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Could not record the failure; requeueing.");
+                        return Settled::Requeue;
+                    }
                 }
                 self.dead_letter(message, &reason, class, attempt).await;
                 metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "failed")

@@ -152,6 +152,8 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
             attempt_timeout: Duration::from_secs(
                 config.settings.worker_attempt_timeout_secs.max(1),
             ),
+            // At least 3 s, so the heartbeat (a third of it) is not a spin.
+            lease: Duration::from_secs(config.settings.worker_lease_secs.max(3)),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(usize::from(concurrency))),
     });

@@ -194,8 +194,11 @@ pub enum Claim {
     /// that made them stopped without an outcome): the action is now
     /// failed, the row as it now is.
     Exhausted(ActionRecord),
-    /// Not claimable: it ended, or another worker holds a live lease (a
-    /// duplicate delivery).
+    /// Another worker holds a live lease until then: its attempt runs (a
+    /// duplicate delivery), or its worker died and the lease, no longer
+    /// renewed, is about to run out.
+    Held(DateTime<Utc>),
+    /// Not claimable: it ended.
     NotClaimable,
 }
 
@@ -245,7 +248,36 @@ pub async fn claim(
     .bind(max_attempts)
     .fetch_optional(pool)
     .await?;
-    Ok(exhausted.map_or(Claim::NotClaimable, Claim::Exhausted))
+    if let Some(row) = exhausted {
+        return Ok(Claim::Exhausted(row));
+    }
+    let held: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "SELECT lease_expires_at FROM actions WHERE id = $1 AND status = 'running'",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match held.flatten() {
+        Some(until) => Claim::Held(until),
+        None => Claim::NotClaimable,
+    })
+}
+
+/// Renews the lease of the claim that made attempt `attempt`, while its
+/// attempt runs (the heartbeat): a worker that dies stops renewing, and its
+/// claim runs out within one lease. False when the claim is no longer that
+/// one (it ran out and another worker claimed the action, or it ended).
+pub async fn renew(pool: &PgPool, id: Uuid, attempt: i32, lease: Duration) -> sqlx::Result<bool> {
+    let renewed = sqlx::query(
+        "UPDATE actions SET lease_expires_at = now() + make_interval(secs => $3)
+         WHERE id = $1 AND status = 'running' AND attempts = $2",
+    )
+    .bind(id)
+    .bind(attempt)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(renewed.rows_affected() == 1)
 }
 
 /// How an attempt ended.
@@ -267,9 +299,16 @@ pub enum Outcome {
     },
 }
 
-/// Records how a claimed attempt ended. Returns false when the action was
-/// not running (nothing changed).
-pub async fn finish(pool: &PgPool, id: Uuid, outcome: &Outcome) -> sqlx::Result<bool> {
+/// Records how the claimed attempt `attempt` ended. Returns false when the
+/// action was not running under that claim (nothing changed): a worker whose
+/// lease ran out, and whose action another worker claimed since, does not
+/// settle the other's attempt.
+pub async fn finish(
+    pool: &PgPool,
+    id: Uuid,
+    attempt: i32,
+    outcome: &Outcome,
+) -> sqlx::Result<bool> {
     let (status, error, class) = match outcome {
         Outcome::Succeeded => (ActionStatus::Succeeded, None, None),
         Outcome::Retrying { error } => (
@@ -286,12 +325,13 @@ pub async fn finish(pool: &PgPool, id: Uuid, outcome: &Outcome) -> sqlx::Result<
          SET status = $2, last_error = $3, error_class = $4, updated_at = now(),
              lease_expires_at = NULL,
              finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() END
-         WHERE id = $1 AND status = 'running'",
+         WHERE id = $1 AND status = 'running' AND attempts = $5",
     )
     .bind(id)
     .bind(status)
     .bind(error)
     .bind(class)
+    .bind(attempt)
     .execute(pool)
     .await?;
     Ok(updated.rows_affected() == 1)

@@ -1,6 +1,9 @@
 //! Every message ends: a message PostgreSQL refuses is dead-lettered with a
-//! readable reason instead of looping, and no message is given back to the
-//! queue without bound.
+//! readable reason instead of looping; no message is given back to the queue
+//! without bound; an action whose workers keep dying fails after its
+//! attempts; the configured concurrency bounds attempts across every family
+//! queue; and a deployment that fails before it has a container is announced
+//! on `events` like any other status change.
 
 use contaxy_tests::broker::{TestBroker, header};
 use contaxy_tests::stack::{PROJECT, Stack, StackOptions, job};

@@ -22,6 +22,10 @@ pub mod headers {
     pub const PROJECT_ID: &str = "x-contaxy-project-id";
     /// The attempt about to be made (1 for the first delivery).
     pub const ATTEMPT: &str = "x-contaxy-attempt";
+    /// How many times a worker gave the message back to its queue because
+    /// something other than the message's data went wrong (absent: never);
+    /// past `CONTAXY_WORKER_MAX_REDELIVERIES` it is dead-lettered.
+    pub const REDELIVERIES: &str = "x-contaxy-redeliveries";
     /// On a dead-lettered message: why it was given up.
     pub const REASON: &str = "x-contaxy-reason";
     /// On a dead-lettered message: the error class (`transient` when retries

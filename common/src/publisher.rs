@@ -116,6 +116,19 @@ impl Publisher {
         .await
     }
 
+    /// Publishes a message straight back to a work queue (through the
+    /// default exchange, so no other binding of `actions` sees it again),
+    /// with `headers` as given: how a consumer gives back a delivery it
+    /// counts.
+    pub async fn publish_to_queue(
+        &self,
+        queue: &str,
+        body: &[u8],
+        headers: FieldTable,
+    ) -> Result<(), PublishError> {
+        self.publish("", queue, body, headers).await
+    }
+
     /// Publishes an event to the `events` exchange.
     pub async fn publish_event(&self, routing_key: &str, body: &[u8]) -> Result<(), PublishError> {
         self.publish(

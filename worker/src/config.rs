@@ -31,16 +31,26 @@ pub struct WorkerSettings {
     /// Docker: the Engine's address (`CONTAXY_DOCKER_HOST`):
     /// `unix:///path/to.sock` or `tcp://host:port`.
     pub docker_host: String,
-    /// How many actions one worker executes at once
-    /// (`CONTAXY_WORKER_CONCURRENCY`); also its RabbitMQ prefetch.
+    /// How many actions one worker executes at once, across all family
+    /// queues (`CONTAXY_WORKER_CONCURRENCY`); also each family consumer's
+    /// RabbitMQ prefetch.
     pub worker_concurrency: u16,
     /// Attempts before a transiently failing action is given up and
     /// dead-lettered (`CONTAXY_WORKER_MAX_ATTEMPTS`).
     pub worker_max_attempts: u32,
-    /// Longest one attempt may take, in seconds; also how long a claim is
-    /// held before another worker may take the action over
+    /// Times one message is given back to its queue after an error that is
+    /// neither its data's fault nor a dependency away (an unexpected
+    /// database error while recording or claiming it) before it is
+    /// dead-lettered (`CONTAXY_WORKER_MAX_REDELIVERIES`).
+    pub worker_max_redeliveries: u32,
+    /// Longest one attempt may take, in seconds
     /// (`CONTAXY_WORKER_ATTEMPT_TIMEOUT_SECS`).
     pub worker_attempt_timeout_secs: u64,
+    /// How long a claim on an action holds without renewal, in seconds
+    /// (`CONTAXY_WORKER_LEASE_SECS`): the worker renews it every third of
+    /// that while the attempt runs, so the claim of a worker that died runs
+    /// out within this long and another worker takes the action over.
+    pub worker_lease_secs: u64,
     /// Seconds between two reconciles of deployment statuses with the
     /// runtime (`CONTAXY_WORKER_RECONCILE_INTERVAL_SECS`).
     pub worker_reconcile_interval_secs: u64,
@@ -99,7 +109,9 @@ impl Default for WorkerSettings {
             docker_host: "unix:///var/run/docker.sock".to_owned(),
             worker_concurrency: 8,
             worker_max_attempts: 5,
+            worker_max_redeliveries: 10,
             worker_attempt_timeout_secs: 300,
+            worker_lease_secs: 10,
             worker_reconcile_interval_secs: 30,
             default_memory_mb: 1024,
             default_pids_limit: 512,

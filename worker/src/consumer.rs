@@ -1,5 +1,7 @@
 //! Consuming actions: one channel, one consumer per family queue, manual
-//! acks, prefetch = concurrency.
+//! acks, at most `concurrency` deliveries handled at once across them (a
+//! semaphore: RabbitMQ's prefetch counts per consumer, so it alone would
+//! allow one `concurrency` per family).
 //!
 //! A delivery is acknowledged only after its outcome is committed to
 //! PostgreSQL (and, for a retry, after the delayed copy is confirmed by the
@@ -7,6 +9,7 @@
 //! job that runs for hours is followed through runtime events, not through
 //! an open delivery.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +17,7 @@ use contaxy_common::broker::Broker;
 use contaxy_common::domain::action::ActionFamily;
 use contaxy_common::message::ActionMessage;
 use contaxy_common::publisher::Publisher;
-use contaxy_common::store::actions::{self, ActionRecord, NewAction, Recorded};
+use contaxy_common::store::actions::{self, ActionRecord, Claim, NewAction, Recorded};
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
 use futures::stream::select_all;
@@ -23,6 +26,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -40,12 +44,20 @@ const ATTEMPT_SECONDS: &str = "contaxy_worker_attempt_seconds";
 /// How the consumer behaves.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    /// Deliveries handled at once (the prefetch).
+    /// Deliveries handled at once by this worker, across all family queues
+    /// (also each family consumer's prefetch).
     pub concurrency: u16,
     /// Attempts before a transiently failing action is given up.
     pub max_attempts: u32,
-    /// How long one attempt may take; also the claim's lease.
+    /// Times one message is given back to its queue, counted, before it is
+    /// dead-lettered (see [`Settled::Redeliver`]).
+    pub max_redeliveries: u32,
+    /// How long one attempt may take.
     pub attempt_timeout: Duration,
+    /// How long a claim holds without renewal; renewed every third of it
+    /// while the attempt runs, so a dead worker's claim runs out within one
+    /// lease.
+    pub lease: Duration,
 }
 
 /// Everything a delivery's handling needs.
@@ -57,6 +69,9 @@ pub struct Consumer {
     pub(crate) topology: Topology,
     pub(crate) context: Arc<ActionContext>,
     pub(crate) settings: ConsumerSettings,
+    /// One permit per delivery handled at once: `settings.concurrency` in
+    /// all, across the family queues.
+    pub(crate) slots: Arc<Semaphore>,
 }
 
 impl Consumer {
@@ -74,6 +89,15 @@ impl Consumer {
                     tracing::info!("Consuming actions.");
                     let mut deliveries = select_all(streams);
                     loop {
+                        // The bound on attempts at once, whichever queue
+                        // they come from: a delivery is taken only with a
+                        // permit in hand (the prefetch is per consumer, and
+                        // there is one consumer per family).
+                        let permit = tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            permit = Arc::clone(&self.slots).acquire_owned() => permit,
+                        };
+                        let Ok(permit) = permit else { break };
                         let next = tokio::select! {
                             () = shutdown.cancelled() => break,
                             next = deliveries.next() => next,
@@ -81,7 +105,10 @@ impl Consumer {
                         match next {
                             Some(Ok(delivery)) => {
                                 let this = Arc::clone(&self);
-                                tracker.spawn(async move { this.handle(delivery).await });
+                                tracker.spawn(async move {
+                                    this.handle(delivery).await;
+                                    drop(permit);
+                                });
                             }
                             Some(Err(error)) => {
                                 tracing::warn!(%error, "The consumer failed; reconnecting.");
@@ -153,12 +180,22 @@ impl Consumer {
                     project_id = %message.project_id,
                     kind = %message.kind(),
                 );
-                self.handle_action(&message).instrument(span).await
+                self.handle_action(&message, delivery.redelivered)
+                    .instrument(span)
+                    .await
             }
+        };
+        let settled = match settled {
+            Settled::Redeliver {
+                kind,
+                action_id,
+                reason,
+            } => self.redeliver(&delivery, kind, action_id, &reason).await,
+            other => other,
         };
         let acked = match settled {
             Settled::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
-            Settled::Requeue => {
+            Settled::Requeue | Settled::Redeliver { .. } => {
                 // Something we need (PostgreSQL, the broker) is away; give
                 // the message back after a pause rather than spinning on it.
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -176,7 +213,9 @@ impl Consumer {
         }
     }
 
-    async fn handle_action(&self, message: &ActionMessage) -> Settled {
+    /// Records, claims, executes and settles one action. `redelivered`: the
+    /// broker gave the delivery back from a consumer that went away.
+    async fn handle_action(&self, message: &ActionMessage, redelivered: bool) -> Settled {
         // A message from another system may have no row yet: make one.
         let recorded = async {
             let mut conn = self.pool.acquire().await?;
@@ -193,44 +232,80 @@ impl Consumer {
                 return self.give_up_unclaimed(message, reason).await;
             }
             Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(%error, "Could not record the action; requeueing.");
-                return Settled::Requeue;
-            }
+            Err(error) => return self.store_failed(message, "recorded", &error).await,
         }
-        let claimed = match actions::claim(
-            &self.pool,
-            message.action_id,
-            self.settings.attempt_timeout,
-        )
-        .await
+        let mut claim = self.claim(message).await;
+        if let Ok(Claim::Held(until)) = &claim
+            && redelivered
         {
-            Ok(Some(row)) => row,
-            Ok(None) => {
+            // Given back by a consumer that went away: most likely the
+            // worker holding the claim died, and its lease, no longer
+            // renewed, runs out within one lease. Wait that long (bounded,
+            // whatever the clocks say) and claim again; a live holder has
+            // renewed it by then, and this is a duplicate after all.
+            let left = (*until - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(self.settings.lease);
+            tokio::time::sleep(left + Duration::from_millis(500)).await;
+            claim = self.claim(message).await;
+        }
+        let claimed = match claim {
+            Ok(Claim::Claimed(row)) => row,
+            Ok(Claim::Exhausted(row)) => return self.give_up_exhausted(message, &row).await,
+            Ok(Claim::Held(_) | Claim::NotClaimable) => {
                 tracing::debug!("The action is finished or held by another worker; a duplicate.");
                 metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "duplicate")
                     .increment(1);
                 return Settled::Ack;
             }
-            Err(error) => {
-                tracing::warn!(%error, "Could not claim the action; requeueing.");
-                return Settled::Requeue;
-            }
+            Err(error) => return self.store_failed(message, "claimed", &error).await,
         };
         let attempt = u32::try_from(claimed.attempts).unwrap_or(u32::MAX);
         let started = std::time::Instant::now();
-        let result = match tokio::time::timeout(
+        let attempt_run = tokio::time::timeout(
             self.settings.attempt_timeout,
             dispatch::execute(&self.context, message),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(ActionError::TimedOut(self.settings.attempt_timeout)),
+        );
+        let result = tokio::select! {
+            finished = attempt_run => match finished {
+                Ok(result) => result,
+                Err(_) => Err(ActionError::TimedOut(self.settings.attempt_timeout)),
+            },
+            never = self.heartbeat(message, claimed.attempts) => match never {},
         };
         metrics::histogram!(ATTEMPT_SECONDS, "kind" => message.kind().as_str())
             .record(started.elapsed().as_secs_f64());
         self.settle_attempt(message, attempt, result).await
+    }
+}
+
+impl Consumer {
+    async fn claim(&self, message: &ActionMessage) -> sqlx::Result<Claim> {
+        actions::claim(
+            &self.pool,
+            message.action_id,
+            self.settings.lease,
+            self.settings.max_attempts,
+        )
+        .await
+    }
+
+    /// Renews the claim of attempt `attempt` every third of a lease, for as
+    /// long as it is polled (while the attempt runs).
+    async fn heartbeat(&self, message: &ActionMessage, attempt: i32) -> Infallible {
+        let every = self.settings.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match actions::renew(&self.pool, message.action_id, attempt, self.settings.lease).await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    "The claim ran out and another worker took the action over; this attempt's outcome will not be recorded."
+                ),
+                Err(error) => tracing::warn!(%error, "Could not renew the claim; trying again."),
+            }
+        }
     }
 }
 

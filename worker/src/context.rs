@@ -1,11 +1,12 @@
 //! What the action families work with: [`ActionContext`], the store, the
-//! runtime and the settings. It knows nothing of dispatching:
+//! runtime, the settings and the publisher of status events. It knows nothing of dispatching:
 //! `crate::dispatch` picks the family, and the family modules in
 //! `crate::actions` work from this context.
 
 use std::sync::Arc;
 
 use contaxy_common::domain::network::SubnetPool;
+use contaxy_common::publisher::Publisher;
 use sqlx::PgPool;
 
 use crate::runtime::Runtime;
@@ -21,6 +22,8 @@ pub struct ActionContext {
     pub deployment: DeploymentSettings,
     /// Where project networks get their addresses.
     pub network: NetworkSettings,
+    /// Where the status changes an action makes are announced (`events`).
+    pub publisher: Arc<Publisher>,
 }
 
 /// What the worker tells containers about the platform.

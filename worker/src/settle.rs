@@ -2,11 +2,16 @@
 //! retry, or failure with a dead letter; and refusing a message outright.
 //! The retry decision itself is [`crate::retry::decide`].
 
-use contaxy_common::domain::action::ErrorClass;
-use contaxy_common::message::ActionMessage;
+use std::time::Duration;
+
+use contaxy_common::domain::action::{ActionKind, ErrorClass};
+use contaxy_common::message::{ActionMessage, headers};
 use contaxy_common::publisher::action_headers;
-use contaxy_common::store::actions::{self, Outcome};
+use contaxy_common::store::actions::{self, ActionRecord, Outcome};
+use contaxy_common::store::refusal;
 use lapin::message::Delivery;
+use lapin::types::{AMQPValue, FieldTable};
+use uuid::Uuid;
 
 use crate::consumer::{ACTIONS_HANDLED, Consumer};
 use crate::error::ActionError;
@@ -16,8 +21,36 @@ use crate::retry::{self, Decision};
 pub(crate) enum Settled {
     /// Done with it (whatever the outcome, it is recorded).
     Ack,
-    /// Give it back for another try.
+    /// Give it back for another try, uncounted: something every message
+    /// needs (PostgreSQL, the broker) is away, which is not this message's
+    /// fault.
     Requeue,
+    /// Give it back for another try, counted in its
+    /// [`headers::REDELIVERIES`] header: something went wrong that is
+    /// neither the message's data nor a dependency away, and might be the
+    /// message. Past `max_redeliveries` it is dead-lettered, so no message
+    /// loops for ever.
+    Redeliver {
+        /// What it does (its queue, its routing key in a dead letter).
+        kind: ActionKind,
+        /// The action it carries.
+        action_id: Uuid,
+        /// What went wrong, for the dead letter.
+        reason: String,
+    },
+}
+
+/// How many times a delivery was given back, counted, so far.
+fn redeliveries(headers: &FieldTable) -> u32 {
+    let count = match headers.inner().get(headers::REDELIVERIES) {
+        Some(AMQPValue::LongLongInt(n)) => *n,
+        Some(AMQPValue::LongInt(n)) => i64::from(*n),
+        Some(AMQPValue::LongUInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortUInt(n)) => i64::from(*n),
+        _ => 0,
+    };
+    u32::try_from(count.max(0)).unwrap_or(u32::MAX)
 }
 
 impl Consumer {
@@ -58,10 +91,16 @@ impl Consumer {
         result: Result<(), ActionError>,
     ) -> Settled {
         let kind = message.kind().as_str();
+        let claim = i32::try_from(attempt).unwrap_or(i32::MAX);
         let error = match result {
             Ok(()) => {
-                return match actions::finish(&self.pool, message.action_id, &Outcome::Succeeded)
-                    .await
+                return match actions::finish(
+                    &self.pool,
+                    message.action_id,
+                    claim,
+                    &Outcome::Succeeded,
+                )
+                .await
                 {
                     Ok(_) => {
                         tracing::info!(attempt, "The action succeeded.");
@@ -91,7 +130,9 @@ impl Consumer {
                 let outcome = Outcome::Retrying {
                     error: error.to_string(),
                 };
-                if let Err(e) = actions::finish(&self.pool, message.action_id, &outcome).await {
+                if let Err(e) =
+                    actions::finish(&self.pool, message.action_id, claim, &outcome).await
+                {
                     tracing::warn!(error = %e, "Could not record the retry; the delayed copy will run it.");
                 }
                 metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "retrying")
@@ -109,9 +150,19 @@ impl Consumer {
                     error: reason.clone(),
                     class,
                 };
-                if let Err(e) = actions::finish(&self.pool, message.action_id, &outcome).await {
-                    tracing::warn!(error = %e, "Could not record the failure; requeueing.");
-                    return Settled::Requeue;
+                match actions::finish(&self.pool, message.action_id, claim, &outcome).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Another worker's claim now: its attempt decides.
+                        tracing::warn!(
+                            "The claim ran out meanwhile; the failure is not this worker's to record."
+                        );
+                        return Settled::Ack;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Could not record the failure; requeueing.");
+                        return Settled::Requeue;
+                    }
                 }
                 self.dead_letter(message, &reason, class, attempt).await;
                 metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "failed")
@@ -119,6 +170,109 @@ impl Consumer {
                 Settled::Ack
             }
         }
+    }
+
+    /// Settles a message whose recording or claiming (`what`: "recorded",
+    /// "claimed") failed: data PostgreSQL refuses is dead-lettered at once
+    /// (it is refused again every time), the database away is waited out,
+    /// anything else is given back, counted.
+    pub(crate) async fn store_failed(
+        &self,
+        message: &ActionMessage,
+        what: &str,
+        error: &sqlx::Error,
+    ) -> Settled {
+        if let Some(reason) = refusal::data_refused(error) {
+            tracing::warn!(%error, %reason, "PostgreSQL refuses the action's data.");
+            metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "refused")
+                .increment(1);
+            return self.give_up_unclaimed(message, &reason).await;
+        }
+        if refusal::is_unavailable(error) {
+            tracing::warn!(%error, "PostgreSQL is unavailable; requeueing.");
+            return Settled::Requeue;
+        }
+        tracing::warn!(%error, "The action could not be {what}; giving the message back, counted.");
+        Settled::Redeliver {
+            kind: message.kind(),
+            action_id: message.action_id,
+            reason: format!(
+                "the action could not be {what} ({})",
+                refusal::describe(error)
+            ),
+        }
+    }
+
+    /// Gives a delivery back to its work queue with its redelivery count
+    /// one higher (a confirmed copy, then the original is acknowledged), or
+    /// dead-letters it once the count has reached `max_redeliveries`.
+    pub(crate) async fn redeliver(
+        &self,
+        delivery: &Delivery,
+        kind: ActionKind,
+        action_id: Uuid,
+        reason: &str,
+    ) -> Settled {
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        let given_back = redeliveries(&headers);
+        if given_back >= self.settings.max_redeliveries {
+            let reason = format!("given up after {} deliveries: {reason}", given_back + 1);
+            tracing::warn!(%reason, "A message goes to the dead-letter queue instead of looping.");
+            if let Err(error) = self
+                .publisher
+                .publish_dead(
+                    &delivery.data,
+                    kind.as_str(),
+                    &reason,
+                    ErrorClass::Transient,
+                    headers,
+                )
+                .await
+            {
+                tracing::warn!(%error, "Could not dead-letter the message; requeueing it.");
+                return Settled::Requeue;
+            }
+            let _ =
+                actions::fail_unrun(&self.pool, action_id, &reason, ErrorClass::Transient).await;
+            metrics::counter!(ACTIONS_HANDLED, "kind" => kind.as_str(), "outcome" => "failed")
+                .increment(1);
+            return Settled::Ack;
+        }
+        // Not spinning on it: the pause paces the loop a bad message makes.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        headers.insert(
+            headers::REDELIVERIES.into(),
+            AMQPValue::LongLongInt(i64::from(given_back) + 1),
+        );
+        let queue = self.topology.work_queue(kind.family());
+        match self
+            .publisher
+            .publish_to_queue(&queue, &delivery.data, headers)
+            .await
+        {
+            Ok(()) => Settled::Ack,
+            Err(error) => {
+                tracing::warn!(%error, "Could not give the message back, counted; requeueing it.");
+                Settled::Requeue
+            }
+        }
+    }
+
+    /// Dead-letters an action the claim found with its attempts used up
+    /// (and failed): its workers stopped without an outcome each time.
+    pub(crate) async fn give_up_exhausted(
+        &self,
+        message: &ActionMessage,
+        row: &ActionRecord,
+    ) -> Settled {
+        let reason = row.last_error.as_deref().unwrap_or("gave up");
+        let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
+        tracing::warn!(attempts, %reason, "The action failed.");
+        self.dead_letter(message, reason, ErrorClass::Transient, attempts)
+            .await;
+        metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "failed")
+            .increment(1);
+        Settled::Ack
     }
 
     pub(crate) async fn give_up_unclaimed(&self, message: &ActionMessage, reason: &str) -> Settled {

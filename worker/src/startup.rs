@@ -132,6 +132,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         runtime: Arc::clone(&runtime),
         every: reconcile_every,
     };
+    let concurrency = config.settings.worker_concurrency.max(1);
     let consumer = Arc::new(Consumer {
         pool: pool.clone(),
         broker: connections.broker.clone(),
@@ -142,14 +143,19 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
             runtime: Arc::clone(&runtime),
             deployment,
             network,
+            publisher: Arc::clone(&publisher),
         }),
         settings: ConsumerSettings {
-            concurrency: config.settings.worker_concurrency.max(1),
+            concurrency,
             max_attempts: config.settings.worker_max_attempts.max(1),
+            max_redeliveries: config.settings.worker_max_redeliveries,
             attempt_timeout: Duration::from_secs(
                 config.settings.worker_attempt_timeout_secs.max(1),
             ),
+            // At least 3 s, so the heartbeat (a third of it) is not a spin.
+            lease: Duration::from_secs(config.settings.worker_lease_secs.max(3)),
         },
+        slots: Arc::new(tokio::sync::Semaphore::new(usize::from(concurrency))),
     });
     let watcher = StatusWatcher {
         pool,

@@ -198,19 +198,37 @@ impl StatusWatcher {
         exit_code: Option<i32>,
         at: DateTime<Utc>,
     ) {
-        metrics::counter!(STATUS_CHANGES, "status" => status.as_str()).increment(1);
-        tracing::info!(deployment_id, project_id, status = status.as_str(), exit_code = ?exit_code, "Deployment status changed.");
-        let event = StatusEvent {
-            deployment_id,
-            project_id,
-            status,
-            exit_code,
-            at,
-        };
-        let key = format!("deployment.{project_id}.{}", status.as_str());
-        let body = serde_json::to_vec(&event).expect("a status event always serializes");
-        if let Err(error) = self.publisher.publish_event(&key, &body).await {
-            tracing::warn!(%error, "Could not publish a status event; the database has the status.");
-        }
+        announce(
+            &self.publisher,
+            &StatusEvent {
+                deployment_id,
+                project_id,
+                status,
+                exit_code,
+                at,
+            },
+        )
+        .await;
+    }
+}
+
+/// Counts, logs and publishes a status change (`deployment.<project>.<status>`
+/// on `events`), whatever wrote it: the runtime's events, a reconcile, or an
+/// action (a deploy that failed before there was a container, a delete). The
+/// caller publishes only a change it made itself, so each is published once.
+pub async fn announce(publisher: &Publisher, event: &StatusEvent<'_>) {
+    let status = event.status;
+    metrics::counter!(STATUS_CHANGES, "status" => status.as_str()).increment(1);
+    tracing::info!(
+        deployment_id = event.deployment_id,
+        project_id = event.project_id,
+        status = status.as_str(),
+        exit_code = ?event.exit_code,
+        "Deployment status changed."
+    );
+    let key = format!("deployment.{}.{}", event.project_id, status.as_str());
+    let body = serde_json::to_vec(event).expect("a status event always serializes");
+    if let Err(error) = publisher.publish_event(&key, &body).await {
+        tracing::warn!(%error, "Could not publish a status event; the database has the status.");
     }
 }

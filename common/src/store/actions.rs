@@ -185,24 +185,99 @@ pub async fn mark_published<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx
         .map(drop)
 }
 
-/// Claims the action for one attempt. `None` when it is not claimable: it
-/// ended, or another worker holds a live lease (a duplicate delivery).
-pub async fn claim(pool: &PgPool, id: Uuid, lease: Duration) -> sqlx::Result<Option<ActionRecord>> {
-    sqlx::query_as(
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Claimed for one more attempt: the row as it now is.
+    Claimed(ActionRecord),
+    /// Claimable, but every allowed attempt was already made (the workers
+    /// that made them stopped without an outcome): the action is now
+    /// failed, the row as it now is.
+    Exhausted(ActionRecord),
+    /// Another worker holds a live lease until then: its attempt runs (a
+    /// duplicate delivery), or its worker died and the lease, no longer
+    /// renewed, is about to run out.
+    Held(DateTime<Utc>),
+    /// Not claimable: it ended.
+    NotClaimable,
+}
+
+/// The condition of a claimable row: waiting, or running under a lease that
+/// ran out (its worker stopped answering).
+const CLAIMABLE: &str = "(status IN ('queued', 'retrying')
+                          OR (status = 'running' AND lease_expires_at < now()))";
+
+/// Claims the action for one attempt, at most `max_attempts` in all: a
+/// claimable action whose attempts are used up (each claim counts one, so a
+/// worker that dies mid-attempt spends one) is failed instead, so an action
+/// that kills its worker is not run for ever.
+pub async fn claim(
+    pool: &PgPool,
+    id: Uuid,
+    lease: Duration,
+    max_attempts: u32,
+) -> sqlx::Result<Claim> {
+    let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+    let claimed: Option<ActionRecord> = sqlx::query_as(&format!(
         "UPDATE actions
          SET status = 'running', attempts = attempts + 1, updated_at = now(),
              started_at = coalesce(started_at, now()),
              lease_expires_at = now() + make_interval(secs => $2),
              published_at = coalesce(published_at, now())
-         WHERE id = $1
-           AND (status IN ('queued', 'retrying')
-                OR (status = 'running' AND lease_expires_at < now()))
-         RETURNING *",
-    )
+         WHERE id = $1 AND attempts < $3 AND {CLAIMABLE}
+         RETURNING *"
+    ))
     .bind(id)
     .bind(lease.as_secs_f64())
+    .bind(max_attempts)
     .fetch_optional(pool)
-    .await
+    .await?;
+    if let Some(row) = claimed {
+        return Ok(Claim::Claimed(row));
+    }
+    let exhausted: Option<ActionRecord> = sqlx::query_as(&format!(
+        "UPDATE actions
+         SET status = 'failed', error_class = 'transient', updated_at = now(),
+             finished_at = now(), lease_expires_at = NULL,
+             last_error = 'gave up after ' || attempts || ' attempts, the last of which '
+                          || 'ended without an outcome (the worker running it stopped)'
+         WHERE id = $1 AND attempts >= $2 AND {CLAIMABLE}
+         RETURNING *"
+    ))
+    .bind(id)
+    .bind(max_attempts)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(row) = exhausted {
+        return Ok(Claim::Exhausted(row));
+    }
+    let held: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "SELECT lease_expires_at FROM actions WHERE id = $1 AND status = 'running'",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match held.flatten() {
+        Some(until) => Claim::Held(until),
+        None => Claim::NotClaimable,
+    })
+}
+
+/// Renews the lease of the claim that made attempt `attempt`, while its
+/// attempt runs (the heartbeat): a worker that dies stops renewing, and its
+/// claim runs out within one lease. False when the claim is no longer that
+/// one (it ran out and another worker claimed the action, or it ended).
+pub async fn renew(pool: &PgPool, id: Uuid, attempt: i32, lease: Duration) -> sqlx::Result<bool> {
+    let renewed = sqlx::query(
+        "UPDATE actions SET lease_expires_at = now() + make_interval(secs => $3)
+         WHERE id = $1 AND status = 'running' AND attempts = $2",
+    )
+    .bind(id)
+    .bind(attempt)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(renewed.rows_affected() == 1)
 }
 
 /// How an attempt ended.
@@ -224,9 +299,16 @@ pub enum Outcome {
     },
 }
 
-/// Records how a claimed attempt ended. Returns false when the action was
-/// not running (nothing changed).
-pub async fn finish(pool: &PgPool, id: Uuid, outcome: &Outcome) -> sqlx::Result<bool> {
+/// Records how the claimed attempt `attempt` ended. Returns false when the
+/// action was not running under that claim (nothing changed): a worker whose
+/// lease ran out, and whose action another worker claimed since, does not
+/// settle the other's attempt.
+pub async fn finish(
+    pool: &PgPool,
+    id: Uuid,
+    attempt: i32,
+    outcome: &Outcome,
+) -> sqlx::Result<bool> {
     let (status, error, class) = match outcome {
         Outcome::Succeeded => (ActionStatus::Succeeded, None, None),
         Outcome::Retrying { error } => (
@@ -243,12 +325,13 @@ pub async fn finish(pool: &PgPool, id: Uuid, outcome: &Outcome) -> sqlx::Result<
          SET status = $2, last_error = $3, error_class = $4, updated_at = now(),
              lease_expires_at = NULL,
              finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() END
-         WHERE id = $1 AND status = 'running'",
+         WHERE id = $1 AND status = 'running' AND attempts = $5",
     )
     .bind(id)
     .bind(status)
     .bind(error)
     .bind(class)
+    .bind(attempt)
     .execute(pool)
     .await?;
     Ok(updated.rows_affected() == 1)

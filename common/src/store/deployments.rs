@@ -189,25 +189,28 @@ pub async fn observe_status(
     .await
 }
 
-/// Sets a deployment's status from an action's outcome (scoped by project).
+/// Sets a deployment's status and detail; returns the status it had before
+/// (`None`: no such deployment), so the caller knows whether it changed.
 pub async fn set_status(
     pool: &PgPool,
     project_id: &str,
     id: &str,
     status: DeploymentStatus,
     detail: Option<&str>,
-) -> sqlx::Result<bool> {
-    let updated = sqlx::query(
-        "UPDATE deployments SET status = $3, status_detail = $4, updated_at = now()
-         WHERE project_id = $1 AND id = $2",
+) -> sqlx::Result<Option<DeploymentStatus>> {
+    sqlx::query_scalar(
+        "UPDATE deployments d SET status = $3, status_detail = $4, updated_at = now()
+         FROM (SELECT project_id, id, status FROM deployments
+               WHERE project_id = $1 AND id = $2 FOR UPDATE) before
+         WHERE d.project_id = before.project_id AND d.id = before.id
+         RETURNING before.status",
     )
     .bind(project_id)
     .bind(id)
     .bind(status)
     .bind(detail)
-    .execute(pool)
-    .await?;
-    Ok(updated.rows_affected() == 1)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Replaces a deployment's input (after a merge by the caller).

@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
-//! [`actions`], [`deployments`], [`networks`].
+//! [`actions`], [`deployments`], [`networks`]; [`refusal`] tells the
+//! database away from the data refused.
 //!
 //! Every binary applies the migrations at start. sqlx's migrator takes a
 //! PostgreSQL advisory lock, so three binaries starting at once apply each
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub mod members;
 pub mod networks;
 pub mod projects;
+pub mod refusal;
 pub mod tokens;
 
 use crate::config::CommonConfig;

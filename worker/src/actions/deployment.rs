@@ -21,6 +21,7 @@ use crate::error::ActionError;
 use crate::runtime::{
     ComputeSpec, DeleteOptions, DeploymentRef, DeploymentSpec, Endpoint, RuntimeError,
 };
+use crate::status::{self, StatusEvent};
 
 /// Executes one `deployment.*` action on deployment `id`.
 pub async fn execute(
@@ -34,14 +35,7 @@ pub async fn execute(
     match action {
         DeploymentAction::Deploy(payload) => deploy(ctx, message, id, payload).await,
         DeploymentAction::Delete(payload) => {
-            let _ = deployments::set_status(
-                &ctx.pool,
-                project_id,
-                id,
-                DeploymentStatus::Terminating,
-                None,
-            )
-            .await?;
+            set_status(ctx, project_id, id, DeploymentStatus::Terminating, None).await?;
             let options = DeleteOptions {
                 delete_volumes: payload.delete_volumes,
             };
@@ -100,8 +94,8 @@ async fn run(
 ) -> Result<(), ActionError> {
     if record.input.disabled {
         // Recorded, not run: contaxy's `disabled`.
-        deployments::set_status(
-            &exec.pool,
+        set_status(
+            exec,
             &action.project_id,
             id,
             DeploymentStatus::Stopped,
@@ -234,14 +228,37 @@ async fn fail_deployment(
     id: &str,
     detail: &str,
 ) -> Result<(), ActionError> {
-    deployments::set_status(
-        &exec.pool,
+    set_status(
+        exec,
         &action.project_id,
         id,
         DeploymentStatus::Failed,
         Some(detail),
     )
-    .await?;
+    .await
+}
+
+/// Records a status an action decided (not one the runtime reported) and,
+/// if it changed, publishes it like any other status change: whoever follows
+/// `events` hears of a deployment that failed before it had a container.
+async fn set_status(
+    exec: &ActionContext,
+    project_id: &str,
+    id: &str,
+    status: DeploymentStatus,
+    detail: Option<&str>,
+) -> Result<(), ActionError> {
+    let before = deployments::set_status(&exec.pool, project_id, id, status, detail).await?;
+    if before.is_some_and(|before| before != status) {
+        let event = StatusEvent {
+            deployment_id: id,
+            project_id,
+            status,
+            exit_code: None,
+            at: chrono::Utc::now(),
+        };
+        status::announce(&exec.publisher, &event).await;
+    }
     Ok(())
 }
 

@@ -15,10 +15,12 @@
 //! - [`logs`], [`network`]: the types of those operations.
 //! - [`error`]: [`RuntimeError`] and whether to retry it.
 //! - [`docker`]: the Docker backend (bollard).
+//! - [`kubernetes`]: the Kubernetes backend (kube).
 
 pub mod config;
 pub mod docker;
 pub mod error;
+pub mod kubernetes;
 pub mod logs;
 pub mod network;
 pub mod spec;

@@ -26,6 +26,10 @@ pub mod objects;
 pub mod status;
 mod watch;
 
+#[cfg(test)]
+#[path = "mock_tests.rs"]
+mod mock_tests;
+
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::capacity::HostCapacity;
 use futures::FutureExt;

@@ -398,4 +398,4 @@ pub fn is_service(spec: &DeploymentSpec) -> bool {
 
 #[cfg(test)]
 #[path = "objects_tests.rs"]
-mod tests;
+pub(crate) mod tests;

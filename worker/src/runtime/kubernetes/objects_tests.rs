@@ -10,7 +10,7 @@ fn config() -> KubeRuntimeConfig {
     }
 }
 
-pub(crate) fn service_spec() -> DeploymentSpec {
+pub fn service_spec() -> DeploymentSpec {
     let mut spec = DeploymentSpec::new("proj", "ns-p-proj-s-web", DeploymentType::Service, "img:1");
     spec.display_name = "Web server".to_owned();
     spec.created_by = "alice@example.org".to_owned();
@@ -34,7 +34,7 @@ pub(crate) fn service_spec() -> DeploymentSpec {
     spec
 }
 
-pub(crate) fn job_spec() -> DeploymentSpec {
+pub fn job_spec() -> DeploymentSpec {
     let mut spec = DeploymentSpec::new("proj", "ns-p-proj-j-run", DeploymentType::Job, "img:1");
     spec.command = vec!["sh".to_owned(), "-c".to_owned()];
     spec.args = vec!["echo hi".to_owned()];

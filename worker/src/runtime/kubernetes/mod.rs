@@ -29,6 +29,9 @@ mod watch;
 #[cfg(test)]
 #[path = "mock_tests.rs"]
 mod mock_tests;
+#[cfg(test)]
+#[path = "schema_tests.rs"]
+mod schema_tests;
 
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::capacity::HostCapacity;

@@ -1,103 +1,15 @@
-//! The request layer: [`KubeRuntime`] driven through kube's client over an
-//! in-process service (`tower-test`, as kube's own tests do) that answers
-//! like an API server. Each test asserts the requests (method, path, query,
-//! body) in order and answers realistic responses, errors included.
+//! The request layer: [`KubeRuntime`] driven through kube's client over a
+//! mock API server (`mock_server`). Each test asserts the requests (method,
+//! path, query, body) in order and answers realistic responses, errors
+//! included.
 
-use futures::StreamExt;
-use http::{Request, Response};
-use kube::client::Body;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::mock_server::{answer, applied, failure, our_namespace, respond, runtime};
 use super::*;
 use crate::runtime::DeploymentType;
 use crate::runtime::kubernetes::objects::tests::{job_spec, service_spec};
 use crate::runtime::state::DeploymentStatus;
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
-/// One request as the mock API server saw it.
-#[derive(Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    query: String,
-    content_type: String,
-    body: Value,
-}
-
-/// Answers the next request with `status` and the JSON `reply`.
-async fn answer(handle: &mut Handle, status: u16, reply: Value) -> Seen {
-    let (request, send) = handle.next_request().await.expect("a request");
-    let (parts, body) = request.into_parts();
-    let bytes = body.collect_bytes().await.expect("the request body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("a JSON body")
-    };
-    send.send_response(
-        Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&reply).expect("json")))
-            .expect("a response"),
-    );
-    Seen {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or_default().to_owned(),
-        content_type: parts
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        body,
-    }
-}
-
-/// The API server's error body.
-fn failure(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-           "message": format!("{reason} ({code})"), "reason": reason, "code": code})
-}
-
-fn nodes() -> Value {
-    json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
-           "items": [{"metadata": {"name": "n1"},
-                      "status": {"allocatable": {"cpu": "8", "memory": "32Gi"}}}]})
-}
-
-fn our_namespace() -> Value {
-    json!({"kind": "Namespace", "apiVersion": "v1",
-           "metadata": {"name": "ns-p-proj", "uid": "ns-uid",
-                        "labels": {"ctxy.namespace": "ns", "ctxy.projectName": "proj"}}})
-}
-
-/// What the server answers to an apply: the object as sent, with a uid.
-fn applied(seen: &Seen) -> Value {
-    let mut object = seen.body.clone();
-    object["metadata"]["uid"] = json!("uid-1");
-    object
-}
-
-async fn runtime() -> (KubeRuntime, Handle) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
-    let config = KubeRuntimeConfig::with_namespace("ns");
-    let (runtime, seen) = tokio::join!(
-        KubeRuntime::with_client(client, config),
-        answer(&mut handle, 200, nodes())
-    );
-    assert_eq!(
-        (seen.method.as_str(), seen.path.as_str()),
-        ("GET", "/api/v1/nodes")
-    );
-    let runtime = runtime.expect("connected");
-    assert_eq!(runtime.capacity().cpus, 8.0);
-    assert_eq!(runtime.capacity().memory_bytes, 32 << 30);
-    (runtime, handle)
-}
 
 #[tokio::test]
 async fn a_new_service_is_applied_server_side_with_one_field_manager() {
@@ -107,30 +19,8 @@ async fn a_new_service_is_applied_server_side_with_one_field_manager() {
         let mut seen = vec![answer(&mut handle, 200, our_namespace()).await];
         seen.push(answer(&mut handle, 404, failure(404, "NotFound")).await);
         for _ in 0..4 {
-            let (request, send) = handle.next_request().await.expect("an apply");
-            // Answer with the body itself (as the server would, plus a uid).
-            let (parts, body) = request.into_parts();
-            let bytes = body.collect_bytes().await.expect("body");
-            let body: Value = serde_json::from_slice(&bytes).expect("json");
-            let request_seen = Seen {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().unwrap_or_default().to_owned(),
-                content_type: parts.headers["content-type"]
-                    .to_str()
-                    .expect("ascii")
-                    .to_owned(),
-                body,
-            };
-            send.send_response(
-                Response::builder()
-                    .status(200)
-                    .body(Body::from(
-                        serde_json::to_vec(&applied(&request_seen)).expect("json"),
-                    ))
-                    .expect("response"),
-            );
-            seen.push(request_seen);
+            // The server answers an apply with the object, plus a uid.
+            seen.push(respond(&mut handle, 200, applied).await);
         }
         seen
     };
@@ -348,114 +238,4 @@ async fn stopping_a_service_scales_it_to_zero() {
     assert_eq!(patch.method, "PATCH");
     assert_eq!(patch.content_type, "application/merge-patch+json");
     assert_eq!(patch.body, json!({"spec": {"replicas": 0}}));
-}
-
-#[tokio::test]
-async fn logs_come_from_the_newest_pod_with_tail_and_follow() {
-    let (runtime, mut handle) = runtime().await;
-    let target = DeploymentRef::new("proj", "ns-p-proj-j-run");
-    let pod = |name: &str, created: &str| {
-        json!({"metadata": {"name": name, "creationTimestamp": created,
-        "labels": {"ctxy.namespace": "ns", "ctxy.projectName": "proj", "ctxy.deploymentId": "ns-p-proj-j-run"},
-        "annotations": {"ctxy.deploymentId": "ns-p-proj-j-run"}}})
-    };
-    let pods = json!({"kind": "PodList", "apiVersion": "v1", "metadata": {},
-        "items": [pod("old", "2026-01-01T00:00:00Z"), pod("new", "2026-01-02T00:00:00Z")]});
-    let options = LogOptions {
-        lines: Some(10),
-        follow: true,
-        ..LogOptions::default()
-    };
-    let server = async {
-        let list = answer(&mut handle, 200, pods).await;
-        let (request, send) = handle.next_request().await.expect("the log request");
-        send.send_response(
-            Response::builder()
-                .status(200)
-                .body(Body::from("one\ntwo\n".as_bytes().to_vec()))
-                .expect("response"),
-        );
-        (list, request.uri().to_string())
-    };
-    let (stream, (list, uri)) = tokio::join!(runtime.logs(&target, options), server);
-    assert!(
-        list.query
-            .contains("labelSelector=ctxy.deploymentId%3Dns-p-proj-j-run"),
-        "{}",
-        list.query
-    );
-    assert!(
-        uri.starts_with("/api/v1/namespaces/ns-p-proj/pods/new/log?"),
-        "{uri}"
-    );
-    assert!(
-        uri.contains("follow=true")
-            && uri.contains("tailLines=10")
-            && uri.contains("container=main"),
-        "{uri}"
-    );
-    let chunks: Vec<String> = stream
-        .expect("a stream")
-        .map(|chunk| chunk.expect("a chunk").text().into_owned())
-        .collect()
-        .await;
-    assert_eq!(chunks, ["one\n", "two\n"]);
-}
-
-#[tokio::test]
-async fn the_pod_watch_resumes_after_410_gone() {
-    let (runtime, mut handle) = runtime().await;
-    let pod = |phase: &str| {
-        json!({"metadata": {"name": "p", "namespace": "ns-p-proj", "resourceVersion": "5",
-        "labels": {"ctxy.namespace": "ns", "ctxy.projectName": "proj", "ctxy.deploymentId": "d", "ctxy.deploymentType": "job"},
-        "annotations": {"ctxy.deploymentId": "d"}}, "status": {"phase": phase}})
-    };
-    let list = |phase: &str, version: &str| {
-        json!({"kind": "PodList", "apiVersion": "v1",
-        "metadata": {"resourceVersion": version}, "items": [pod(phase)]})
-    };
-    let mut changes = runtime.status_changes(None);
-    let server = async {
-        let first = answer(&mut handle, 200, list("Running", "10")).await;
-        // The watch: the server has compacted past version 10.
-        let (request, send) = handle.next_request().await.expect("the watch");
-        let watch_query = request.uri().query().unwrap_or_default().to_owned();
-        let gone = json!({"type": "ERROR", "object": failure(410, "Expired")});
-        send.send_response(
-            Response::builder()
-                .status(200)
-                .body(Body::from(format!("{gone}\n").into_bytes()))
-                .expect("response"),
-        );
-        let relist = answer(&mut handle, 200, list("Succeeded", "20")).await;
-        (first, watch_query, relist)
-    };
-    let client = async {
-        let running = changes.next().await.expect("a change").expect("ok");
-        let succeeded = changes.next().await.expect("a change").expect("ok");
-        (running, succeeded)
-    };
-    let ((first, watch_query, relist), (running, succeeded)) = tokio::join!(server, client);
-    assert_eq!(first.path, "/api/v1/pods");
-    assert!(
-        first.query.contains("labelSelector=ctxy.namespace%3Dns"),
-        "{}",
-        first.query
-    );
-    assert!(
-        watch_query.contains("watch=true") && watch_query.contains("resourceVersion=10"),
-        "{watch_query}"
-    );
-    assert_eq!(relist.path, "/api/v1/pods");
-    assert!(
-        !relist.query.contains("watch=true"),
-        "a fresh list after 410: {}",
-        relist.query
-    );
-    assert_eq!(
-        (running.status, running.deployment_id.as_str()),
-        (DeploymentStatus::Running, "d")
-    );
-    assert_eq!(succeeded.status, DeploymentStatus::Succeeded);
-    assert_eq!(succeeded.exit_code, Some(0));
 }

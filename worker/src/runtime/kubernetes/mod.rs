@@ -27,6 +27,12 @@ pub mod status;
 mod watch;
 
 #[cfg(test)]
+#[path = "mock_server.rs"]
+mod mock_server;
+#[cfg(test)]
+#[path = "mock_stream_tests.rs"]
+mod mock_stream_tests;
+#[cfg(test)]
 #[path = "mock_tests.rs"]
 mod mock_tests;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! path, query, body) in order and answers realistic responses, errors
 //! included.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::mock_server::{answer, applied, failure, our_namespace, respond, runtime};
 use super::*;
@@ -238,4 +238,92 @@ async fn stopping_a_service_scales_it_to_zero() {
     assert_eq!(patch.method, "PATCH");
     assert_eq!(patch.content_type, "application/merge-patch+json");
     assert_eq!(patch.body, json!({"spec": {"replicas": 0}}));
+}
+
+#[tokio::test]
+async fn a_project_network_is_its_namespace_and_policy_applied_server_side() {
+    let (runtime, mut handle) = runtime().await;
+    let server = async {
+        let lookup = answer(&mut handle, 404, failure(404, "NotFound")).await;
+        let namespace = respond(&mut handle, 201, applied).await;
+        let policy = respond(&mut handle, 201, applied).await;
+        (lookup, namespace, policy)
+    };
+    let (network, (lookup, namespace, policy)) =
+        tokio::join!(runtime.ensure_network("proj", None), server);
+    let network = network.expect("ensured");
+    assert_eq!(
+        (network.name.as_str(), network.id.as_str()),
+        ("ns-p-proj", "uid-1")
+    );
+    assert_eq!(lookup.path, "/api/v1/namespaces/ns-p-proj");
+    assert_eq!(
+        (namespace.method.as_str(), namespace.path.as_str()),
+        ("PATCH", "/api/v1/namespaces/ns-p-proj")
+    );
+    assert_eq!(
+        namespace.body["metadata"]["labels"]["ctxy.projectName"],
+        "proj"
+    );
+    assert_eq!(
+        policy.path,
+        "/apis/networking.k8s.io/v1/namespaces/ns-p-proj/networkpolicies/ctxy-project-ingress"
+    );
+    assert_eq!(policy.body["spec"]["policyTypes"], json!(["Ingress"]));
+    assert!(policy.query.contains("fieldManager=contaxy-worker"));
+}
+
+#[tokio::test]
+async fn a_namespace_that_is_not_ours_is_never_adopted() {
+    let (runtime, mut handle) = runtime().await;
+    let foreign =
+        json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "ns-p-proj"}});
+    let (result, _) = tokio::join!(
+        runtime.ensure_network("proj", None),
+        answer(&mut handle, 200, foreign)
+    );
+    let error = result.expect_err("not ours");
+    assert!(
+        matches!(error, RuntimeError::NotManaged { .. }),
+        "{error:?}"
+    );
+    drop(runtime);
+    assert!(handle.next_request().await.is_none(), "nothing was applied");
+}
+
+#[tokio::test]
+async fn a_network_with_deployments_is_in_use() {
+    let (runtime, mut handle) = runtime().await;
+    let deployment = json!({"metadata": {"name": "web", "namespace": "ns-p-proj",
+        "labels": {"ctxy.namespace": "ns", "ctxy.projectName": "proj", "ctxy.deploymentId": "web"},
+        "annotations": {"ctxy.deploymentId": "web"}},
+        "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "main"}]}}}});
+    let list = |kind: &str, items: Value| json!({"kind": kind, "apiVersion": "v1", "metadata": {}, "items": items});
+    let server = async {
+        answer(&mut handle, 200, our_namespace()).await;
+        let deployments = answer(
+            &mut handle,
+            200,
+            list("DeploymentList", json!([deployment])),
+        )
+        .await;
+        let jobs = answer(&mut handle, 200, list("JobList", json!([]))).await;
+        (deployments, jobs)
+    };
+    let (result, (deployments, jobs)) = tokio::join!(runtime.delete_network("proj"), server);
+    assert_eq!(deployments.path, "/apis/apps/v1/deployments");
+    assert!(
+        deployments
+            .query
+            .contains("labelSelector=ctxy.namespace%3Dns%2Cctxy.projectName%3Dproj"),
+        "{}",
+        deployments.query
+    );
+    assert_eq!(jobs.path, "/apis/batch/v1/jobs");
+    let error = result.expect_err("in use");
+    assert!(
+        matches!(error, RuntimeError::NetworkInUse { .. }),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
 }

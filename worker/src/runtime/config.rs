@@ -178,6 +178,29 @@ mod tests {
         assert!(!error.is_retryable());
     }
 
+    #[test]
+    // figment's `Jail` closures return its large error type; that is its API.
+    #[allow(clippy::result_large_err)]
+    fn kubernetes_without_a_cluster_configuration_is_a_permanent_bad_setting() {
+        figment::Jail::expect_with(|jail| {
+            // Neither a kubeconfig nor the in-cluster environment.
+            jail.set_env("KUBECONFIG", "/nonexistent/kubeconfig");
+            jail.set_env("HOME", "/nonexistent");
+            let config = RuntimeConfig::Kubernetes {
+                settings: KubeRuntimeConfig::with_namespace("ns1"),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let error = runtime.block_on(build(&config)).expect_err("no cluster");
+            assert_eq!(error.kind(), "bad_setting", "{error}");
+            assert!(!error.is_retryable(), "the worker does not wait for it");
+            assert!(error.to_string().starts_with("KUBECONFIG="), "{error}");
+            Ok(())
+        });
+    }
+
     #[tokio::test]
     async fn a_retryable_failure_is_waited_out_and_a_permanent_one_returned() {
         let mut attempts = 0;

@@ -3,7 +3,8 @@
 //! or Job and the Service are applied server-side, so a redelivered deploy
 //! converges on the same objects instead of failing. A job found already is
 //! adopted as it is (a job that ran is not run again). A deploy that fails
-//! permanently removes what it created, the volume claim included.
+//! permanently removes what it created, the volume claim included (unless
+//! the claim was there before: it holds an earlier deployment's data).
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -50,13 +51,27 @@ impl KubeRuntime {
             });
         }
         let adopted = existing.is_some();
+        // A claim kept from an earlier deployment of this id (deleted
+        // without its volume) holds data: a failed deploy must not take it.
+        let claim_existed = match spec.volume_path {
+            Some(_) => get(
+                &self.api::<PersistentVolumeClaim>(&namespace),
+                "deploy",
+                &names::volume_claim_name(&spec.deployment_id),
+            )
+            .await?
+            .is_some(),
+            None => false,
+        };
         match self.apply_objects(spec, &namespace).await {
             Ok(state) => Ok(Deployed { state, adopted }),
             Err(error) => {
                 if !adopted && !error.is_retryable() {
                     // Nothing half-made stays: best effort, the error that
                     // matters is the deploy's.
-                    if let Err(cleanup) = self.delete_objects(spec, &namespace, true).await {
+                    if let Err(cleanup) =
+                        self.delete_objects(spec, &namespace, !claim_existed).await
+                    {
                         tracing::warn!(error = %cleanup, "Could not remove a failed deploy's objects.");
                     }
                 }

@@ -18,6 +18,7 @@ async fn a_new_service_is_applied_server_side_with_one_field_manager() {
     let server = async {
         let mut seen = vec![answer(&mut handle, 200, our_namespace()).await];
         seen.push(answer(&mut handle, 404, failure(404, "NotFound")).await);
+        seen.push(answer(&mut handle, 404, failure(404, "NotFound")).await);
         for _ in 0..4 {
             // The server answers an apply with the object, plus a uid.
             seen.push(respond(&mut handle, 200, applied).await);
@@ -43,6 +44,10 @@ async fn a_new_service_is_applied_server_side_with_one_field_manager() {
                 "/apis/apps/v1/namespaces/ns-p-proj/deployments/ns-p-proj-s-web"
             ),
             (
+                "GET",
+                "/api/v1/namespaces/ns-p-proj/persistentvolumeclaims/ns-p-proj-s-web-vol"
+            ),
+            (
                 "PATCH",
                 "/api/v1/namespaces/ns-p-proj/secrets/ns-p-proj-s-web-token"
             ),
@@ -60,7 +65,7 @@ async fn a_new_service_is_applied_server_side_with_one_field_manager() {
             ),
         ]
     );
-    for apply in &seen[2..] {
+    for apply in &seen[3..] {
         assert_eq!(apply.content_type, "application/apply-patch+yaml");
         assert!(
             apply.query.contains("fieldManager=contaxy-worker"),
@@ -69,10 +74,10 @@ async fn a_new_service_is_applied_server_side_with_one_field_manager() {
         );
         assert!(apply.query.contains("force=true"), "{}", apply.query);
     }
-    assert_eq!(seen[2].body["kind"], "Secret");
-    assert_eq!(seen[4].body["kind"], "Deployment");
-    assert!(!seen[4].body.to_string().contains("secret-token"));
-    assert_eq!(seen[5].body["spec"]["type"], "ClusterIP");
+    assert_eq!(seen[3].body["kind"], "Secret");
+    assert_eq!(seen[5].body["kind"], "Deployment");
+    assert!(!seen[5].body.to_string().contains("secret-token"));
+    assert_eq!(seen[6].body["spec"]["type"], "ClusterIP");
 }
 
 #[tokio::test]
@@ -135,6 +140,8 @@ async fn a_permanently_refused_deploy_removes_its_volume_claim() {
     let server = async {
         answer(&mut handle, 200, our_namespace()).await;
         answer(&mut handle, 404, failure(404, "NotFound")).await;
+        let claim_lookup = answer(&mut handle, 404, failure(404, "NotFound")).await;
+        assert_eq!(claim_lookup.method, "GET");
         let claim = answer(&mut handle, 201, json!({})).await;
         let job = answer(&mut handle, 422, failure(422, "Invalid")).await;
         let mut deletes = Vec::new();
@@ -326,4 +333,48 @@ async fn a_network_with_deployments_is_in_use() {
         "{error:?}"
     );
     assert!(error.is_retryable());
+}
+
+#[tokio::test]
+async fn a_refused_deploy_keeps_a_claim_that_was_there_before() {
+    let (runtime, mut handle) = runtime().await;
+    let mut spec = job_spec();
+    spec.volume_path = Some("/data".to_owned());
+    let server = async {
+        answer(&mut handle, 200, our_namespace()).await;
+        answer(&mut handle, 404, failure(404, "NotFound")).await;
+        answer(
+            &mut handle,
+            200,
+            json!({"metadata": {"name": "ns-p-proj-j-run-vol"}}),
+        )
+        .await;
+        answer(&mut handle, 200, json!({})).await;
+        answer(&mut handle, 422, failure(422, "Invalid")).await;
+        let mut deletes = Vec::new();
+        for _ in 0..3 {
+            deletes.push(
+                answer(&mut handle, 404, failure(404, "NotFound"))
+                    .await
+                    .path,
+            );
+        }
+        deletes
+    };
+    let (result, deletes) = tokio::join!(runtime.deploy(&spec), server);
+    assert!(matches!(
+        result,
+        Err(RuntimeError::Rejected { status: 422, .. })
+    ));
+    assert!(
+        deletes
+            .iter()
+            .all(|path| !path.contains("persistentvolumeclaims")),
+        "{deletes:?}"
+    );
+    drop(runtime);
+    assert!(
+        handle.next_request().await.is_none(),
+        "the earlier claim is kept"
+    );
 }

@@ -9,6 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/contaxy/target}"
 PG_PORT="${CONTAXY_DEV_PG_PORT:-5432}"
 S3_PORT="${CONTAXY_DEV_S3_PORT:-9000}"
 MOTO_VERSION="5.2.5"
+# Validates the Kubernetes backend's manifests against the published schemas
+# (it ships them for 1.25 to 1.37; the tests use 1.32 and 1.36).
+KUBERNETES_VALIDATE_VERSION="1.37.0"
 TEST_IMAGE="contaxy/busybox:test"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

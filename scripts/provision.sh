@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Provisions the real services contaxy runs and is tested against, on
 # loopback, on a fresh Debian machine: PostgreSQL, RabbitMQ, Docker Engine, an
-# S3-compatible server with versioning (moto), and the local test images.
+# S3-compatible server with versioning (moto), kubernetes-validate (the
+# Kubernetes schema tests) and the local test images.
 #
 # Idempotent: every step checks first and skips what is already there, so a
 # second run changes nothing and takes a few seconds.
 #
-# Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|images]...
+# Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|kubernetes-validate|images]...
 #        (no argument: all of them)
 #        scripts/provision.sh reset-test-vhost   (empties the tests' RabbitMQ host)
 set -euo pipefail
@@ -151,6 +152,23 @@ provision_s3() {
   wait_for 60 "S3 (moto)" s3_up || fail "moto did not start (see $CONTAXY_DEV_HOME/logs/moto.log)" "is port $S3_PORT taken? set CONTAXY_DEV_S3_PORT"
 }
 
+# --- kubernetes-validate -----------------------------------------------------
+# The Kubernetes backend's schema tests run it from this venv
+# (worker/src/runtime/kubernetes/schema_tests.rs). No cluster is needed.
+provision_kubernetes_validate() {
+  local venv="$CONTAXY_DEV_HOME/kubernetes-validate-venv"
+  if "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -qF "$KUBERNETES_VALIDATE_VERSION"; then
+    log "kubernetes-validate $KUBERNETES_VALIDATE_VERSION is installed"
+    return
+  fi
+  log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $venv"
+  mkdir -p "$CONTAXY_DEV_HOME/logs"
+  python3 -m venv "$venv" || fail "python3 -m venv failed" "apt-get install python3-venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+    >"$CONTAXY_DEV_HOME/logs/kubernetes-validate-install.log" 2>&1 \
+    || fail "pip install kubernetes-validate failed (see $CONTAXY_DEV_HOME/logs/kubernetes-validate-install.log)" "check the network to PyPI"
+}
+
 # --- Test images -------------------------------------------------------------
 provision_images() {
   if docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
@@ -175,11 +193,12 @@ provision_images() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(postgres rabbitmq docker s3 images)
+[ ${#steps[@]} -gt 0 ] || steps=(postgres rabbitmq docker s3 kubernetes-validate images)
 for step in "${steps[@]}"; do
   case "$step" in
     postgres | rabbitmq | docker | s3 | images) "provision_$step" ;;
+    kubernetes-validate) provision_kubernetes_validate ;;
     reset-test-vhost) reset_test_vhost ;;
-    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3, images or reset-test-vhost" ;;
+    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3, kubernetes-validate, images or reset-test-vhost" ;;
   esac
 done

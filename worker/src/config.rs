@@ -7,6 +7,7 @@ use contaxy_common::config::Config;
 use contaxy_common::domain::network::{PoolError, SubnetPool};
 use serde::Deserialize;
 
+use crate::runtime::kubernetes::KubeRuntimeConfig;
 use crate::runtime::{DockerRuntimeConfig, RuntimeBackend, RuntimeConfig};
 
 /// The whole configuration of the worker binary.
@@ -25,8 +26,9 @@ pub struct WorkerSettings {
     /// and `/metrics` (`CONTAXY_WORKER_LISTEN_ADDR`). Port 0 picks a free
     /// port.
     pub worker_listen_addr: SocketAddr,
-    /// The runtime backend (`CONTAXY_RUNTIME`): `docker` (the default), or
-    /// `kubernetes`, which is refused at start as not built yet.
+    /// The runtime backend (`CONTAXY_RUNTIME`): `docker` (the default) or
+    /// `kubernetes` (a cluster reached through `KUBECONFIG`,
+    /// `~/.kube/config` or the in-cluster service account).
     pub runtime: RuntimeBackend,
     /// Docker: the Engine's address (`CONTAXY_DOCKER_HOST`):
     /// `unix:///path/to.sock` or `tcp://host:port`.
@@ -54,8 +56,12 @@ pub struct WorkerSettings {
     /// Seconds between two reconciles of deployment statuses with the
     /// runtime (`CONTAXY_WORKER_RECONCILE_INTERVAL_SECS`).
     pub worker_reconcile_interval_secs: u64,
-    /// Docker: memory limit in MB of a deployment that sets no
-    /// `max_memory` (`CONTAXY_DEFAULT_MEMORY_MB`): a limit is always set.
+    /// Kubernetes: the namespace the platform runs in
+    /// (`CONTAXY_KUBE_PLATFORM_NAMESPACE`), the only one besides a
+    /// project's own whose pods may reach the project's deployments.
+    pub kube_platform_namespace: String,
+    /// Docker and Kubernetes: memory limit in MB of a deployment that sets
+    /// no `max_memory` (`CONTAXY_DEFAULT_MEMORY_MB`): a limit is always set.
     pub default_memory_mb: u64,
     /// Docker: process limit of every deployment
     /// (`CONTAXY_DEFAULT_PIDS_LIMIT`).
@@ -91,7 +97,14 @@ impl WorkerSettings {
                     ..DockerRuntimeConfig::default()
                 },
             },
-            RuntimeBackend::Kubernetes => RuntimeConfig::Kubernetes,
+            RuntimeBackend::Kubernetes => RuntimeConfig::Kubernetes {
+                settings: KubeRuntimeConfig {
+                    namespace: namespace.to_owned(),
+                    platform_namespace: self.kube_platform_namespace.clone(),
+                    default_memory_mb: self.default_memory_mb,
+                    ..KubeRuntimeConfig::default()
+                },
+            },
         }
     }
 
@@ -113,6 +126,7 @@ impl Default for WorkerSettings {
             worker_attempt_timeout_secs: 300,
             worker_lease_secs: 10,
             worker_reconcile_interval_secs: 30,
+            kube_platform_namespace: "contaxy".to_owned(),
             default_memory_mb: 1024,
             default_pids_limit: 512,
             container_base_url: "http://127.0.0.1:8080".to_owned(),
@@ -155,7 +169,11 @@ mod tests {
             runtime: RuntimeBackend::Kubernetes,
             ..WorkerSettings::default()
         };
-        assert_eq!(kubernetes.runtime("ns1"), RuntimeConfig::Kubernetes);
+        let RuntimeConfig::Kubernetes { settings } = kubernetes.runtime("ns1") else {
+            panic!("kubernetes was chosen");
+        };
+        assert_eq!(settings.namespace, "ns1");
+        assert_eq!(settings.platform_namespace, "contaxy");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use contaxy_common::ops::Probe;
 use serde::Deserialize;
 
 use super::docker::{self, DockerRuntime, DockerRuntimeConfig};
+use super::kubernetes::{KubeRuntime, KubeRuntimeConfig};
 use super::{Runtime, RuntimeError};
 
 /// Which backend runs deployments (`CONTAXY_RUNTIME`): the tag of
@@ -22,7 +23,7 @@ pub enum RuntimeBackend {
     /// The Docker Engine, over bollard.
     #[default]
     Docker,
-    /// Kubernetes: chosen here, but not built yet (a later issue).
+    /// A Kubernetes cluster, over kube.
     Kubernetes,
 }
 
@@ -31,7 +32,7 @@ impl RuntimeBackend {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Docker => "docker",
-            Self::Kubernetes => "kubernetes",
+            Self::Kubernetes { .. } => "kubernetes",
         }
     }
 }
@@ -47,9 +48,13 @@ pub enum RuntimeConfig {
         /// How deployments are run there (namespace, default limits, logs).
         settings: DockerRuntimeConfig,
     },
-    /// A Kubernetes cluster (not built yet: [`build`] and [`probe`] refuse
-    /// it with [`RuntimeError::BackendNotBuilt`]).
-    Kubernetes,
+    /// A Kubernetes cluster, reached with the standard configuration
+    /// (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
+    Kubernetes {
+        /// How deployments are run there (namespace, platform namespace,
+        /// default limits, job TTL).
+        settings: KubeRuntimeConfig,
+    },
 }
 
 impl RuntimeConfig {
@@ -57,7 +62,7 @@ impl RuntimeConfig {
     pub fn backend(&self) -> RuntimeBackend {
         match self {
             Self::Docker { .. } => RuntimeBackend::Docker,
-            Self::Kubernetes => RuntimeBackend::Kubernetes,
+            Self::Kubernetes { .. } => RuntimeBackend::Kubernetes,
         }
     }
 
@@ -66,7 +71,7 @@ impl RuntimeConfig {
     pub fn address(&self) -> &str {
         match self {
             Self::Docker { host, .. } => host,
-            Self::Kubernetes => "kubernetes",
+            Self::Kubernetes { .. } => "kubernetes",
         }
     }
 }
@@ -80,8 +85,26 @@ pub fn probe(config: &RuntimeConfig) -> Result<Probe, RuntimeError> {
             settings.validate()?;
             Ok(docker::docker_probe(docker::connect_docker(host)?))
         }
-        RuntimeConfig::Kubernetes => Err(not_built(config)),
+        RuntimeConfig::Kubernetes { settings } => {
+            settings.validate()?;
+            Ok(kube_probe())
+        }
     }
+}
+
+/// The `/readyz` probe of a cluster: the API server answers its version
+/// request, with the configuration the runtime was built from.
+fn kube_probe() -> Probe {
+    Probe::new("kubernetes", || async {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| format!("no cluster configuration: {e}"))?;
+        client
+            .apiserver_version()
+            .await
+            .map(drop)
+            .map_err(|e| format!("the API server did not answer: {e}"))
+    })
 }
 
 /// Connects to the chosen runtime. A runtime that cannot be reached yet
@@ -93,50 +116,128 @@ pub async fn build(config: &RuntimeConfig) -> Result<Arc<dyn Runtime>, RuntimeEr
     match config {
         RuntimeConfig::Docker { host, settings } => {
             let connect = || DockerRuntime::connect(host, settings.clone());
-            let runtime = connect
-                .retry(
-                    ExponentialBuilder::default()
-                        .with_jitter()
-                        .with_max_delay(Duration::from_secs(5))
-                        .without_max_times(),
-                )
-                .when(RuntimeError::is_retryable)
-                .notify(|error, delay| {
-                    tracing::warn!(%error, ?delay, "The Docker Engine is not reachable yet.");
-                })
-                .await?;
+            let runtime = wait_for("The Docker Engine", connect).await?;
             Ok(Arc::new(runtime))
         }
-        RuntimeConfig::Kubernetes => Err(not_built(config)),
+        RuntimeConfig::Kubernetes { settings } => {
+            let connect = || KubeRuntime::connect(settings.clone());
+            let runtime = wait_for("The Kubernetes API server", connect).await?;
+            Ok(Arc::new(runtime))
+        }
     }
 }
 
-fn not_built(config: &RuntimeConfig) -> RuntimeError {
-    RuntimeError::BackendNotBuilt {
-        backend: config.backend().as_str(),
-    }
+/// Runs `connect` until it succeeds or fails permanently: retryable errors
+/// are waited out with a jittered backoff of at most 5 s, a warning each
+/// time.
+pub async fn wait_for<T, F, Fut>(what: &'static str, connect: F) -> Result<T, RuntimeError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RuntimeError>>,
+{
+    connect
+        .retry(
+            ExponentialBuilder::default()
+                .with_jitter()
+                .with_max_delay(Duration::from_secs(5))
+                .without_max_times(),
+        )
+        .when(RuntimeError::is_retryable)
+        .notify(|error, delay| {
+            tracing::warn!(%error, ?delay, "{what} is not reachable yet.");
+        })
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn kubernetes_is_refused_at_start_as_not_built_yet() {
-        let error = probe(&RuntimeConfig::Kubernetes).unwrap_err();
+    #[test]
+    fn kubernetes_settings_are_checked_at_start_without_a_cluster() {
+        let good = RuntimeConfig::Kubernetes {
+            settings: KubeRuntimeConfig::with_namespace("ns1"),
+        };
+        assert_eq!(good.backend(), RuntimeBackend::Kubernetes);
+        assert_eq!(good.address(), "kubernetes");
+        probe(&good).expect("valid settings give a probe");
+        let bad = RuntimeConfig::Kubernetes {
+            settings: KubeRuntimeConfig::with_namespace("Not A Namespace"),
+        };
+        let error = probe(&bad).unwrap_err();
         assert!(
             matches!(
                 error,
-                RuntimeError::BackendNotBuilt {
-                    backend: "kubernetes"
+                RuntimeError::InvalidSpec {
+                    field: "namespace",
+                    ..
                 }
             ),
             "{error:?}"
         );
-        assert!(error.to_string().contains("not built yet"), "{error}");
         assert!(!error.is_retryable());
-        let error = build(&RuntimeConfig::Kubernetes).await.unwrap_err();
-        assert!(matches!(error, RuntimeError::BackendNotBuilt { .. }));
+    }
+
+    #[test]
+    // figment's `Jail` closures return its large error type; that is its API.
+    #[allow(clippy::result_large_err)]
+    fn kubernetes_without_a_cluster_configuration_is_a_permanent_bad_setting() {
+        figment::Jail::expect_with(|jail| {
+            // Neither a kubeconfig nor the in-cluster environment.
+            jail.set_env("KUBECONFIG", "/nonexistent/kubeconfig");
+            jail.set_env("HOME", "/nonexistent");
+            let config = RuntimeConfig::Kubernetes {
+                settings: KubeRuntimeConfig::with_namespace("ns1"),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let error = runtime.block_on(build(&config)).expect_err("no cluster");
+            assert_eq!(error.kind(), "bad_setting", "{error}");
+            assert!(!error.is_retryable(), "the worker does not wait for it");
+            assert!(error.to_string().starts_with("KUBECONFIG="), "{error}");
+            Ok(())
+        });
+    }
+
+    #[tokio::test]
+    async fn a_retryable_failure_is_waited_out_and_a_permanent_one_returned() {
+        let mut attempts = 0;
+        let result = wait_for("test", || {
+            attempts += 1;
+            let attempt = attempts;
+            async move {
+                if attempt < 3 {
+                    Err(RuntimeError::EngineFailure {
+                        operation: "connect",
+                        status: 503,
+                        message: "starting".to_owned(),
+                    })
+                } else {
+                    Ok(attempt)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.expect("connected"), 3);
+        let mut attempts = 0;
+        let result: Result<(), _> = wait_for("test", || {
+            attempts += 1;
+            async {
+                Err(RuntimeError::Rejected {
+                    operation: "connect",
+                    status: 403,
+                    message: "forbidden".to_owned(),
+                })
+            }
+        })
+        .await;
+        assert!(matches!(
+            result,
+            Err(RuntimeError::Rejected { status: 403, .. })
+        ));
+        assert_eq!(attempts, 1, "a permanent error is not retried");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The container runtime the worker drives: one backend-neutral [`Runtime`]
 //! trait, held as `Arc<dyn Runtime>`, chosen by configuration
 //! ([`RuntimeConfig`], built by [`build`]), and its Docker backend
-//! ([`docker::DockerRuntime`]). A Kubernetes backend will implement the
-//! same trait and plug in as another [`RuntimeConfig`] variant. The design,
+//! ([`docker::DockerRuntime`]), and its Kubernetes backend
+//! ([`kubernetes::KubeRuntime`]), the other [`RuntimeConfig`] variant. The design,
 //! the labels, the security defaults and the Docker API version decision are
 //! written down in `README.md` beside this file.
 //!
@@ -15,10 +15,12 @@
 //! - [`logs`], [`network`]: the types of those operations.
 //! - [`error`]: [`RuntimeError`] and whether to retry it.
 //! - [`docker`]: the Docker backend (bollard).
+//! - [`kubernetes`]: the Kubernetes backend (kube).
 
 pub mod config;
 pub mod docker;
 pub mod error;
+pub mod kubernetes;
 pub mod logs;
 pub mod network;
 pub mod spec;

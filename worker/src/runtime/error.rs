@@ -24,14 +24,6 @@ pub enum RuntimeError {
         #[source]
         source: BoxError,
     },
-    /// The configuration chose a backend this build does not have yet.
-    #[error(
-        "the {backend} runtime backend is not built yet; set CONTAXY_RUNTIME=docker (the default)"
-    )]
-    BackendNotBuilt {
-        /// The chosen backend.
-        backend: &'static str,
-    },
     /// The container engine speaks an API older than the oldest we support.
     #[error("the Docker Engine speaks API {found}; at least {required} is required")]
     UnsupportedEngine {
@@ -189,7 +181,6 @@ impl RuntimeError {
             | Self::Conflict { .. }
             | Self::NetworkInUse { .. } => true,
             Self::BadSetting { .. }
-            | Self::BackendNotBuilt { .. }
             | Self::UnsupportedEngine { .. }
             | Self::Rejected { .. }
             | Self::NotFound { .. }
@@ -209,7 +200,6 @@ impl RuntimeError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::BadSetting { .. } => "bad_setting",
-            Self::BackendNotBuilt { .. } => "backend_not_built",
             Self::UnsupportedEngine { .. } => "unsupported_engine",
             Self::Unreachable { .. } => "unreachable",
             Self::Timeout { .. } => "timeout",
@@ -260,12 +250,6 @@ mod tests {
                     setting: "CONTAXY_X",
                     value: text(),
                     source: cause(),
-                },
-                false,
-            ),
-            (
-                RuntimeError::BackendNotBuilt {
-                    backend: "kubernetes",
                 },
                 false,
             ),

@@ -9,6 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/contaxy/target}"
 PG_PORT="${CONTAXY_DEV_PG_PORT:-5432}"
 S3_PORT="${CONTAXY_DEV_S3_PORT:-9000}"
 MOTO_VERSION="5.2.5"
+# contaxy's Python client that tests/tests/contaxy_client.rs drives.
+CONTAXY_CLIENT_VERSION="0.0.23"
 TEST_IMAGE="contaxy/busybox:test"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

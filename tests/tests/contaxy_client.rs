@@ -30,14 +30,8 @@ const KNOWN_TO_FAIL: &[&str] = &[
     "SystemClient.add_allowed_image",
     "SystemClient.list_allowed_images",
     "SystemClient.delete_allowed_image",
-    "ProjectClient.create_project",
-    "ProjectClient.list_projects",
-    "ProjectClient.get_project",
-    "ProjectClient.update_project",
     "ProjectClient.add_project_member",
-    "ProjectClient.list_project_members",
     "ProjectClient.remove_project_member",
-    "ProjectClient.get_project_token",
     "AuthClient.list_api_tokens",
     "AuthClient.verify_access",
     "AuthClient.list_users",
@@ -52,7 +46,6 @@ const KNOWN_TO_FAIL: &[&str] = &[
     "DeploymentClient.list_deploy_job_actions",
     "DeploymentClient.suggest_job_config",
     "DeploymentClient.delete_jobs",
-    "ProjectClient.delete_project",
 ];
 
 fn python() -> PathBuf {

@@ -323,10 +323,10 @@ call("DeploymentClient.deploy_service", deploy_service)
 if "service" in state:
     call("DeploymentClient.get_service_metadata", get_service)
     call("DeploymentClient.list_services", list_services)
-    call("DeploymentClient.update_service", update_service)
     call("DeploymentClient.get_service_logs", service_logs)
     call("DeploymentClient.get_service_logs(since)", service_logs_since)
     call("DeploymentClient.list_service_actions", service_actions)
+    call("DeploymentClient.update_service", update_service)
     call("DeploymentClient.execute_service_action", execute_service_action)
     call(
         "DeploymentClient.update_service_access",

@@ -39,13 +39,16 @@ const KNOWN_TO_FAIL: &[&str] = &[
     "AuthClient.list_permissions",
     "AuthClient.list_resources_with_permission",
     "AuthClient.introspect_token",
-    "DeploymentClient.deploy_service",
+    "DeploymentClient.get_service_logs",
+    "DeploymentClient.get_service_logs(since)",
+    "DeploymentClient.update_service_access",
+    "DeploymentClient.delete_service",
     "DeploymentClient.list_deploy_service_actions",
     "DeploymentClient.suggest_service_config",
-    "DeploymentClient.deploy_job",
+    "DeploymentClient.get_job_logs",
+    "DeploymentClient.list_job_actions",
     "DeploymentClient.list_deploy_job_actions",
     "DeploymentClient.suggest_job_config",
-    "DeploymentClient.delete_jobs",
 ];
 
 fn python() -> PathBuf {

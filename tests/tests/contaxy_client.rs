@@ -42,7 +42,6 @@ const KNOWN_TO_FAIL: &[&str] = &[
     "DeploymentClient.get_service_logs",
     "DeploymentClient.get_service_logs(since)",
     "DeploymentClient.update_service_access",
-    "DeploymentClient.delete_service",
     "DeploymentClient.list_deploy_service_actions",
     "DeploymentClient.suggest_service_config",
     "DeploymentClient.get_job_logs",

@@ -27,7 +27,7 @@ pub struct LogsQuery {
     /// Only output since this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
     /// Keep streaming new output.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::query::flag")]
     pub follow: bool,
 }
 

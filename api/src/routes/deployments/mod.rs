@@ -36,7 +36,7 @@ use wire::Deployment;
 #[serde(deny_unknown_fields)]
 pub struct CreateQuery {
     /// Wait (bounded) for the deploy action to end before answering.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::query::flag")]
     pub wait: bool,
     /// contaxy's choice of deploy action; only `default` is supported.
     #[param(inline, value_type = DeployActionName, required = false)]
@@ -73,7 +73,7 @@ impl CreateQuery {
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Also delete the deployment's volume (its data is lost).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::query::flag")]
     pub delete_volumes: bool,
 }
 

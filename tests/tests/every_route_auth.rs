@@ -261,7 +261,7 @@ fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
             "/projects/alpha/users/carol",
             None,
             "alpha_admin",
-            204,
+            200,
             404,
             403,
         ),

@@ -1,16 +1,16 @@
 //! contaxy's own Python client (PyPI `contaxy`, the version in
 //! [`CLIENT_VERSION`]), unmodified, against the real stack: an API and a
 //! worker on Docker. `tests/contaxy_client/drive.py` makes every call and
-//! asserts its result; this test runs it and holds every call to work,
-//! except those docs/compatibility.md lists as differing or missing
-//! ([`KNOWN_TO_FAIL`]). A listed call that starts to work fails the test
-//! too, so the table stays true.
+//! asserts its result; this test runs it and holds it to the table of
+//! docs/compatibility.md: a call marked `works` works, every other call
+//! fails, and the table names every call the script makes, so the page
+//! stays true.
 //!
 //! The client lives in the virtualenv `scripts/provision.sh client` makes
 //! (`$CONTAXY_DEV_HOME/contaxy-client-venv`); `CONTAXY_CLIENT_PYTHON`
 //! names another interpreter.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -21,27 +21,28 @@ use contaxy_tests::stack::{PROJECT, Stack};
 /// installs).
 const CLIENT_VERSION: &str = "0.0.23";
 
-/// Calls that do not work through the unmodified client, each with its
-/// row in docs/compatibility.md.
-const KNOWN_TO_FAIL: &[&str] = &[
-    "SystemClient.is_healthy",
-    "SystemClient.get_system_info",
-    "SystemClient.get_system_statistics",
-    "SystemClient.add_allowed_image",
-    "SystemClient.list_allowed_images",
-    "SystemClient.delete_allowed_image",
-    "AuthClient.list_users",
-    "AuthClient.get_user",
-    "AuthClient.list_permissions",
-    "AuthClient.list_resources_with_permission",
-    "AuthClient.introspect_token",
-    "DeploymentClient.update_service_access",
-    "DeploymentClient.list_deploy_service_actions",
-    "DeploymentClient.suggest_service_config",
-    "DeploymentClient.list_job_actions",
-    "DeploymentClient.list_deploy_job_actions",
-    "DeploymentClient.suggest_job_config",
-];
+/// The table of calls in docs/compatibility.md: each call (a first cell's
+/// names in backquotes; a bare `method` has the class of the name before
+/// it) and whether it is marked `works`.
+fn documented_calls(page: &str) -> BTreeMap<String, bool> {
+    let mut calls = BTreeMap::new();
+    for line in page.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (names, result) = (cells[1], cells[2]);
+        let mut class = String::new();
+        for name in names.split('`').skip(1).step_by(2) {
+            let full = match name.split_once('.') {
+                Some((owner, _)) => {
+                    class = owner.to_owned();
+                    name.to_owned()
+                }
+                None => format!("{class}.{name}"),
+            };
+            calls.insert(full, result == "works");
+        }
+    }
+    calls
+}
 
 fn python() -> PathBuf {
     if let Ok(python) = std::env::var("CONTAXY_CLIENT_PYTHON") {
@@ -109,20 +110,38 @@ async fn contaxy_clients_calls_work_unchanged() {
             failed.insert(name.to_owned());
         }
     }
-    let known: BTreeSet<String> = KNOWN_TO_FAIL.iter().map(|s| (*s).to_owned()).collect();
-    let unexpected: Vec<_> = failed.difference(&known).collect();
+    let page = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/compatibility.md"),
+    )
+    .expect("docs/compatibility.md");
+    let documented = documented_calls(&page);
+    let made: BTreeSet<&String> = worked.iter().chain(&failed).collect();
+    let undocumented: Vec<_> = made
+        .iter()
+        .filter(|c| !documented.contains_key(**c))
+        .collect();
     assert!(
-        unexpected.is_empty(),
-        "calls that must work fail: {unexpected:?}\n{stdout}"
+        undocumented.is_empty(),
+        "calls the table lacks: {undocumented:?}"
     );
-    let now_working: Vec<_> = known.intersection(&worked).collect();
+    let unmade: Vec<_> = documented.keys().filter(|c| !made.contains(c)).collect();
+    assert!(
+        unmade.is_empty(),
+        "calls in the table the script did not make: {unmade:?}\n{stdout}"
+    );
+    let broken: Vec<_> = failed.iter().filter(|c| documented[*c]).collect();
+    assert!(
+        broken.is_empty(),
+        "calls marked works fail: {broken:?}\n{stdout}"
+    );
+    let now_working: Vec<_> = worked.iter().filter(|c| !documented[*c]).collect();
     assert!(
         now_working.is_empty(),
-        "listed as failing but work (update KNOWN_TO_FAIL and docs/compatibility.md): {now_working:?}"
+        "calls not marked works work (mark them in docs/compatibility.md): {now_working:?}"
     );
-    let missing: Vec<_> = known.difference(&failed).collect();
+    let count = format!("**{} of {}**", worked.len(), made.len());
     assert!(
-        missing.is_empty(),
-        "listed calls the script no longer makes: {missing:?}"
+        page.contains(&count),
+        "docs/compatibility.md states {count}"
     );
 }

@@ -69,6 +69,10 @@ def call(name, fn):
         results.append((name, True))
 
 
+def fail(what):
+    raise AssertionError(f"unexpected {what}")
+
+
 def eventually(what, check):
     """Polls `check` until it returns a true value."""
     deadline = time.monotonic() + DEADLINE
@@ -333,12 +337,14 @@ if "service" in state:
         lambda: deployments.update_service_access(PROJECT, state["service"]),
     )
     call("DeploymentClient.delete_service", delete_service)
-call(
-    "DeploymentClient.list_deploy_service_actions",
-    lambda: deployments.list_deploy_service_actions(
+def deploy_service_actions():
+    actions = deployments.list_deploy_service_actions(
         PROJECT, ServiceInput(container_image=IMAGE)
-    ),
-)
+    )
+    assert [a.action_id for a in actions] == ["default"], actions
+
+
+call("DeploymentClient.list_deploy_service_actions", deploy_service_actions)
 call(
     "DeploymentClient.suggest_service_config",
     lambda: deployments.suggest_service_config(PROJECT, IMAGE),
@@ -405,13 +411,15 @@ if "job" in state:
     call("DeploymentClient.get_job_logs", job_logs)
     call(
         "DeploymentClient.list_job_actions",
-        lambda: deployments.list_job_actions(PROJECT, state["job"]),
+        lambda: deployments.list_job_actions(PROJECT, state["job"]) == [] or fail("actions"),
     )
     call("DeploymentClient.delete_job", delete_job)
-call(
-    "DeploymentClient.list_deploy_job_actions",
-    lambda: deployments.list_deploy_job_actions(PROJECT, JobInput(container_image=IMAGE)),
-)
+def deploy_job_actions():
+    actions = deployments.list_deploy_job_actions(PROJECT, JobInput(container_image=IMAGE))
+    assert [a.action_id for a in actions] == ["default"], actions
+
+
+call("DeploymentClient.list_deploy_job_actions", deploy_job_actions)
 call(
     "DeploymentClient.suggest_job_config",
     lambda: deployments.suggest_job_config(PROJECT, IMAGE),

@@ -16,7 +16,7 @@ pub mod projects;
 pub mod schema;
 pub mod tokens;
 
-use deployments::{jobs, services};
+use deployments::{jobs, offers, services};
 
 use std::sync::Arc;
 
@@ -75,6 +75,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(jobs::get_job, jobs::delete_job))
         .routes(routes!(jobs::job_logs))
+        .routes(routes!(offers::list_job_actions))
+        .routes(routes!(offers::list_deploy_service_actions))
+        .routes(routes!(offers::list_deploy_job_actions))
         .routes(routes!(actions::get_action))
 }
 

@@ -6,6 +6,8 @@
 //!   `JobInput`, `ServicePatch`).
 //! - [`wire`]: the [`Deployment`](wire::Deployment) they answer.
 //! - [`logs`]: a deployment's output, from a worker over the broker.
+//! - [`offers`]: the deploy actions and job actions contaxy's clients ask
+//!   for.
 //!
 //! Every change answers `202 Accepted` as soon as its action is recorded
 //! (and published, or left to the relay); `wait=true` on create waits,
@@ -14,6 +16,7 @@
 pub mod input;
 pub mod jobs;
 pub mod logs;
+pub mod offers;
 pub mod services;
 pub mod wire;
 

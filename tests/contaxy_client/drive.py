@@ -97,7 +97,7 @@ state = {}
 
 def system_info():
     info = system.get_system_info()
-    assert info.version, info
+    assert info.version and info.namespace and info.system_state == "running", info
 
 
 def system_statistics():

@@ -14,6 +14,7 @@ pub mod members;
 pub mod networks;
 pub mod projects;
 pub mod schema;
+pub mod system;
 pub mod tokens;
 
 use deployments::{jobs, offers, services};
@@ -79,6 +80,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(offers::list_deploy_service_actions))
         .routes(routes!(offers::list_deploy_job_actions))
         .routes(routes!(actions::get_action))
+        .routes(routes!(system::health))
+        .routes(routes!(system::info))
 }
 
 /// The OpenAPI document of the API.

@@ -12,6 +12,8 @@ MOTO_VERSION="5.2.5"
 # Validates the Kubernetes backend's manifests against the published schemas
 # (it ships them for 1.25 to 1.37; the tests use 1.32 and 1.36).
 KUBERNETES_VALIDATE_VERSION="1.37.0"
+# contaxy's Python client that tests/tests/contaxy_client.rs drives.
+CONTAXY_CLIENT_VERSION="0.0.23"
 TEST_IMAGE="contaxy/busybox:test"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -2,12 +2,13 @@
 # Provisions the real services contaxy runs and is tested against, on
 # loopback, on a fresh Debian machine: PostgreSQL, RabbitMQ, Docker Engine, an
 # S3-compatible server with versioning (moto), kubernetes-validate (the
-# Kubernetes schema tests) and the local test images.
+# Kubernetes schema tests), contaxy's own Python client (for
+# tests/tests/contaxy_client.rs) and the local test images.
 #
 # Idempotent: every step checks first and skips what is already there, so a
 # second run changes nothing and takes a few seconds.
 #
-# Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|kubernetes-validate|images]...
+# Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|kubernetes-validate|client|images]...
 #        (no argument: all of them)
 #        scripts/provision.sh reset-test-vhost   (empties the tests' RabbitMQ host)
 set -euo pipefail
@@ -169,6 +170,25 @@ provision_kubernetes_validate() {
     || fail "pip install kubernetes-validate failed (see $CONTAXY_DEV_HOME/logs/kubernetes-validate-install.log)" "check the network to PyPI"
 }
 
+# --- contaxy's Python client -------------------------------------------------
+# contaxy's own client from PyPI, as its users install it, for the test that
+# drives it against this server (tests/tests/contaxy_client.rs).
+provision_client() {
+  local venv="$CONTAXY_DEV_HOME/contaxy-client-venv"
+  if "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('contaxy') == '$CONTAXY_CLIENT_VERSION'" 2>/dev/null; then
+    log "contaxy client $CONTAXY_CLIENT_VERSION is in $venv"
+    return
+  fi
+  log "installing contaxy $CONTAXY_CLIENT_VERSION (the Python client) into $venv"
+  mkdir -p "$CONTAXY_DEV_HOME/logs"
+  python3 -m venv "$venv" || fail "python3 -m venv failed" "apt-get install python3-venv"
+  # contaxy 0.0.23 pins fastapi 0.75.2, which needs pydantic 1: saying so
+  # spares pip a long backtrack through every pydantic 2 release.
+  "$venv/bin/pip" install -q --disable-pip-version-check "contaxy==$CONTAXY_CLIENT_VERSION" "pydantic<2" \
+    >"$CONTAXY_DEV_HOME/logs/contaxy-client-install.log" 2>&1 \
+    || fail "pip install contaxy failed (see $CONTAXY_DEV_HOME/logs/contaxy-client-install.log)" "check the network to PyPI"
+}
+
 # --- Test images -------------------------------------------------------------
 provision_images() {
   if docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
@@ -193,12 +213,12 @@ provision_images() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(postgres rabbitmq docker s3 kubernetes-validate images)
+[ ${#steps[@]} -gt 0 ] || steps=(postgres rabbitmq docker s3 kubernetes-validate client images)
 for step in "${steps[@]}"; do
   case "$step" in
-    postgres | rabbitmq | docker | s3 | images) "provision_$step" ;;
+    postgres | rabbitmq | docker | s3 | client | images) "provision_$step" ;;
     kubernetes-validate) provision_kubernetes_validate ;;
     reset-test-vhost) reset_test_vhost ;;
-    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3, kubernetes-validate, images or reset-test-vhost" ;;
+    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3, kubernetes-validate, client, images or reset-test-vhost" ;;
   esac
 done

@@ -90,7 +90,7 @@ while [ "$SECONDS" -lt "$deadline" ]; do
   sleep 0.5
 done
 log "demo job $job_id: $status"
-curl -fsS --max-time 15 "${auth[@]}" "$api/projects/demo/jobs/$job_id/logs" \
+curl -fsS --max-time 15 "${auth[@]}" -H 'Accept: text/plain' "$api/projects/demo/jobs/$job_id/logs" \
   || fail "could not read the demo job's logs" "see $logs/worker.log"
 [ "$status" = succeeded ] || fail "the demo job did not succeed (status: ${status:-none})" "see $logs/worker.log"
 

@@ -7,6 +7,10 @@
 //! is a 400 naming the field in `details.fields`, exactly as the validation
 //! that follows names the fields it refuses.
 //!
+//! A body without a `Content-Type` is read as JSON: contaxy's own clients
+//! send their JSON bodies so (FastAPI reads them), and nothing else could
+//! be meant. A body with an explicit type other than JSON is a 415.
+//!
 //! A string holding U+0000 is refused the same way, whatever the field:
 //! PostgreSQL can store it neither in `text` nor in `jsonb`, so it would
 //! otherwise fail deep inside a query, as a 500.
@@ -33,7 +37,7 @@ where
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(request.headers()) {
+        if !may_be_json(request.headers()) {
             return Err(MissingJsonContentType::default().into_response());
         }
         // Too large: the body limit's 413, shaped by `error::json_errors`.
@@ -44,6 +48,12 @@ where
             .map(JsonBody)
             .map_err(|errors| ApiError::InvalidFields(errors).into_response())
     }
+}
+
+/// A body that is read as JSON: one with a JSON content type ([`is_json`])
+/// or with none at all (contaxy's clients send JSON without one).
+pub fn may_be_json(headers: &HeaderMap) -> bool {
+    !headers.contains_key(header::CONTENT_TYPE) || is_json(headers)
 }
 
 /// `application/json` or `application/<something>+json`, as axum's `Json`
@@ -324,5 +334,9 @@ mod tests {
         assert!(!with("text/plain"));
         assert!(!with("application/jsonx"));
         assert!(!is_json(&HeaderMap::new()));
+        assert!(may_be_json(&HeaderMap::new()));
+        let mut text = HeaderMap::new();
+        text.insert(header::CONTENT_TYPE, "text/plain".parse().expect("header"));
+        assert!(!may_be_json(&text));
     }
 }

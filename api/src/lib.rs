@@ -20,6 +20,7 @@
 //! - [`error`]: `ApiError`, the one place errors become responses.
 //! - [`json`]: `JsonBody`, the body extractor that names the field of a
 //!   body of the wrong shape.
+//! - [`query`]: booleans in query strings, read as FastAPI reads them.
 //! - [`deployments`]: the deployment service: validation, id choice,
 //!   capacity check, PATCH merge, the rows written with each action.
 //! - [`routes`]: the HTTP routes, their typed bodies and the OpenAPI
@@ -32,6 +33,7 @@ pub mod config;
 pub mod deployments;
 pub mod error;
 pub mod json;
+pub mod query;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -265,6 +265,8 @@ impl Stack {
         let response = reqwest::Client::new()
             .get(self.api.app.url(&path))
             .bearer_auth(&self.api.admin)
+            // The output as it is (without, it is a JSON string).
+            .header("accept", "text/plain")
             .send()
             .await
             .expect("the API answers");

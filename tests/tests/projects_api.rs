@@ -194,7 +194,12 @@ async fn framework_rejections_come_in_the_error_shape() {
     assert_problem(&api.get("/no/such/route", &admin).await, 404);
     let no_type = api
         .send(
-            |c, url| c.post(url).bearer_auth(&admin).body("{}"),
+            |c, url| {
+                c.post(url)
+                    .bearer_auth(&admin)
+                    .header("content-type", "text/plain")
+                    .body("{}")
+            },
             "/projects",
         )
         .await;

@@ -2,9 +2,9 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+
 use chrono::{DateTime, Utc};
-use contaxy_common::domain::{AccessLevel, UserId};
+use contaxy_common::domain::{AccessLevel, ProjectId, UserId};
 use contaxy_common::store::members::{self as store, MemberRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,6 +22,9 @@ pub struct Member {
     /// `read`, `write` or `admin`.
     #[schema(value_type = AccessLevelName)]
     pub access_level: String,
+    /// The same level under contaxy's name for it (`UserPermission`).
+    #[schema(value_type = AccessLevelName)]
+    pub permission: String,
     /// When they were added.
     pub created_at: DateTime<Utc>,
     /// Who added them.
@@ -36,6 +39,7 @@ impl From<MemberRecord> for Member {
     fn from(row: MemberRecord) -> Self {
         Self {
             id: row.user_id,
+            permission: row.access_level.clone(),
             access_level: row.access_level,
             created_at: row.created_at,
             created_by: row.created_by,
@@ -79,26 +83,26 @@ pub async fn list_members(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
 ) -> Result<Json<Vec<Member>>, ApiError> {
-    let rows = store::list(&state.db, &access.project).await?;
-    Ok(Json(rows.into_iter().map(Member::from).collect()))
+    members(&state, &access.project).await
 }
 
-/// Adds a user to a project or changes their level. Needs `admin` on it.
+/// Adds a user to a project or changes their level, and answers the
+/// project's members, as contaxy does. Needs `admin` on it.
 #[utoipa::path(put, path = "/projects/{project_id}/users/{user_id}", tag = "members",
     params(("project_id" = ProjectIdText, Path, description = "The project"),
            ("user_id" = UserIdText, Path, description = "The user"),
            AccessLevelQuery),
-    responses((status = 200, body = Member), (status = 400, body = ErrorBody),
+    responses((status = 200, body = Vec<Member>), (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
 pub async fn put_member(
     State(state): State<AppState>,
     access: ProjectAccess<Admin>,
     Path(path): Path<MemberPath>,
     Query(query): Query<AccessLevelQuery>,
-) -> Result<Json<Member>, ApiError> {
+) -> Result<Json<Vec<Member>>, ApiError> {
     let user = UserId::parse(&path.user_id)?;
     let level = query.level()?;
-    let row = store::put(
+    store::put(
         &state.db,
         &access.project,
         &user,
@@ -106,21 +110,28 @@ pub async fn put_member(
         &access.caller.subject,
     )
     .await?;
-    Ok(Json(row.into()))
+    members(&state, &access.project).await
 }
 
-/// Removes a user from a project (their tokens lose access to it at once).
-/// Needs `admin` on it. Removing a non-member is not an error.
+/// The project's members, as the member routes answer them.
+async fn members(state: &AppState, project: &ProjectId) -> Result<Json<Vec<Member>>, ApiError> {
+    let rows = store::list(&state.db, project).await?;
+    Ok(Json(rows.into_iter().map(Member::from).collect()))
+}
+
+/// Removes a user from a project (their tokens lose access to it at once)
+/// and answers the remaining members, as contaxy does. Needs `admin` on
+/// it. Removing a non-member is not an error.
 #[utoipa::path(delete, path = "/projects/{project_id}/users/{user_id}", tag = "members",
     params(("project_id" = ProjectIdText, Path, description = "The project"),
            ("user_id" = UserIdText, Path, description = "The user")),
-    responses((status = 204), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Member>), (status = 403, body = ErrorBody)))]
 pub async fn remove_member(
     State(state): State<AppState>,
     access: ProjectAccess<Admin>,
     Path(path): Path<MemberPath>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Vec<Member>>, ApiError> {
     let user = UserId::parse(&path.user_id)?;
     store::remove(&state.db, &access.project, &user).await?;
-    Ok(StatusCode::NO_CONTENT)
+    members(&state, &access.project).await
 }

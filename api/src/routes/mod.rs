@@ -14,9 +14,10 @@ pub mod members;
 pub mod networks;
 pub mod projects;
 pub mod schema;
+pub mod system;
 pub mod tokens;
 
-use deployments::{jobs, services};
+use deployments::{jobs, offers, services};
 
 use std::sync::Arc;
 
@@ -75,7 +76,12 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(jobs::get_job, jobs::delete_job))
         .routes(routes!(jobs::job_logs))
+        .routes(routes!(offers::list_job_actions))
+        .routes(routes!(offers::list_deploy_service_actions))
+        .routes(routes!(offers::list_deploy_job_actions))
         .routes(routes!(actions::get_action))
+        .routes(routes!(system::health))
+        .routes(routes!(system::info))
 }
 
 /// The OpenAPI document of the API.

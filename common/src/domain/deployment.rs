@@ -102,8 +102,13 @@ impl DeploymentStatus {
 
 /// Resource requests and limits (contaxy's `compute`). Memory and sizes in
 /// MB, CPUs in cores.
+///
+/// Read through [`ComputeWire`]: a `min_memory` left out defaults to
+/// 1000 MB, or to `max_memory` when that is lower (contaxy's standard input
+/// `{"max_memory": 100}` is accepted); a `min_memory` given above
+/// `max_memory` is refused by [`DeploymentInput::validate`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(from = "ComputeWire")]
 pub struct Compute {
     /// Cores the host must have for it (checked, not reserved).
     pub min_cpus: f64,
@@ -356,10 +361,7 @@ fn check_compute(c: &Compute, errors: &mut FieldErrors) {
         errors.push("compute.max_cpus", "is below min_cpus (default 1)");
     }
     if c.max_memory.is_some_and(|max| max < c.min_memory) {
-        errors.push(
-            "compute.max_memory",
-            "is below min_memory (default 1000 MB)",
-        );
+        errors.push("compute.max_memory", "is below min_memory");
     }
     for (field, value) in [
         ("compute.min_gpus", c.min_gpus),
@@ -495,3 +497,7 @@ fn slugify(name: &str) -> String {
 #[cfg(test)]
 #[path = "deployment_tests.rs"]
 mod tests;
+
+#[path = "deployment_compute.rs"]
+mod compute_wire;
+use compute_wire::ComputeWire;

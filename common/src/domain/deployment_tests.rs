@@ -187,3 +187,28 @@ fn requests_no_host_can_meet_are_refused() {
         assert!(errors.has(field), "{field} not named in {errors}");
     }
 }
+
+#[test]
+fn a_left_out_min_memory_is_not_above_max_memory() {
+    let read = |compute: serde_json::Value| -> Compute {
+        serde_json::from_value(compute).expect("a compute")
+    };
+    let contaxy = read(serde_json::json!({"max_memory": 100}));
+    assert_eq!((contaxy.min_memory, contaxy.max_memory), (100, Some(100)));
+    let mut input = valid();
+    input.compute = contaxy;
+    input
+        .validate(DeploymentType::Service)
+        .expect("contaxy's standard input");
+    assert_eq!(read(serde_json::json!({})).min_memory, 1000);
+    assert_eq!(
+        read(serde_json::json!({"max_memory": 4000})).min_memory,
+        1000
+    );
+    input.compute = read(serde_json::json!({"min_memory": 1000, "max_memory": 100}));
+    let errors = input
+        .validate(DeploymentType::Service)
+        .expect_err("a min_memory given above max_memory");
+    assert_eq!(errors.0[0].field, "compute.max_memory");
+    assert!(serde_json::from_value::<Compute>(serde_json::json!({"turbo": 1})).is_err());
+}

@@ -7,10 +7,10 @@
 //! Where `validate` counts bytes, the document states a length in
 //! characters a quarter as long (four bytes is the longest UTF-8
 //! character). A test keeps the field names in step with `DeploymentInput`.
-//! What a schema cannot say is in the field's description: `max_cpus` and
-//! `max_memory` at least the `min_*` (whose defaults are 1 core and
-//! 1000 MB), `min_gpus` at most `max_gpus`, and the `min_*` within the
-//! largest host.
+//! What a schema cannot say is in the field's description: `max_cpus` at
+//! least `min_cpus` (default 1 core), `max_memory` at least a `min_memory`
+//! given (left out, it is 1000 MB or `max_memory` if lower), `min_gpus` at
+//! most `max_gpus`, and the `min_*` within the largest host.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -76,8 +76,9 @@ pub struct ServiceInput {
     #[schema(value_type = Vec<Endpoint>, max_items = 100, required = false)]
     pub endpoints: Vec<String>,
     /// Resources. A limit may not be below its request: `max_cpus` not
-    /// below `min_cpus` (default 1), `max_memory` not below `min_memory`
-    /// (default 1000), `max_gpus` not below `min_gpus`. JSON Schema cannot
+    /// below `min_cpus` (default 1), `max_memory` not below a `min_memory`
+    /// given (left out, `min_memory` is 1000 or `max_memory` if lower),
+    /// `max_gpus` not below `min_gpus`. JSON Schema cannot
     /// compare two fields, so the document states each relation as ranges
     /// that meet at a few pivots (`anyOf`): every value it admits is
     /// accepted, not every accepted value is admitted. The `min_*` must also
@@ -105,10 +106,11 @@ pub struct ComputeInput {
     #[schema(minimum = 0.01, maximum = 1024)]
     pub max_cpus: Option<f64>,
     /// Memory the host must have for it, in MB; at most the largest host's.
-    #[schema(minimum = 4, maximum = 16777216, default = 1000, required = false)]
+    /// Left out: 1000, or `max_memory` if that is lower.
+    #[schema(minimum = 4, maximum = 16777216, required = false)]
     pub min_memory: u64,
-    /// Memory limit in MB; not below `min_memory` (default 1000). A default
-    /// limit applies when unset.
+    /// Memory limit in MB; not below `min_memory` when that is given. A
+    /// default limit applies when unset.
     #[schema(minimum = 6, maximum = 16777216)]
     pub max_memory: Option<u64>,
     /// GPUs it needs; not above `max_gpus`.
@@ -183,8 +185,9 @@ fn compute() -> RefOr<Schema> {
             "max_cpus",
             &[0.25, 1.0, 8.0, 64.0, 1024.0],
         ))
+        // A left-out `min_memory` is never above `max_memory`.
         .item(not_below(
-            ("min_memory", Some(1000.0)),
+            ("min_memory", None),
             "max_memory",
             &[64.0, 1000.0, 16384.0, 16_777_216.0],
         ))

@@ -1,8 +1,15 @@
 //! `GET …/{id}/logs`: a deployment's output, read by a worker (the API
 //! never talks to the runtime) and sent back over the broker.
+//!
+//! The answer is a JSON string, as contaxy answers (its clients call
+//! `response.json()`), unless the request's `Accept` asks for `text/plain`
+//! (or `text/*`) and not for JSON: then the output as it is. With `follow`
+//! the output is streamed as `text/plain` whatever `Accept` says: a stream
+//! that never ends cannot be one JSON value.
 
+use axum::Json;
 use axum::body::Body;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::ProjectId;
@@ -27,18 +34,20 @@ pub struct LogsQuery {
     /// Only output since this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
     /// Keep streaming new output.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::query::flag")]
     pub follow: bool,
 }
 
-/// A deployment's logs as `text/plain`: all at once, or streamed with
-/// `follow`. 404 when it has no container; 503 when no worker answers.
+/// A deployment's logs: all at once (a JSON string, or `text/plain` when
+/// `headers` ask for it), or streamed as `text/plain` with `follow`. 404
+/// when it has no container; 503 when no worker answers.
 pub async fn logs(
     state: &AppState,
     project: &ProjectId,
     kind: DeploymentType,
     id: &str,
     query: LogsQuery,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let record = deployments::find(state, project, kind, id).await?;
     let request = LogsRequest {
@@ -71,5 +80,53 @@ pub async fn logs(
                 .map_err(|e| ApiError::Unavailable(format!("The logs could not be read: {e}.")))?,
         );
     }
-    Ok((text, out).into_response())
+    if wants_text(headers) {
+        return Ok((text, out).into_response());
+    }
+    Ok(Json(String::from_utf8_lossy(&out)).into_response())
+}
+
+/// Does `Accept` ask for `text/plain` (or `text/*`) and not for JSON? No
+/// `Accept`, `*/*` or JSON get a JSON string.
+fn wants_text(headers: &HeaderMap) -> bool {
+    let accepted: Vec<String> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|range| {
+            range
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let names = |wanted: &[&str]| accepted.iter().any(|a| wanted.contains(&a.as_str()));
+    names(&["text/plain", "text/*"]) && !names(&["application/json"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: Option<&str>) -> bool {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = value {
+            headers.insert(header::ACCEPT, value.parse().expect("header"));
+        }
+        wants_text(&headers)
+    }
+
+    #[test]
+    fn text_only_when_asked_for_and_json_is_not() {
+        assert!(accept(Some("text/plain")));
+        assert!(accept(Some("text/plain; charset=utf-8, */*;q=0.1")));
+        assert!(accept(Some("Text/*")));
+        assert!(!accept(None));
+        assert!(!accept(Some("*/*")));
+        assert!(!accept(Some("application/json")));
+        assert!(!accept(Some("application/json, text/plain")));
+    }
 }

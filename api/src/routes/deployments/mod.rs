@@ -6,6 +6,8 @@
 //!   `JobInput`, `ServicePatch`).
 //! - [`wire`]: the [`Deployment`](wire::Deployment) they answer.
 //! - [`logs`]: a deployment's output, from a worker over the broker.
+//! - [`offers`]: the deploy actions and job actions contaxy's clients ask
+//!   for.
 //!
 //! Every change answers `202 Accepted` as soon as its action is recorded
 //! (and published, or left to the relay); `wait=true` on create waits,
@@ -14,6 +16,7 @@
 pub mod input;
 pub mod jobs;
 pub mod logs;
+pub mod offers;
 pub mod services;
 pub mod wire;
 
@@ -36,7 +39,7 @@ use wire::Deployment;
 #[serde(deny_unknown_fields)]
 pub struct CreateQuery {
     /// Wait (bounded) for the deploy action to end before answering.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::query::flag")]
     pub wait: bool,
     /// contaxy's choice of deploy action; only `default` is supported.
     #[param(inline, value_type = DeployActionName, required = false)]
@@ -73,7 +76,7 @@ impl CreateQuery {
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Also delete the deployment's volume (its data is lost).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::query::flag")]
     pub delete_volumes: bool,
 }
 

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use contaxy_common::domain::action::DeploymentAction;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus, DeploymentType};
@@ -134,15 +134,18 @@ pub async fn delete_service(
 /// A service's output.
 #[utoipa::path(get, path = "/projects/{project_id}/services/{service_id}/logs", tag = "services",
     params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path), LogsQuery),
-    responses((status = 200, body = String, content_type = "text/plain"), (status = 404, body = ErrorBody),
+    responses((status = 200, description = "The output: a JSON string; `text/plain` when `Accept` asks for it (and not for JSON), or with `follow` (streamed)",
+                content((String = "application/json"), (String = "text/plain"))),
+              (status = 404, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
 pub async fn service_logs(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<LogsQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    logs::logs(&state, &access.project, KIND, &id, query).await
+    logs::logs(&state, &access.project, KIND, &id, query, &headers).await
 }
 
 /// An action a service offers (contaxy's ResourceAction).

@@ -16,7 +16,10 @@ use crate::routes::schema;
 
 /// A service or job: the input it was deployed with (jobs have no
 /// `idle_timeout` or `clear_volume_on_stop`; they are `null`) and what the
-/// platform keeps about it. Answers to a change also carry the action's
+/// platform keeps about it. Where contaxy's models have a default instead
+/// of `null`, the answer has that default: `description` is `""` when none
+/// was given, a service's `clear_volume_on_stop` is `false` (contaxy's
+/// `Service` and `Job` refuse `null` there). Answers to a change also carry the action's
 /// `action_id`, `action_status` and, once it failed, `action_error`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Deployment {
@@ -77,8 +80,8 @@ pub struct DeployedInput {
     pub container_image: String,
     /// Its human name.
     pub display_name: Option<String>,
-    /// Free text.
-    pub description: Option<String>,
+    /// Free text; `""` when none was given.
+    pub description: String,
     /// An icon name or URL.
     pub icon: Option<String>,
     /// Free-form labels.
@@ -99,7 +102,8 @@ pub struct DeployedInput {
     pub compute: DeployedCompute,
     /// Services: idle seconds before it is stopped.
     pub idle_timeout: Option<u64>,
-    /// Services: whether the volume is emptied when stopped.
+    /// Services: whether the volume is emptied when stopped (`false`
+    /// unless given); jobs: `null`.
     pub clear_volume_on_stop: Option<bool>,
 }
 
@@ -134,7 +138,7 @@ impl Deployment {
     /// The deployment `record`, with `action` when the answer is about one.
     pub fn new(record: DeploymentRecord, action: Option<&ActionRecord>) -> Self {
         Self {
-            input: record.input.0,
+            input: with_contaxy_defaults(record.input.0, record.deployment_type),
             internal_id: record.id.clone(),
             id: record.id,
             project_id: record.project_id,
@@ -154,6 +158,16 @@ impl Deployment {
             action_error: action.and_then(|a| a.last_error.clone()),
         }
     }
+}
+
+/// `input` with contaxy's defaults where it has none: contaxy's models
+/// refuse `null` for `description` and a service's `clear_volume_on_stop`.
+fn with_contaxy_defaults(mut input: DeploymentInput, kind: DeploymentType) -> DeploymentInput {
+    input.description.get_or_insert_with(String::new);
+    if kind == DeploymentType::Service {
+        input.clear_volume_on_stop.get_or_insert(false);
+    }
+    input
 }
 
 #[cfg(test)]
@@ -197,6 +211,12 @@ mod tests {
     /// serialized, extended with the platform's fields.
     fn as_before(record: &DeploymentRecord, action: Option<&ActionRecord>) -> Value {
         let mut out = serde_json::to_value(&record.input.0).expect("JSON");
+        // contaxy's defaults where the input has none.
+        out["description"] = json!(record.input.0.description.clone().unwrap_or_default());
+        if record.deployment_type == DeploymentType::Service {
+            out["clear_volume_on_stop"] =
+                json!(record.input.0.clear_volume_on_stop.unwrap_or(false));
+        }
         let extra = json!({
             "id": record.id, "internal_id": record.id, "project_id": record.project_id,
             "deployment_type": record.deployment_type, "status": record.status,

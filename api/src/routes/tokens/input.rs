@@ -124,7 +124,7 @@ impl TokenQuery {
 
 /// The token to create, from whichever form the request used: the query
 /// form when there is no body, else the JSON body, which then needs a JSON
-/// content type (415 otherwise). A body together with query-form
+/// content type or none (415 for another). A body together with query-form
 /// parameters is a 400.
 ///
 /// "No body" is an empty one, only whitespace, or JSON `null`: the OpenAPI
@@ -153,7 +153,7 @@ where
         let invalid = |errors| ApiError::InvalidFields(errors).into_response();
         let query =
             TokenQuery::parse(request.uri().query().unwrap_or_default()).map_err(invalid)?;
-        let is_json = json::is_json(request.headers());
+        let is_json = json::may_be_json(request.headers());
         // Too large: the body limit's 413, shaped by `error::json_errors`.
         let body = Bytes::from_request(request, state)
             .await

@@ -4,8 +4,9 @@ pub mod create;
 pub mod input;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::token::ProjectTokenKey;
 use contaxy_common::domain::{AccessLevel, Permission, ProjectId, Subject, TokenId, TokenSecret};
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, ProjectAccess, Read};
 use crate::error::{ApiError, ErrorBody};
+use crate::json;
 use crate::routes::members::AccessLevelQuery;
 use crate::routes::schema::{AccessLevelName, PermissionText, ProjectIdText, SubjectText};
 use crate::state::AppState;
@@ -40,6 +42,31 @@ pub struct TokenInfo {
     pub created_at: DateTime<Utc>,
     /// Who made it.
     pub created_by: Option<String>,
+}
+
+/// What a listed token's `token` starts with, instead of the token.
+pub const REDACTED: &str = "redacted:";
+
+/// A token as `GET /auth/tokens` lists it: its description and a
+/// placeholder where contaxy's `ApiToken` requires the token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedToken {
+    /// Not the token: only its hash is kept. `redacted:` and the token's
+    /// id; it reveals nothing and authenticates nothing.
+    #[schema(example = "redacted:0190a6f1-7c2e-7a3b-9f1e-2d4c5b6a7e8f")]
+    pub token: String,
+    /// Its description.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+impl From<TokenRecord> for ListedToken {
+    fn from(row: TokenRecord) -> Self {
+        Self {
+            token: format!("{REDACTED}{}", row.id),
+            info: row.into(),
+        }
+    }
 }
 
 impl From<TokenRecord> for TokenInfo {
@@ -113,19 +140,19 @@ async fn may_manage(state: &AppState, caller: &Caller, subject: &Subject) -> Res
 /// Lists the tokens (not revoked) of the caller or of `subject`.
 #[utoipa::path(get, path = "/auth/tokens", tag = "auth",
     params(ListTokensQuery),
-    responses((status = 200, body = Vec<TokenInfo>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<ListedToken>), (status = 403, body = ErrorBody)))]
 pub async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<ListTokensQuery>,
-) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+) -> Result<Json<Vec<ListedToken>>, ApiError> {
     let subject = match &query.subject {
         Some(subject) => Subject::parse(subject)?,
         None => caller.subject.clone(),
     };
     may_manage(&state, &caller, &subject).await?;
     let rows = store::list_for_subject(&state.db, &subject).await?;
-    Ok(Json(rows.into_iter().map(TokenInfo::from).collect()))
+    Ok(Json(rows.into_iter().map(ListedToken::from).collect()))
 }
 
 /// The path of one token.
@@ -161,17 +188,27 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Checks the presented token, and that it holds `permission` when one is
-/// given (403 when it does not).
+/// Checks the token given in the body as a JSON string (contaxy's
+/// `verify_access(token, permission)`), or without a body the caller's own
+/// token, and that it holds `permission` when one is given (403 when it
+/// does not). A given token that is not valid is a 401, as contaxy answers.
 #[utoipa::path(post, path = "/auth/tokens/verify", tag = "auth",
     params(VerifyQuery),
+    request_body(content = Option<String>, content_type = "application/json",
+        description = "The token to verify, as a JSON string; without a body, the caller's own"),
     responses((status = 200, body = AuthorizedAccess), (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
 pub async fn verify_token(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<VerifyQuery>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Json<AuthorizedAccess>, ApiError> {
+    let caller = match given_token(&headers, &body)? {
+        Some(token) => state.auth.authenticate(&state.db, &token).await?,
+        None => caller,
+    };
     let permission = query
         .permission
         .as_deref()
@@ -188,6 +225,22 @@ pub async fn verify_token(
         resource_name: permission.as_ref().map(|p| p.resource().to_owned()),
         access_level: permission.as_ref().map(Permission::level),
     }))
+}
+
+/// The token a verify request's body gives: `None` for no body (empty,
+/// whitespace or JSON `null`), else a JSON string.
+fn given_token(headers: &HeaderMap, body: &[u8]) -> Result<Option<TokenSecret>, ApiError> {
+    let body = body.trim_ascii();
+    if body.is_empty() || body == b"null" {
+        return Ok(None);
+    }
+    if !json::may_be_json(headers) {
+        return Err(ApiError::Invalid(
+            "The token to verify is a JSON string (application/json).".to_owned(),
+        ));
+    }
+    let token: String = json::from_slice(body).map_err(ApiError::InvalidFields)?;
+    Ok(Some(TokenSecret::presented(&token)))
 }
 
 /// Returns the project's token at `access_level` (default `write`), the same

@@ -1,0 +1,444 @@
+"""Drives contaxy's own Python client (PyPI `contaxy`, `contaxy.clients`),
+exactly as shipped, against a running API, and prints one line per call:
+
+    works <call>
+    fails <call>: <error>
+
+Each call's result is asserted, not only the absence of an exception. The
+exit status is 0 when the script ran to its end (whatever the calls did);
+the Rust test (tests/tests/contaxy_client.rs) decides which calls must
+work. Settings come from the environment: CONTAXY_API_URL, CONTAXY_TOKEN
+(an admin token), CONTAXY_PROJECT (an existing project), CONTAXY_IMAGE.
+"""
+
+import os
+import sys
+import time
+import traceback
+from datetime import datetime, timedelta, timezone
+
+from contaxy.clients import AuthClient, DeploymentClient, ProjectClient, SystemClient
+from contaxy.clients.shared import BaseUrlSession
+from contaxy.schema import (
+    AccessLevel,
+    JobInput,
+    ProjectCreation,
+    ProjectInput,
+    ServiceInput,
+    TokenType,
+)
+from contaxy.schema.deployment import DeploymentCompute, ServiceUpdate
+from contaxy.schema.system import AllowedImageInfo
+
+API_URL = os.environ["CONTAXY_API_URL"].rstrip("/")
+TOKEN = os.environ["CONTAXY_TOKEN"]
+PROJECT = os.environ["CONTAXY_PROJECT"]
+IMAGE = os.environ["CONTAXY_IMAGE"]
+# Busybox: stays up until stopped, printing one line first.
+IDLE = "echo hello-from-service; trap 'exit 0' TERM; sleep 3600 & wait"
+DEADLINE = 60.0
+
+
+def session(token: str) -> BaseUrlSession:
+    """A session as a contaxy user makes one: base URL and a bearer token.
+    Nothing else is set (no Content-Type)."""
+    s = BaseUrlSession(base_url=API_URL)
+    s.headers["Authorization"] = f"Bearer {token}"
+    return s
+
+
+results = []
+
+
+def call(name, fn):
+    """Runs one client call; `fn` asserts its result."""
+    try:
+        fn()
+    except Exception as error:  # noqa: BLE001 -- every failure is reported
+        message = f"{type(error).__name__}: {error}"
+        if hasattr(error, "status_code"):  # fastapi's HTTPException
+            message = f"HTTP {error.status_code}: {getattr(error, 'detail', '')}"
+        message = message.replace("\n", " ")[:400]
+        if isinstance(error, AssertionError):
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            message = f"assertion at line {frame.lineno}: {frame.line} {error}"
+        print(f"fails {name}: {message}", flush=True)
+        results.append((name, False))
+    else:
+        print(f"works {name}", flush=True)
+        results.append((name, True))
+
+
+def fail(what):
+    raise AssertionError(f"unexpected {what}")
+
+
+def eventually(what, check):
+    """Polls `check` until it returns a true value."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+admin = session(TOKEN)
+system = SystemClient(admin)
+projects = ProjectClient(admin)
+auth = AuthClient(admin)
+deployments = DeploymentClient(admin)
+state = {}
+
+# --- SystemClient ----------------------------------------------------------
+
+
+def system_info():
+    info = system.get_system_info()
+    assert info.version and info.namespace and info.system_state == "running", info
+
+
+def system_statistics():
+    stats = system.get_system_statistics()
+    assert stats.project_count >= 1, stats
+
+
+def allowed_images_add():
+    added = system.add_allowed_image(
+        AllowedImageInfo(image_name=IMAGE.split(":")[0], image_tags=["*"])
+    )
+    assert added.image_name == IMAGE.split(":")[0], added
+
+
+def allowed_images_list():
+    names = [i.image_name for i in system.list_allowed_images()]
+    assert IMAGE.split(":")[0] in names, names
+
+
+def allowed_images_delete():
+    system.delete_allowed_image(IMAGE.split(":")[0])
+
+
+call("SystemClient.is_healthy", lambda: system.is_healthy())
+call("SystemClient.get_system_info", system_info)
+call("SystemClient.get_system_statistics", system_statistics)
+call("SystemClient.add_allowed_image", allowed_images_add)
+call("SystemClient.list_allowed_images", allowed_images_list)
+call("SystemClient.delete_allowed_image", allowed_images_delete)
+
+# --- ProjectClient ---------------------------------------------------------
+NEW_PROJECT = "client-" + os.urandom(3).hex()
+
+
+def create_project():
+    project = projects.create_project(
+        ProjectCreation(id=NEW_PROJECT, display_name="Client project")
+    )
+    assert project.id == NEW_PROJECT and project.display_name == "Client project", project
+
+
+def list_projects():
+    ids = [p.id for p in projects.list_projects()]
+    assert PROJECT in ids and NEW_PROJECT in ids, ids
+
+
+def get_project():
+    project = projects.get_project(NEW_PROJECT)
+    assert project.id == NEW_PROJECT, project
+
+
+def update_project():
+    project = projects.update_project(
+        NEW_PROJECT, ProjectInput(description="changed by the client")
+    )
+    assert project.description == "changed by the client", project
+    assert projects.get_project(NEW_PROJECT).description == "changed by the client"
+
+
+def suggest_project_id():
+    suggested = projects.suggest_project_id("My New Project")
+    assert isinstance(suggested, str) and suggested.startswith("my-new-project"), suggested
+
+
+def add_member():
+    members = projects.add_project_member(NEW_PROJECT, "client-user", AccessLevel.READ)
+    assert any(m.id == "client-user" and m.permission == AccessLevel.READ for m in members), members
+
+
+def list_members():
+    members = projects.list_project_members(NEW_PROJECT)
+    assert "client-user" in [m.id for m in members], members
+
+
+def remove_member():
+    members = projects.remove_project_member(NEW_PROJECT, "client-user")
+    assert "client-user" not in [m.id for m in members], members
+
+
+def project_token():
+    token = projects.get_project_token(NEW_PROJECT, AccessLevel.READ)
+    assert isinstance(token, str) and len(token) > 20, token
+    state["project_token"] = token
+    assert projects.get_project_token(NEW_PROJECT, AccessLevel.READ) == token
+
+
+call("ProjectClient.create_project", create_project)
+call("ProjectClient.list_projects", list_projects)
+call("ProjectClient.get_project", get_project)
+call("ProjectClient.update_project", update_project)
+call("ProjectClient.suggest_project_id", suggest_project_id)
+call("ProjectClient.add_project_member", add_member)
+call("ProjectClient.list_project_members", list_members)
+call("ProjectClient.remove_project_member", remove_member)
+call("ProjectClient.get_project_token", project_token)
+
+# --- AuthClient ------------------------------------------------------------
+
+
+def create_token():
+    token = auth.create_token(
+        scopes=[f"projects/{PROJECT}#read"],
+        token_type=TokenType.API_TOKEN,
+        description="made by contaxy's client",
+    )
+    assert isinstance(token, str) and len(token) > 20, token
+    state["api_token"] = token
+
+
+def list_tokens():
+    tokens = auth.list_api_tokens()
+    mine = [t for t in tokens if t.description == "made by contaxy's client"]
+    assert len(mine) == 1, tokens
+    assert mine[0].scopes == [f"projects/{PROJECT}#read"], mine
+    # Only hashes are kept: the listed token reveals nothing.
+    assert mine[0].token != state.get("api_token"), mine
+
+
+def verify_access():
+    # The admin asks about the read-only token it made: that token, not the
+    # admin's own, is checked.
+    given = state["api_token"]
+    access = auth.verify_access(given, f"projects/{PROJECT}#read")
+    assert access.authorized_subject == "users/admin", access
+    try:
+        auth.verify_access(given, f"projects/{PROJECT}#write")
+    except Exception as error:  # PermissionDeniedError
+        assert type(error).__name__ == "PermissionDeniedError", error
+    else:
+        raise AssertionError("a read token was verified for write")
+
+
+call("AuthClient.create_token", create_token)
+call("AuthClient.list_api_tokens", list_tokens)
+call("AuthClient.verify_access", verify_access)
+# contaxy's users, permissions and OAuth: this server has no user store.
+call("AuthClient.list_users", lambda: auth.list_users())
+call("AuthClient.get_user", lambda: auth.get_user("admin"))
+call("AuthClient.list_permissions", lambda: auth.list_permissions("projects"))
+call(
+    "AuthClient.list_resources_with_permission",
+    lambda: auth.list_resources_with_permission("projects#read"),
+)
+call(
+    "AuthClient.introspect_token",
+    lambda: auth.introspect_token(TOKEN),
+)
+
+# --- DeploymentClient: services --------------------------------------------
+
+
+def deploy_service():
+    service = deployments.deploy_service(
+        PROJECT,
+        ServiceInput(
+            container_image=IMAGE,
+            display_name="client-web",
+            command=["sh", "-c", IDLE],
+            endpoints=["8080"],
+            compute=DeploymentCompute(max_memory=100),
+        ),
+    )
+    assert service.display_name == "client-web", service
+    assert service.compute.max_memory == 100, service.compute
+    state["service"] = service.id
+
+
+def get_service():
+    def running():
+        service = deployments.get_service_metadata(PROJECT, state["service"])
+        return service if service.status == "running" else None
+
+    service = eventually("the service to run", running)
+    assert service.container_image == IMAGE and service.endpoints == ["8080"], service
+
+
+def list_services():
+    ids = [s.id for s in deployments.list_services(PROJECT)]
+    assert state["service"] in ids, ids
+
+
+def update_service():
+    service = deployments.update_service(
+        PROJECT, state["service"], ServiceUpdate(description="updated")
+    )
+    assert service.description == "updated", service
+
+
+def service_logs():
+    def logged():
+        logs = deployments.get_service_logs(PROJECT, state["service"], lines=10, since=None)
+        return logs if "hello-from-service" in logs else None
+
+    logs = eventually("the service's output", logged)
+    assert isinstance(logs, str), logs
+
+
+def service_logs_since():
+    since = datetime.now(timezone.utc) - timedelta(hours=1)
+    logs = deployments.get_service_logs(PROJECT, state["service"], lines=None, since=since)
+    assert "hello-from-service" in logs, logs
+
+
+def service_actions():
+    ids = [a.action_id for a in deployments.list_service_actions(PROJECT, state["service"])]
+    assert "restart" in ids and "stop" in ids, ids
+
+
+def execute_service_action():
+    deployments.execute_service_action(PROJECT, state["service"], "restart")
+
+
+def delete_service():
+    deployments.delete_service(PROJECT, state["service"], delete_volumes=False)
+    eventually(
+        "the service to be gone",
+        lambda: state["service"] not in [s.id for s in deployments.list_services(PROJECT)],
+    )
+
+
+def delete_services():
+    deployments.delete_services(PROJECT)
+    eventually("no services", lambda: deployments.list_services(PROJECT) == [])
+
+
+call("DeploymentClient.deploy_service", deploy_service)
+if "service" in state:
+    call("DeploymentClient.get_service_metadata", get_service)
+    call("DeploymentClient.list_services", list_services)
+    call("DeploymentClient.get_service_logs", service_logs)
+    call("DeploymentClient.get_service_logs(since)", service_logs_since)
+    call("DeploymentClient.list_service_actions", service_actions)
+    call("DeploymentClient.update_service", update_service)
+    call("DeploymentClient.execute_service_action", execute_service_action)
+    call(
+        "DeploymentClient.update_service_access",
+        lambda: deployments.update_service_access(PROJECT, state["service"]),
+    )
+    call("DeploymentClient.delete_service", delete_service)
+def deploy_service_actions():
+    actions = deployments.list_deploy_service_actions(
+        PROJECT, ServiceInput(container_image=IMAGE)
+    )
+    assert [a.action_id for a in actions] == ["default"], actions
+
+
+call("DeploymentClient.list_deploy_service_actions", deploy_service_actions)
+call(
+    "DeploymentClient.suggest_service_config",
+    lambda: deployments.suggest_service_config(PROJECT, IMAGE),
+)
+call("DeploymentClient.delete_services", delete_services)
+
+# --- DeploymentClient: jobs ------------------------------------------------
+
+
+def deploy_job():
+    job = deployments.deploy_job(
+        PROJECT,
+        JobInput(
+            container_image=IMAGE,
+            display_name="client-job",
+            command=["sh", "-c", "echo hello-from-job"],
+            compute=DeploymentCompute(max_memory=100),
+        ),
+    )
+    assert job.display_name == "client-job", job
+    state["job"] = job.id
+
+
+def get_job():
+    def finished():
+        job = deployments.get_job_metadata(PROJECT, state["job"])
+        return job if job.status == "succeeded" else None
+
+    job = eventually("the job to succeed", finished)
+    assert job.container_image == IMAGE, job
+
+
+def list_jobs():
+    ids = [j.id for j in deployments.list_jobs(PROJECT)]
+    assert state["job"] in ids, ids
+
+
+def job_logs():
+    logs = deployments.get_job_logs(PROJECT, state["job"])
+    assert "hello-from-job" in logs, logs
+
+
+def delete_job():
+    deployments.delete_job(PROJECT, state["job"])
+    eventually(
+        "the job to be gone",
+        lambda: state["job"] not in [j.id for j in deployments.list_jobs(PROJECT)],
+    )
+
+
+def delete_jobs():
+    deployments.deploy_job(
+        PROJECT, JobInput(container_image=IMAGE, command=["true"], display_name="old-job")
+    )
+    now = datetime.now(timezone.utc)
+    deployments.delete_jobs(PROJECT, date_from=now - timedelta(days=1), date_to=now + timedelta(days=1))
+    eventually("no jobs", lambda: deployments.list_jobs(PROJECT) == [])
+
+
+call("DeploymentClient.deploy_job", deploy_job)
+if "job" in state:
+    call("DeploymentClient.get_job_metadata", get_job)
+    call("DeploymentClient.list_jobs", list_jobs)
+    call("DeploymentClient.get_job_logs", job_logs)
+    call(
+        "DeploymentClient.list_job_actions",
+        lambda: deployments.list_job_actions(PROJECT, state["job"]) == [] or fail("actions"),
+    )
+    call("DeploymentClient.delete_job", delete_job)
+def deploy_job_actions():
+    actions = deployments.list_deploy_job_actions(PROJECT, JobInput(container_image=IMAGE))
+    assert [a.action_id for a in actions] == ["default"], actions
+
+
+call("DeploymentClient.list_deploy_job_actions", deploy_job_actions)
+call(
+    "DeploymentClient.suggest_job_config",
+    lambda: deployments.suggest_job_config(PROJECT, IMAGE),
+)
+call("DeploymentClient.delete_jobs", delete_jobs)
+
+# --- last: the project made above ------------------------------------------
+
+
+def delete_project():
+    projects.delete_project(NEW_PROJECT)
+    eventually(
+        "the project to be gone",
+        lambda: NEW_PROJECT not in [p.id for p in projects.list_projects()],
+    )
+
+
+call("ProjectClient.delete_project", delete_project)
+
+worked = sum(1 for _, ok in results if ok)
+print(f"summary {worked} of {len(results)} calls work", flush=True)
+sys.exit(0)

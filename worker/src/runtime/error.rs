@@ -169,6 +169,29 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
+    /// Classifies a backend's answer by its HTTP status alone: 404 not
+    /// found, 409 a conflict with work in progress, 429 and 5xx failures on
+    /// the backend's side (retryable), any other status a refusal. Each
+    /// backend looks for its own special answers first.
+    pub fn from_status(operation: &'static str, what: &str, status: u16, message: String) -> Self {
+        match status {
+            404 => Self::NotFound {
+                what: what.to_owned(),
+            },
+            409 => Self::Conflict { operation, message },
+            429 | 500..=599 => Self::EngineFailure {
+                operation,
+                status,
+                message,
+            },
+            _ => Self::Rejected {
+                operation,
+                status,
+                message,
+            },
+        }
+    }
+
     /// Whether the same operation may succeed later without any change to its
     /// input: transport failures, timeouts, engine-side failures and
     /// conflicts with work in progress. Everything else is permanent, so a

@@ -51,30 +51,13 @@ fn classify_status(
     message: String,
 ) -> RuntimeError {
     match status {
-        404 => RuntimeError::NotFound {
-            what: what.to_owned(),
-        },
-        409 => RuntimeError::Conflict { operation, message },
-        429 => RuntimeError::EngineFailure {
-            operation,
-            status,
-            message,
-        },
+        404 | 409 | 429 => RuntimeError::from_status(operation, what, status, message),
         _ if message.contains(NO_GPU_DRIVER) => RuntimeError::GpuUnavailable { message },
         // Two networks of one name exist for a moment while workers race
         // to create a project's network; the loser removes its copy at
         // once (see `networks.rs`), so this passes.
         400 if message.contains(AMBIGUOUS) => RuntimeError::Conflict { operation, message },
-        500..=599 => RuntimeError::EngineFailure {
-            operation,
-            status,
-            message,
-        },
-        _ => RuntimeError::Rejected {
-            operation,
-            status,
-            message,
-        },
+        _ => RuntimeError::from_status(operation, what, status, message),
     }
 }
 

@@ -10,7 +10,9 @@ use crate::runtime::error::RuntimeError;
 /// for the not-found message).
 pub fn classify(operation: &'static str, what: &str, error: kube::Error) -> RuntimeError {
     match error {
-        kube::Error::Api(status) => from_status(operation, what, status.code, status.message),
+        kube::Error::Api(status) => {
+            RuntimeError::from_status(operation, what, status.code, status.message)
+        }
         kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
             RuntimeError::Unreachable {
                 operation,
@@ -30,31 +32,6 @@ pub fn classify(operation: &'static str, what: &str, error: kube::Error) -> Runt
         other => RuntimeError::Protocol {
             operation,
             source: Box::new(other),
-        },
-    }
-}
-
-/// Classifies an API server's answer by its HTTP status.
-pub fn from_status(
-    operation: &'static str,
-    what: &str,
-    status: u16,
-    message: String,
-) -> RuntimeError {
-    match status {
-        404 => RuntimeError::NotFound {
-            what: what.to_owned(),
-        },
-        409 => RuntimeError::Conflict { operation, message },
-        429 | 500..=599 => RuntimeError::EngineFailure {
-            operation,
-            status,
-            message,
-        },
-        _ => RuntimeError::Rejected {
-            operation,
-            status,
-            message,
         },
     }
 }

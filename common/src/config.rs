@@ -67,6 +67,27 @@ pub struct CommonConfig {
     /// How long one readiness probe may take before it counts as failed, in
     /// milliseconds (`CONTAXY_PROBE_TIMEOUT_MS`).
     pub probe_timeout_ms: u64,
+    /// Endpoint of the S3-compatible object storage holding project files
+    /// (`CONTAXY_S3_ENDPOINT`). Empty means AWS S3 itself for the region.
+    pub s3_endpoint: String,
+    /// Region the storage signs requests for (`CONTAXY_S3_REGION`).
+    pub s3_region: String,
+    /// Access key id for the storage (`CONTAXY_S3_ACCESS_KEY_ID`).
+    pub s3_access_key_id: String,
+    /// Secret access key for the storage (`CONTAXY_S3_SECRET_ACCESS_KEY`).
+    pub s3_secret_access_key: SecretString,
+    /// Put before a project's id to name its bucket (`CONTAXY_S3_BUCKET_PREFIX`),
+    /// in the default layout of one versioned bucket per project. Lower-case
+    /// letters, digits and `-`, at most 30 characters.
+    pub s3_bucket_prefix: String,
+    /// One bucket for every project, each under the key prefix
+    /// `projects/<project id>/` (`CONTAXY_S3_SHARED_BUCKET`), for providers
+    /// that limit how many buckets an account has. Empty: a bucket per project.
+    pub s3_shared_bucket: String,
+    /// Address buckets as a path (`http://host/bucket/key`) rather than as a
+    /// host name (`CONTAXY_S3_FORCE_PATH_STYLE`); most self-hosted servers
+    /// (MinIO, Ceph, moto) want this.
+    pub s3_force_path_style: bool,
 }
 
 impl Default for CommonConfig {
@@ -79,6 +100,13 @@ impl Default for CommonConfig {
             namespace: "ctxy".to_owned(),
             log_format: LogFormat::Human,
             probe_timeout_ms: 2_000,
+            s3_endpoint: "http://127.0.0.1:9000".to_owned(),
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: "contaxy".to_owned(),
+            s3_secret_access_key: SecretString::from("contaxy-secret"),
+            s3_bucket_prefix: "contaxy-".to_owned(),
+            s3_shared_bucket: String::new(),
+            s3_force_path_style: true,
         }
     }
 }
@@ -95,6 +123,16 @@ impl CommonConfig {
         {
             return Err(ConfigError::one(format!(
                 "  - {ENV_PREFIX}NAMESPACE: expected 1 to 10 lower-case letters or digits, found {ns:?}"
+            )));
+        }
+        let prefix = &self.s3_bucket_prefix;
+        if prefix.len() > 30
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(ConfigError::one(format!(
+                "  - {ENV_PREFIX}S3_BUCKET_PREFIX: expected at most 30 lower-case letters, digits or '-', found {prefix:?}"
             )));
         }
         Ok(())

@@ -11,6 +11,7 @@
 //! - [`ops`]: the `/healthz`, `/readyz` and `/metrics` routes and the probes
 //!   behind `/readyz`.
 //! - [`publisher`]: confirmed publishing of actions, retries, dead letters, events.
+//! - [`storage`]: project files in S3-compatible object storage.
 //! - [`store`]: the PostgreSQL pool and the migrations (applied at start).
 //! - [`connections`]: PostgreSQL and RabbitMQ together, as every binary uses them.
 //! - [`broker`]: a supervised RabbitMQ connection that reconnects on its own.
@@ -24,6 +25,7 @@ pub mod message;
 pub mod ops;
 pub mod publisher;
 pub mod shutdown;
+pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod topology;

@@ -25,6 +25,8 @@
 //!   client for its REST routes.
 //! - [`stack::Stack`]: the whole pipeline (API, workers, scheduler) on one
 //!   database, topology prefix and runtime namespace, cleaned up on drop.
+//! - [`storage`]: the S3 server's address, a bucket prefix per test, and
+//!   the cleanup that removes a prefix's buckets with every version.
 //! - [`broker::TestBroker`]: queue lengths, dead letters and raw publishes.
 //! - [`docker_proxy::DockerProxy`]: a Docker Engine a test can switch off.
 //! - [`pipeline::Pipeline`]: workers on a broker prefix and Docker namespace
@@ -40,6 +42,7 @@ pub mod pipeline;
 pub mod runtime;
 pub mod spawn;
 pub mod stack;
+pub mod storage;
 pub mod subnets;
 pub mod wait;
 

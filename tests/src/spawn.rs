@@ -20,6 +20,8 @@ pub fn common_config(database_url: &str) -> CommonConfig {
         database_max_connections: 5,
         topology_prefix: format!("test-{}.", uuid::Uuid::new_v4().simple()),
         amqp_url: broker::amqp_url().into(),
+        s3_endpoint: crate::storage::s3_endpoint(),
+        s3_bucket_prefix: crate::storage::fresh_bucket_prefix(),
         ..CommonConfig::default()
     }
 }

@@ -13,6 +13,7 @@
 //! - [`capacity`]: [`HostCapacity`], what a runtime host offers one
 //!   deployment.
 //! - [`deployment`]: services and jobs: contaxy's input and its validation.
+//! - [`file`]: [`file::FileKey`], the validated key of a project's file.
 //! - [`network`]: project networks: the subnet pool and network statuses.
 //! - [`payload`]: kind-specific payloads of action messages.
 //! - [`validation`]: field-level errors, collected.
@@ -21,6 +22,7 @@ pub mod access;
 pub mod action;
 pub mod capacity;
 pub mod deployment;
+pub mod file;
 pub mod ids;
 pub mod network;
 pub mod payload;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::auth::guard::PeerAddress;
 use crate::auth::{Caller, ProjectAccess, Read};
 use crate::error::{ApiError, ErrorBody};
 use crate::json;
@@ -202,12 +203,13 @@ pub async fn revoke_token(
 pub async fn verify_token(
     State(state): State<AppState>,
     caller: Caller,
+    PeerAddress(address): PeerAddress,
     Query(query): Query<VerifyQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<AuthorizedAccess>, ApiError> {
     let caller = match given_token(&headers, &body)? {
-        Some(token) => state.auth.authenticate(&state.db, &token).await?,
+        Some(token) => state.auth.authenticate(&state.db, &token, address).await?,
         None => caller,
     };
     let permission = query

@@ -52,6 +52,10 @@ pub struct ApiSettings {
     /// Longest a logs request waits for a worker to answer, in milliseconds
     /// (`CONTAXY_API_LOGS_TIMEOUT_MS`); then it answers 503.
     pub api_logs_timeout_ms: u64,
+    /// The shortest time allowed between two slots of a schedule, in
+    /// seconds (`CONTAXY_SCHEDULE_MIN_INTERVAL_SECS`); a cron expression
+    /// that fires more often is refused with 400 naming `cron`.
+    pub schedule_min_interval_secs: u64,
 }
 
 impl Default for ApiSettings {
@@ -67,6 +71,7 @@ impl Default for ApiSettings {
             api_unknown_tokens_burst: 20,
             api_wait_timeout_secs: 60,
             api_logs_timeout_ms: 10_000,
+            schedule_min_interval_secs: 60,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
-//! [`actions`], [`deployments`], [`networks`]; [`refusal`] tells the
+//! [`actions`], [`deployments`], [`networks`], [`schedules`]; [`refusal`] tells the
 //! database away from the data refused.
 //!
 //! Every binary applies the migrations at start. sqlx's migrator takes a
@@ -26,6 +26,7 @@ pub mod members;
 pub mod networks;
 pub mod projects;
 pub mod refusal;
+pub mod schedules;
 pub mod tokens;
 
 use crate::config::CommonConfig;

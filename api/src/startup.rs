@@ -8,6 +8,7 @@ use anyhow::Context;
 use contaxy_common::connections::Connections;
 use contaxy_common::ops::{HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
+use contaxy_common::storage::ObjectStore;
 use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +46,7 @@ impl Application {
             namespace: config.common.namespace.clone(),
             wait_timeout: Duration::from_secs(config.settings.api_wait_timeout_secs),
             logs_timeout: Duration::from_millis(config.settings.api_logs_timeout_ms),
+            storage: ObjectStore::new(&config.common),
         };
         let router = routes::router(state, readiness, config.settings.api_max_body_bytes);
         let server = HttpServer::bind(

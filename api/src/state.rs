@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use contaxy_common::broker::Broker;
 use contaxy_common::publisher::Publisher;
+use contaxy_common::storage::ObjectStore;
 use sqlx::PgPool;
 
 use crate::auth::Auth;
@@ -26,4 +27,6 @@ pub struct AppState {
     pub wait_timeout: Duration,
     /// Longest a logs request waits for a worker to answer.
     pub logs_timeout: Duration,
+    /// Object storage (archived logs of jobs whose container is gone).
+    pub storage: ObjectStore,
 }

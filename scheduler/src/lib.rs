@@ -3,11 +3,14 @@
 //! relay). It decides *when*, never *how*: it enqueues actions that workers
 //! execute. Run two or more; one leader acts at a time.
 //!
+//! - [`cleanup`]: the cleanup passes (job deadlines, finished-job TTL and
+//!   record retention, idle services, expired tokens) and their loop.
 //! - [`config`]: `SchedulerConfig`, the settings of this binary.
 //! - [`relay`]: the outbox relay, publishing actions the API could not.
 //! - [`startup`]: [`Application::build`] and
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
 
+pub mod cleanup;
 pub mod config;
 pub mod relay;
 pub mod startup;

@@ -1,6 +1,7 @@
 //! Building and running the scheduler, the same way in `main` and in tests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use contaxy_common::publisher::Publisher;
 use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
+use crate::cleanup::{self, CleanupContext, CleanupSettings};
 use crate::config::SchedulerConfig;
 use crate::relay::{self, RelaySettings};
 
@@ -20,6 +22,7 @@ pub struct Application {
     server: HttpServer,
     connections: Connections,
     relay: RelaySettings,
+    cleanup: Option<CleanupSettings>,
     topology: Topology,
     shutdown: CancellationToken,
 }
@@ -51,6 +54,7 @@ impl Application {
             server,
             connections,
             relay,
+            cleanup: config.settings.cleanup(),
             topology: Topology::new(&config.common.topology_prefix),
             shutdown,
         })
@@ -70,7 +74,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "The scheduler is running.");
         let db = self.connections.db.clone();
-        let publisher = Publisher::new(self.connections.broker.clone(), self.topology);
+        let publisher = Publisher::new(self.connections.broker.clone(), self.topology.clone());
         let relay_settings = self.relay;
         let relay_shutdown = self.shutdown.clone();
         let relay = tokio::spawn(async move {
@@ -81,8 +85,36 @@ impl Application {
                 }
             }
         });
+        let cleanup = self.cleanup.map(|settings| {
+            let db = self.connections.db.clone();
+            let publisher = Arc::new(Publisher::new(
+                self.connections.broker.clone(),
+                self.topology.clone(),
+            ));
+            let shutdown = self.shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = db.schema_ready() => {
+                        let ctx = CleanupContext {
+                            pool: db.pool().clone(),
+                            publisher,
+                            settings,
+                        };
+                        // The leader hook: every replica acts for now (each
+                        // action is submitted once whatever the number of
+                        // replicas, by its idempotency key); with leader
+                        // election, only the leader.
+                        cleanup::run(ctx, || true, shutdown).await;
+                    }
+                }
+            })
+        });
         let served = self.server.serve(self.shutdown).await;
         relay.await.context("the relay task failed")?;
+        if let Some(cleanup) = cleanup {
+            cleanup.await.context("the cleanup task failed")?;
+        }
         served.context("the scheduler's ops server failed")?;
         tracing::info!("The scheduler has stopped.");
         Ok(())

@@ -46,6 +46,10 @@ pub enum ApiError {
     /// No such resource, or the token may not see it (404).
     #[error("{0}")]
     NotFound(String),
+    /// The route exists, not for this method (405): a `…/{id}:verb`
+    /// path asked with another method, or an unknown verb.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The request conflicts with the resource's state (409).
     #[error("{0}")]
     Conflict(String),
@@ -86,6 +90,7 @@ impl ApiError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -269,6 +274,7 @@ impl IntoResponse for ApiError {
                 response
             }
             Self::NotFound(message)
+            | Self::MethodNotAllowed(message)
             | Self::Conflict(message)
             | Self::Invalid(message)
             | Self::Unavailable(message) => problem(status, message, json!({})),

@@ -8,6 +8,7 @@ use anyhow::Context;
 use contaxy_common::connections::Connections;
 use contaxy_common::ops::{HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
+use contaxy_common::storage::ObjectStore;
 use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +47,7 @@ impl Application {
             wait_timeout: Duration::from_secs(config.settings.api_wait_timeout_secs),
             logs_timeout: Duration::from_millis(config.settings.api_logs_timeout_ms),
             schedule_min_interval: Duration::from_secs(config.settings.schedule_min_interval_secs),
+            storage: ObjectStore::new(&config.common),
         };
         let router = routes::router(state, readiness, config.settings.api_max_body_bytes);
         let server = HttpServer::bind(

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use contaxy_common::broker::Broker;
 use contaxy_common::publisher::Publisher;
+use contaxy_common::storage::ObjectStore;
 use sqlx::PgPool;
 
 use crate::auth::Auth;
@@ -28,4 +29,6 @@ pub struct AppState {
     pub logs_timeout: Duration,
     /// The shortest time allowed between two slots of a schedule.
     pub schedule_min_interval: Duration,
+    /// Object storage (archived logs of jobs whose container is gone).
+    pub storage: ObjectStore,
 }

@@ -2,9 +2,12 @@
 //! [`contaxy_common::config::CommonConfig`]).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use contaxy_common::config::Config;
 use serde::Deserialize;
+
+use crate::cleanup::CleanupSettings;
 
 /// The whole configuration of the scheduler binary.
 pub type SchedulerConfig = Config<SchedulerSettings>;
@@ -36,6 +39,20 @@ pub struct SchedulerSettings {
     /// seconds (`CONTAXY_SCHEDULE_ON_TIME_SECS`); above a lease so that a
     /// handover does not skip a slot.
     pub schedule_on_time_secs: u64,
+    /// Seconds between two rounds of the cleanup passes
+    /// (`CONTAXY_CLEANUP_INTERVAL_SECS`); 0 turns cleanup off.
+    pub cleanup_interval_secs: u64,
+    /// Seconds a finished job's container is kept when the job sets no
+    /// `ttl_seconds_after_finished` (`CONTAXY_JOB_TTL_SECS`); then its logs
+    /// are archived and its container and volume removed.
+    pub job_ttl_secs: u64,
+    /// Seconds a job's record and archived logs are kept after its
+    /// container was removed (`CONTAXY_JOB_RECORD_RETENTION_SECS`); 0 keeps
+    /// them for ever.
+    pub job_record_retention_secs: u64,
+    /// Seconds after its expiry a token's row is deleted
+    /// (`CONTAXY_TOKEN_EXPIRED_GRACE_SECS`).
+    pub token_expired_grace_secs: u64,
 }
 
 impl Default for SchedulerSettings {
@@ -47,6 +64,27 @@ impl Default for SchedulerSettings {
             scheduler_tick_ms: 500,
             scheduler_lease_ms: 10_000,
             schedule_on_time_secs: 30,
+            cleanup_interval_secs: 30,
+            job_ttl_secs: 24 * 3600,
+            job_record_retention_secs: 30 * 24 * 3600,
+            token_expired_grace_secs: 24 * 3600,
         }
+    }
+}
+
+impl SchedulerSettings {
+    /// The cleanup passes' settings; `None` when cleanup is off.
+    pub fn cleanup(&self) -> Option<CleanupSettings> {
+        if self.cleanup_interval_secs == 0 {
+            return None;
+        }
+        Some(CleanupSettings {
+            interval: Duration::from_secs(self.cleanup_interval_secs),
+            job_ttl: Duration::from_secs(self.job_ttl_secs),
+            job_record_retention: (self.job_record_retention_secs > 0)
+                .then(|| Duration::from_secs(self.job_record_retention_secs)),
+            token_grace: Duration::from_secs(self.token_expired_grace_secs),
+            ..CleanupSettings::default()
+        })
     }
 }

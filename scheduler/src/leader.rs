@@ -15,6 +15,7 @@
 //! see [`contaxy_common::scheduled`].
 
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,6 +92,9 @@ pub struct Leadership {
     name: String,
     holder: String,
     ttl: TimeDelta,
+    /// Whether the last attempt took or renewed the lease; shared with
+    /// what acts only on the leader (the cleanup passes).
+    leading: Arc<AtomicBool>,
 }
 
 impl Leadership {
@@ -102,7 +106,14 @@ impl Leadership {
             name: name.to_owned(),
             holder: holder.to_owned(),
             ttl,
+            leading: Arc::default(),
         }
+    }
+
+    /// A flag that is true while this replica holds the lease (as of its
+    /// last renewal), for tasks that act only on the leader.
+    pub fn leading(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.leading)
     }
 
     /// This replica's name.
@@ -112,14 +123,17 @@ impl Leadership {
 
     /// Takes or renews the lease at `now`; whether this replica leads now.
     pub async fn try_lead(&self, now: DateTime<Utc>) -> sqlx::Result<bool> {
-        let leads =
-            schedules::try_lease(&self.pool, &self.name, &self.holder, now, now + self.ttl).await?;
+        let leads = schedules::try_lease(&self.pool, &self.name, &self.holder, now, now + self.ttl)
+            .await
+            .inspect_err(|_| self.leading.store(false, Ordering::Release))?;
+        self.leading.store(leads, Ordering::Release);
         metrics::gauge!(LEADING).set(if leads { 1.0 } else { 0.0 });
         Ok(leads)
     }
 
     /// Gives the lease up, if held (at shutdown).
     pub async fn resign(&self) {
+        self.leading.store(false, Ordering::Release);
         if let Err(error) = schedules::release_lease(&self.pool, &self.name, &self.holder).await {
             tracing::warn!(%error, "Could not give the leader lease up; it expires on its own.");
         }

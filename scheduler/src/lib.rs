@@ -3,6 +3,8 @@
 //! relay). It decides *when*, never *how*: it enqueues actions that workers
 //! execute. Run two or more; one leader acts at a time.
 //!
+//! - [`cleanup`]: the cleanup passes (job deadlines, finished-job TTL and
+//!   record retention, idle services, expired tokens) and their loop.
 //! - [`config`]: `SchedulerConfig`, the settings of this binary.
 //! - [`leader`]: the leader lease, the injectable [`leader::Clock`] and
 //!   the cron loop each replica runs.
@@ -11,6 +13,7 @@
 //! - [`startup`]: [`Application::build`] and
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
 
+pub mod cleanup;
 pub mod config;
 pub mod cron;
 pub mod leader;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use contaxy_common::publisher::Publisher;
 use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
+use crate::cleanup::{self, CleanupContext, CleanupSettings};
 use crate::config::SchedulerConfig;
 use crate::cron::CronSettings;
 use crate::leader::{CRON_LEASE, Clock, CronLoop, Leadership, SystemClock};
@@ -28,6 +30,7 @@ pub struct Application {
     lease: chrono::TimeDelta,
     namespace: String,
     clock: Arc<dyn Clock>,
+    cleanup: Option<CleanupSettings>,
     topology: Topology,
     shutdown: CancellationToken,
 }
@@ -73,6 +76,7 @@ impl Application {
             lease,
             namespace: config.common.namespace.clone(),
             clock: Arc::new(SystemClock),
+            cleanup: config.settings.cleanup(),
             topology: Topology::new(&config.common.topology_prefix),
             shutdown,
         })
@@ -100,7 +104,7 @@ impl Application {
         let db = self.connections.db.clone();
         let publisher = Arc::new(Publisher::new(
             self.connections.broker.clone(),
-            self.topology,
+            self.topology.clone(),
         ));
         let relay_settings = self.relay;
         let relay_shutdown = self.shutdown.clone();
@@ -115,8 +119,29 @@ impl Application {
             }
         });
         let holder = format!("scheduler-{}", uuid::Uuid::new_v4().simple());
+        let leadership = Leadership::new(db.pool().clone(), CRON_LEASE, &holder, self.lease);
+        let leading = leadership.leading();
+        let cleanup = self.cleanup.map(|settings| {
+            let db = self.connections.db.clone();
+            let publisher = Arc::clone(&publisher);
+            let shutdown = self.shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = db.schema_ready() => {
+                        let ctx = CleanupContext {
+                            pool: db.pool().clone(),
+                            publisher,
+                            settings,
+                        };
+                        // Only the replica holding the cron lease cleans up.
+                        cleanup::run(ctx, move || leading.load(Ordering::Acquire), shutdown).await;
+                    }
+                }
+            })
+        });
         let cron_loop = CronLoop {
-            leadership: Leadership::new(db.pool().clone(), CRON_LEASE, &holder, self.lease),
+            leadership,
             clock: self.clock,
             settings: self.cron,
             namespace: self.namespace,
@@ -134,6 +159,9 @@ impl Application {
         let served = self.server.serve(self.shutdown).await;
         relay.await.context("the relay task failed")?;
         cron.await.context("the cron task failed")?;
+        if let Some(cleanup) = cleanup {
+            cleanup.await.context("the cleanup task failed")?;
+        }
         served.context("the scheduler's ops server failed")?;
         tracing::info!("The scheduler has stopped.");
         Ok(())

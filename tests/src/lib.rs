@@ -27,6 +27,8 @@
 //!   database, topology prefix and runtime namespace, cleaned up on drop.
 //! - [`storage`]: the S3 server's address, a bucket prefix per test, and
 //!   the cleanup that removes a prefix's buckets with every version.
+//! - [`cleanup`]: the scheduler's cleanup passes on a stack, with a chosen
+//!   clock.
 //! - [`broker::TestBroker`]: queue lengths, dead letters and raw publishes.
 //! - [`docker_proxy::DockerProxy`]: a Docker Engine a test can switch off.
 //! - [`pipeline::Pipeline`]: workers on a broker prefix and Docker namespace
@@ -34,6 +36,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod cleanup;
 pub mod db;
 pub mod docker;
 pub mod docker_proxy;

@@ -512,6 +512,16 @@ fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
             403,
         ),
         case(
+            Method::POST,
+            "/projects/{project_id}/jobs/{job_id}:cancel",
+            &format!("{job}:cancel"),
+            None,
+            "alpha_write",
+            202,
+            404,
+            403,
+        ),
+        case(
             Method::DELETE,
             "/projects/{project_id}/jobs/{job_id}",
             &job,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use contaxy_common::domain::network::SubnetPool;
 use contaxy_common::publisher::Publisher;
+use contaxy_common::storage::ObjectStore;
 use sqlx::PgPool;
 
 use crate::runtime::Runtime;
@@ -24,6 +25,8 @@ pub struct ActionContext {
     pub network: NetworkSettings,
     /// Where the status changes an action makes are announced (`events`).
     pub publisher: Arc<Publisher>,
+    /// Object storage, where finished jobs' logs are archived.
+    pub storage: ObjectStore,
 }
 
 /// What the worker tells containers about the platform.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use contaxy_common::domain::InvalidValue;
 use contaxy_common::domain::action::{ErrorClass, InvalidAction};
 use contaxy_common::domain::validation::FieldErrors;
+use contaxy_common::storage::StorageError;
 use contaxy_common::store::networks::AllocationError;
 
 use crate::runtime::{DeploymentRef, RuntimeError};
@@ -94,6 +95,9 @@ pub enum ActionError {
     /// The attempt ran past its deadline.
     #[error("the attempt took longer than {} s", .0.as_secs())]
     TimedOut(Duration),
+    /// Object storage failed (archiving a job's logs).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 impl ActionError {
@@ -101,6 +105,7 @@ impl ActionError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Runtime(error) if error.is_retryable() => ErrorClass::Transient,
+            Self::Storage(error) if error.is_transient() => ErrorClass::Transient,
             Self::Allocation(AllocationError::Contended(_))
             | Self::DatabaseUnavailable(_)
             | Self::SubnetsRefused { .. }
@@ -117,7 +122,8 @@ impl ActionError {
             | Self::InvalidEndpoint(_)
             | Self::InvalidAction(_)
             | Self::NotRecorded(_)
-            | Self::DeploymentIdTaken(_) => ErrorClass::Permanent,
+            | Self::DeploymentIdTaken(_)
+            | Self::Storage(_) => ErrorClass::Permanent,
         }
     }
 

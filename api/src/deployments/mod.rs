@@ -190,6 +190,7 @@ pub async fn delete_all(
     for record in records {
         let delete = DeploymentAction::Delete(DeletePayload {
             delete_volumes: true,
+            ..DeletePayload::default()
         });
         let action = act_on(state, who, record, delete).await?;
         action_ids.push(action.id);
@@ -197,20 +198,25 @@ pub async fn delete_all(
     Ok(action_ids)
 }
 
-/// One deployment, or 404.
+/// One deployment, or 404. Finding a service notes the access: what its
+/// `idle_timeout` counts from (at most one write a second per service).
 pub async fn find(
     state: &AppState,
     project: &ProjectId,
     kind: DeploymentType,
     id: &str,
 ) -> Result<DeploymentRecord, ApiError> {
-    deployments::get(&state.db, project.as_str(), kind, id)
+    let record = deployments::get(&state.db, project.as_str(), kind, id)
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!(
                 "The {kind} `{id}` was not found in project `{project}`."
             ))
-        })
+        })?;
+    if kind == DeploymentType::Service && record.input.idle_timeout.is_some() {
+        deployments::touch(&state.db, project.as_str(), id).await?;
+    }
+    Ok(record)
 }
 
 /// Refuses `min_*` requests no host can meet (when a worker has reported

@@ -48,6 +48,23 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The `…/{id}:verb` routes, which the router serves on their base path
+/// (it cannot match a verb after a parameter), documented as contaxy names
+/// them.
+#[derive(OpenApi)]
+#[openapi(paths(super::deployments::jobs::cancel_job))]
+struct VerbRoutes;
+
+/// Paths documented with a `:verb` after a parameter, and served by their
+/// base path's handler.
+#[cfg(test)]
+pub(super) const VERB_PATHS: &[&str] = &[super::deployments::jobs::CANCEL_PATH];
+
+/// Adds the verb routes' operations to the document.
+pub(super) fn add_verb_routes(doc: &mut OpenApiDoc) {
+    doc.paths.paths.extend(VerbRoutes::openapi().paths.paths);
+}
+
 /// Adds the error answers of the layers around the routes to every
 /// operation, and gives every error answer the problem content type.
 pub(super) fn finish(doc: &mut OpenApiDoc) {

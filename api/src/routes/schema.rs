@@ -195,7 +195,7 @@ pub fn deployment_type() -> Object {
 pub fn deployment_status() -> Object {
     use DeploymentStatus::*;
     let _every_variant_is_listed = |s: DeploymentStatus| match s {
-        Pending | Running | Succeeded | Failed | Terminating | Stopped | Unknown => (),
+        Pending | Running | Succeeded | Failed | Terminating | Stopped | Unknown | Cancelled => (),
     };
     names(
         &[
@@ -206,8 +206,9 @@ pub fn deployment_status() -> Object {
             Terminating,
             Stopped,
             Unknown,
+            Cancelled,
         ],
-        "Where the deployment stands.",
+        "Where the deployment stands (`cancelled`, a job stopped on request, is our extension).",
     )
 }
 

@@ -65,6 +65,9 @@ pub enum DeploymentStatus {
     Stopped,
     /// The runtime reports something we cannot map.
     Unknown,
+    /// A job stopped on a client's request (`POST …/jobs/{id}:cancel`):
+    /// our extension, distinct from `failed`.
+    Cancelled,
 }
 
 impl std::fmt::Display for DeploymentType {
@@ -83,7 +86,16 @@ impl DeploymentStatus {
     /// Whether the deployment will not change status on its own any more
     /// (its container ended, or it has none).
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Stopped)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Stopped | Self::Cancelled
+        )
+    }
+
+    /// Whether a job in this status has ended for good (what its TTL and
+    /// a cancel look at).
+    pub fn is_finished_job(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
 
     /// The wire name (also the last part of event routing keys).
@@ -96,6 +108,7 @@ impl DeploymentStatus {
             Self::Terminating => "terminating",
             Self::Stopped => "stopped",
             Self::Unknown => "unknown",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -197,6 +210,16 @@ pub struct DeploymentInput {
     /// Services only: empty the volume when stopped.
     #[serde(default)]
     pub clear_volume_on_stop: Option<bool>,
+    /// Jobs only (our extension): seconds the job may run once started;
+    /// past them it is stopped and marked `failed` ("ran past its deadline
+    /// of N s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_seconds: Option<u64>,
+    /// Jobs only (our extension, named as Kubernetes names it): seconds a
+    /// finished job is kept before the cleanup removes its container (its
+    /// logs archived first); overrides `CONTAXY_JOB_TTL_SECS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds_after_finished: Option<u64>,
 }
 
 /// Bounds that keep absurd values out.
@@ -212,6 +235,8 @@ const MAX_PARAM_VALUE: usize = 32 * 1024;
 /// lets a process's environment be (a job given more dies at exec with
 /// "argument list too long").
 const MAX_PARAMS_TOTAL: usize = 256 * 1024;
+/// Ten years: the longest deadline, TTL or lifetime accepted.
+pub const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
 impl DeploymentInput {
     /// Checks every field; returns each problem with its field path.
@@ -280,6 +305,36 @@ impl DeploymentInput {
             if self.clear_volume_on_stop.is_some() {
                 errors.push("clear_volume_on_stop", "applies to services only");
             }
+        } else {
+            for (field, value) in [
+                ("deadline_seconds", self.deadline_seconds),
+                (
+                    "ttl_seconds_after_finished",
+                    self.ttl_seconds_after_finished,
+                ),
+            ] {
+                if value.is_some() {
+                    errors.push(field, "applies to jobs only");
+                }
+            }
+        }
+        if self
+            .deadline_seconds
+            .is_some_and(|s| !(1..=MAX_SECONDS).contains(&s))
+        {
+            errors.push(
+                "deadline_seconds",
+                "must be between 1 and ten years in seconds",
+            );
+        }
+        if self
+            .ttl_seconds_after_finished
+            .is_some_and(|s| s > MAX_SECONDS)
+        {
+            errors.push(
+                "ttl_seconds_after_finished",
+                "must be at most ten years in seconds",
+            );
         }
         errors.into_result()
     }
@@ -417,7 +472,7 @@ fn check_compute(c: &Compute, errors: &mut FieldErrors) {
             &format!("must be between 1 and {MAX_REPLICAS}"),
         );
     }
-    if c.min_lifetime > 10 * 365 * 24 * 3600 {
+    if c.min_lifetime > MAX_SECONDS {
         errors.push("compute.min_lifetime", "must be at most ten years");
     }
 }

@@ -132,6 +132,31 @@ fn service_only_fields_are_refused_for_jobs() {
 }
 
 #[test]
+fn job_only_fields_are_refused_for_services_and_bounded() {
+    let mut input = valid();
+    input.deadline_seconds = Some(60);
+    input.ttl_seconds_after_finished = Some(0);
+    input.validate(DeploymentType::Job).expect("fine for a job");
+    let errors = input
+        .validate(DeploymentType::Service)
+        .expect_err("not for a service");
+    assert!(errors.has("deadline_seconds"));
+    assert!(errors.has("ttl_seconds_after_finished"));
+    input.deadline_seconds = Some(0);
+    input.ttl_seconds_after_finished = Some(MAX_SECONDS + 1);
+    let errors = input
+        .validate(DeploymentType::Job)
+        .expect_err("out of range");
+    assert!(errors.has("deadline_seconds"));
+    assert!(errors.has("ttl_seconds_after_finished"));
+    let json = serde_json::to_value(valid()).expect("JSON");
+    assert!(
+        json.get("deadline_seconds").is_none(),
+        "absent when unset: {json}"
+    );
+}
+
+#[test]
 fn unknown_fields_are_refused() {
     let error = serde_json::from_str::<DeploymentInput>(
         r#"{"container_image": "x", "display_name": "abcd", "privileged": true}"#,

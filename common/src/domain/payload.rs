@@ -24,6 +24,34 @@ pub struct DeletePayload {
     /// Also delete the deployment's volume.
     #[serde(default)]
     pub delete_volumes: bool,
+    /// Archive the container's logs to the project's object storage first
+    /// ([`crate::storage::logs_archive`]) and keep the deployment's row, marked
+    /// archived: what the finished-job TTL cleanup asks for, so that the
+    /// job's record and logs still answer once its container is gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archive_logs: bool,
+}
+
+/// `deployment.cancel`: stop a job that has not finished and say why. A
+/// job that already finished stays as it was (the action is a no-op).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelPayload {
+    /// Why it is stopped.
+    #[serde(default)]
+    pub reason: CancelReason,
+}
+
+/// Why a job is cancelled, hence the status it ends in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// A client asked (`POST …/jobs/{id}:cancel`): it ends `cancelled`.
+    #[default]
+    Requested,
+    /// It ran past its `deadline_seconds`: it ends `failed`, with the
+    /// deadline as its reason.
+    Deadline,
 }
 
 /// `deployment.restart`.

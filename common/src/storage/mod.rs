@@ -18,6 +18,10 @@
 //! the API, a retry for a worker); a missing object is
 //! [`StorageError::NotFound`]; anything else the storage refused is
 //! [`StorageError::Refused`].
+//!
+//! [`logs_archive`]: deployments' logs kept after their container is gone.
+
+pub mod logs_archive;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

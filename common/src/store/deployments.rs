@@ -40,6 +40,13 @@ pub struct DeploymentRecord {
     pub started_at: Option<DateTime<Utc>>,
     /// When its container last stopped.
     pub stopped_at: Option<DateTime<Utc>>,
+    /// When a job must have ended (start + `deadline_seconds`), once it
+    /// started.
+    pub deadline_at: Option<DateTime<Utc>>,
+    /// When the TTL cleanup removed its container, its logs archived.
+    pub archived_at: Option<DateTime<Utc>>,
+    /// When it was last reached through the API.
+    pub last_access_at: Option<DateTime<Utc>>,
 }
 
 /// A deployment to record.
@@ -157,11 +164,14 @@ pub struct ObservedStatus {
 
 /// Writes a status seen on the runtime. Returns the project when the row
 /// changed, `None` when it already said so (another worker saw the same
-/// event first), when a finished job would be moved back, or, for a status
+/// event first), when a finished job (succeeded, failed or cancelled) would
+/// be moved back, or, for a status
 /// read from a snapshot taken at `snapshot_at` (a reconcile's listing), when
 /// the row changed after the snapshot: an event has told something newer
 /// (a listing that saw a container `created` must not undo the `running` its
 /// start event wrote since). So each change is written, and published, once.
+/// A job's first `running` fixes its `deadline_at` (start + its
+/// `deadline_seconds`), which the scheduler's deadline pass reads.
 pub async fn observe_status(
     pool: &PgPool,
     id: &str,
@@ -172,10 +182,12 @@ pub async fn observe_status(
         "UPDATE deployments
          SET status = $2, exit_code = $3, status_detail = $4, updated_at = now(),
              started_at = CASE WHEN $2 = 'running' AND status <> 'running' THEN now() ELSE started_at END,
-             stopped_at = CASE WHEN $2 IN ('succeeded', 'failed', 'stopped') THEN now() ELSE stopped_at END
+             stopped_at = CASE WHEN $2 IN ('succeeded', 'failed', 'stopped') THEN now() ELSE stopped_at END,
+             deadline_at = COALESCE(deadline_at, CASE WHEN $2 = 'running' AND deployment_type = 'job'
+                 THEN now() + (spec->>'deadline_seconds')::bigint * interval '1 second' END)
          WHERE id = $1
            AND (status IS DISTINCT FROM $2 OR exit_code IS DISTINCT FROM $3)
-           AND NOT (deployment_type = 'job' AND status IN ('succeeded', 'failed'))
+           AND NOT (deployment_type = 'job' AND status IN ('succeeded', 'failed', 'cancelled'))
            AND status <> 'terminating'
            AND ($5::timestamptz IS NULL OR updated_at < $5)
          RETURNING project_id",
@@ -211,6 +223,64 @@ pub async fn set_status(
     .bind(detail)
     .fetch_optional(pool)
     .await
+}
+
+/// Ends a job that has not finished (a cancel, or its deadline): sets
+/// `status` and `detail` unless it already finished (succeeded, failed,
+/// cancelled, stopped). Returns the status it had before when this call
+/// changed it; `None` when it had finished already or does not exist, so a
+/// finished job stays as it was and each ending is announced once.
+pub async fn end_unfinished(
+    pool: &PgPool,
+    project_id: &str,
+    id: &str,
+    status: DeploymentStatus,
+    detail: &str,
+) -> sqlx::Result<Option<DeploymentStatus>> {
+    sqlx::query_scalar(
+        "UPDATE deployments d SET status = $3, status_detail = $4, updated_at = now(),
+             stopped_at = now(), deadline_at = NULL
+         FROM (SELECT project_id, id, status FROM deployments
+               WHERE project_id = $1 AND id = $2 FOR UPDATE) before
+         WHERE d.project_id = before.project_id AND d.id = before.id
+           AND before.status NOT IN ('succeeded', 'failed', 'cancelled', 'stopped', 'terminating')
+         RETURNING before.status",
+    )
+    .bind(project_id)
+    .bind(id)
+    .bind(status)
+    .bind(detail)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Marks a deployment whose container the TTL cleanup removed, its logs
+/// archived: its row stays, for its record and its logs.
+pub async fn mark_archived(pool: &PgPool, project_id: &str, id: &str) -> sqlx::Result<bool> {
+    let marked = sqlx::query(
+        "UPDATE deployments SET archived_at = COALESCE(archived_at, now()), updated_at = now()
+         WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project_id)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(marked.rows_affected() == 1)
+}
+
+/// Notes that a deployment was reached through the API (what a service's
+/// `idle_timeout` counts from).
+pub async fn touch(pool: &PgPool, project_id: &str, id: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deployments SET last_access_at = now()
+         WHERE project_id = $1 AND id = $2
+           AND (last_access_at IS NULL OR last_access_at < now() - interval '1 second')",
+    )
+    .bind(project_id)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Replaces a deployment's input (after a merge by the caller).

@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
-//! [`actions`], [`deployments`], [`networks`], [`schedules`]; [`refusal`] tells the
+//! [`actions`], [`deployments`], [`networks`], [`schedules`], [`cleanup`]
+//! (what the scheduler's cleanup passes find due); [`refusal`] tells the
 //! database away from the data refused.
 //!
 //! Every binary applies the migrations at start. sqlx's migrator takes a
@@ -10,6 +11,7 @@
 
 pub mod actions;
 pub mod capacity;
+pub mod cleanup;
 pub mod deployments;
 
 use std::time::Duration;

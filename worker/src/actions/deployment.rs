@@ -1,5 +1,6 @@
 //! `deployment.*` actions: deploy (find or create, in the project's network,
-//! which is ensured first), delete, start, stop, restart. Status after the
+//! which is ensured first), delete, start, stop, restart; cancel and the
+//! TTL removal are in [`super::job_end`]. Status after the
 //! action comes from the runtime's own events (see `crate::status`), not
 //! from here.
 
@@ -14,6 +15,7 @@ use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 use contaxy_common::store::networks;
 use contaxy_common::store::tokens::{self, DeploymentToken, PreviousToken};
 
+use super::job_end;
 use super::network::{self, Check};
 use super::with_retries;
 use crate::context::{ActionContext, DeploymentSettings};
@@ -34,15 +36,20 @@ pub async fn execute(
     let target = DeploymentRef::new(project_id, id);
     match action {
         DeploymentAction::Deploy(payload) => deploy(ctx, message, id, payload).await,
+        DeploymentAction::Delete(payload) if payload.archive_logs => {
+            job_end::remove_keeping_record(ctx, &target).await
+        }
         DeploymentAction::Delete(payload) => {
             set_status(ctx, project_id, id, DeploymentStatus::Terminating, None).await?;
             let options = DeleteOptions {
                 delete_volumes: payload.delete_volumes,
             };
             with_retries(|| ctx.runtime.delete(&target, options)).await?;
+            job_end::forget_archive(ctx, &target).await?;
             deployments::delete(&ctx.pool, project_id, id).await?;
             Ok(())
         }
+        DeploymentAction::Cancel(payload) => job_end::cancel(ctx, &target, payload).await,
         DeploymentAction::Start => Ok(with_retries(|| ctx.runtime.start(&target)).await?),
         DeploymentAction::Stop => Ok(with_retries(|| ctx.runtime.stop(&target)).await?),
         DeploymentAction::Restart(payload) if payload.recreate => {
@@ -92,6 +99,15 @@ async fn run(
     id: &str,
     record: DeploymentRecord,
 ) -> Result<(), ActionError> {
+    if record.status == DeploymentStatus::Cancelled {
+        // Cancelled before this deploy ran (or a late redelivery): the
+        // cancel is the newer action, so nothing is started.
+        tracing::info!(
+            deployment_id = id,
+            "The job was cancelled; not starting it."
+        );
+        return Ok(());
+    }
     if record.input.disabled {
         // Recorded, not run: contaxy's `disabled`.
         set_status(

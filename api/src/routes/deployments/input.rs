@@ -23,6 +23,8 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
+use contaxy_common::domain::deployment::MAX_SECONDS;
+
 use crate::routes::schema::{map_of, nullable, text_schema};
 
 /// What `POST /projects/{project_id}/services` accepts (contaxy's
@@ -236,6 +238,21 @@ fn parameters() -> Object {
 /// The fields only services have.
 const SERVICE_ONLY: [&str; 2] = ["idle_timeout", "clear_volume_on_stop"];
 
+/// The fields only jobs have (our extensions to contaxy's `JobInput`):
+/// name, minimum, description.
+const JOB_ONLY: [(&str, f64, &str); 2] = [
+    (
+        "deadline_seconds",
+        1.0,
+        "Seconds the job may run once started; past them it is stopped and ends `failed` (\"ran past its deadline of N s\").",
+    ),
+    (
+        "ttl_seconds_after_finished",
+        0.0,
+        "Seconds a finished job's container is kept before the cleanup removes it (its logs archived first, its record kept); overrides the server's CONTAXY_JOB_TTL_SECS.",
+    ),
+];
+
 /// The object schema of [`ServiceInput`], to derive the others from.
 fn service_input() -> Object {
     match ServiceInput::schema() {
@@ -256,8 +273,19 @@ impl PartialSchema for JobInput {
         for field in SERVICE_ONLY {
             object.properties.remove(field);
         }
+        for (field, minimum, description) in JOB_ONLY {
+            let seconds = ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                .minimum(Some(minimum))
+                .maximum(Some(MAX_SECONDS as f64))
+                .description(Some(description))
+                .build();
+            object
+                .properties
+                .insert(field.to_owned(), RefOr::T(Schema::Object(seconds)));
+        }
         object.description =
-            Some("What `POST /projects/{project_id}/jobs` accepts (contaxy's `JobInput`). Unknown fields, and the service-only `idle_timeout` and `clear_volume_on_stop`, are refused.".to_owned());
+            Some("What `POST /projects/{project_id}/jobs` accepts (contaxy's `JobInput`, with our `deadline_seconds` and `ttl_seconds_after_finished`). Unknown fields, and the service-only `idle_timeout` and `clear_volume_on_stop`, are refused.".to_owned());
         RefOr::T(Schema::Object(object))
     }
 }
@@ -336,6 +364,16 @@ mod tests {
         let mut job_fields = keys(&input);
         for field in SERVICE_ONLY {
             job_fields.remove(field);
+        }
+        let job_input = DeploymentInput {
+            deadline_seconds: Some(1),
+            ttl_seconds_after_finished: Some(1),
+            ..DeploymentInput::default()
+        };
+        let with_job_fields = serde_json::to_value(job_input).expect("JSON");
+        for (field, _, _) in JOB_ONLY {
+            assert!(with_job_fields.get(field).is_some(), "{field}");
+            job_fields.insert(field.to_owned());
         }
         assert_eq!(keys(&job["properties"]), job_fields);
         assert_eq!(

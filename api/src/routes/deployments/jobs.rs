@@ -7,7 +7,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::action::DeploymentAction;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentType};
-use contaxy_common::domain::payload::DeletePayload;
+use contaxy_common::domain::payload::{CancelPayload, CancelReason, DeletePayload};
 use contaxy_common::store::deployments as store;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -97,6 +97,60 @@ pub async fn delete_jobs(
     Ok((StatusCode::ACCEPTED, Json(ActionsAccepted { action_ids })))
 }
 
+/// The path of the cancel route. The router cannot match a verb after a
+/// parameter (`{job_id}:cancel`), so it is served by [`job_verb`] on
+/// `/projects/{project_id}/jobs/{job_id}`, which splits the verb off.
+pub const CANCEL_PATH: &str = "/projects/{project_id}/jobs/{job_id}:cancel";
+
+/// The verb routes of a job (`POST …/jobs/{job_id}:<verb>`): `:cancel`.
+/// Another verb, or none, is a 405.
+pub async fn job_verb(
+    state: State<AppState>,
+    access: ProjectAccess<Write>,
+    Path((project, id_and_verb)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
+    match id_and_verb.rsplit_once(':') {
+        Some((id, "cancel")) => {
+            cancel_job(state, access, Path((project, format!("{id}:cancel")))).await
+        }
+        _ => Err(ApiError::MethodNotAllowed(
+            "The route exists, but not for this method.".to_owned(),
+        )),
+    }
+}
+
+/// Cancels a job that has not finished: its container is stopped and it
+/// ends `cancelled` (our extension; distinct from `failed`). A job that
+/// already finished stays as it was; cancelling twice is harmless. The
+/// `deployment.cancel` action is recorded and published like any other.
+#[utoipa::path(post, path = "/projects/{project_id}/jobs/{job_id}:cancel", tag = "jobs",
+    params(("project_id" = ProjectIdText, Path), ("job_id" = DeploymentIdText, Path)),
+    responses((status = 202, body = ActionAccepted), (status = 404, body = ErrorBody)))]
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    access: ProjectAccess<Write>,
+    Path((_, id_and_verb)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
+    let id = id_and_verb.strip_suffix(":cancel").unwrap_or(&id_and_verb);
+    let record = deployments::find(&state, &access.project, KIND, id).await?;
+    let cancel = DeploymentAction::Cancel(CancelPayload {
+        reason: CancelReason::Requested,
+    });
+    let action = deployments::act_on(&state, Requester::from(&access), &record, cancel).await?;
+    Ok(ActionAccepted::of(&action))
+}
+
+/// A job id with a `:verb` after it, on a route that takes none: 405 (as
+/// for any other method a route does not have).
+fn no_verb(id: &str) -> Result<(), ApiError> {
+    if id.contains(':') {
+        return Err(ApiError::MethodNotAllowed(
+            "The route exists, but not for this method.".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads one job.
 #[utoipa::path(get, path = "/projects/{project_id}/jobs/{job_id}", tag = "jobs",
     params(("project_id" = ProjectIdText, Path), ("job_id" = DeploymentIdText, Path)),
@@ -106,6 +160,7 @@ pub async fn get_job(
     access: ProjectAccess<Read>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Deployment>, ApiError> {
+    no_verb(&id)?;
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
     Ok(Json(Deployment::new(record, None)))
 }
@@ -120,9 +175,11 @@ pub async fn delete_job(
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
+    no_verb(&id)?;
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
     let delete = DeploymentAction::Delete(DeletePayload {
         delete_volumes: query.delete_volumes,
+        ..DeletePayload::default()
     });
     let who = Requester::from(&access);
     let action = deployments::act_on(&state, who, &record, delete).await?;

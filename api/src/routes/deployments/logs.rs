@@ -6,6 +6,9 @@
 //! (or `text/*`) and not for JSON: then the output as it is. With `follow`
 //! the output is streamed as `text/plain` whatever `Accept` says: a stream
 //! that never ends cannot be one JSON value.
+//!
+//! A job whose container the TTL cleanup removed answers from its archived
+//! logs (`contaxy_common::storage::logs_archive`) instead, the same way.
 
 use axum::Json;
 use axum::body::Body;
@@ -15,6 +18,7 @@ use chrono::{DateTime, Utc};
 use contaxy_common::domain::ProjectId;
 use contaxy_common::domain::deployment::DeploymentType;
 use contaxy_common::logs::{self, LogsError, LogsRequest};
+use contaxy_common::storage::StorageError;
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -50,6 +54,14 @@ pub async fn logs(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let record = deployments::find(state, project, kind, id).await?;
+    if record.archived_at.is_some() {
+        let archived = archived(state, &record.project_id, &record.id, query.lines).await?;
+        if wants_text(headers) || query.follow {
+            let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+            return Ok((text, archived).into_response());
+        }
+        return Ok(Json(String::from_utf8_lossy(&archived)).into_response());
+    }
     let request = LogsRequest {
         project_id: project.as_str().to_owned(),
         deployment_id: record.id,
@@ -86,6 +98,49 @@ pub async fn logs(
     Ok(Json(String::from_utf8_lossy(&out)).into_response())
 }
 
+/// The archived output of a job whose container the TTL cleanup removed
+/// (its last `lines` lines when asked; `since` cannot apply, the archive
+/// has no times, so all of it is sent).
+async fn archived(
+    state: &AppState,
+    project_id: &str,
+    id: &str,
+    lines: Option<u32>,
+) -> Result<Vec<u8>, ApiError> {
+    let text = state
+        .storage
+        .logs_archive(project_id, id)
+        .await
+        .map_err(|error| match error {
+            StorageError::NotFound(_) => ApiError::NotFound(format!(
+                "The archived logs of `{id}` are gone (the storage was emptied)."
+            )),
+            other => {
+                ApiError::Unavailable(format!("The archived logs could not be read: {other}."))
+            }
+        })?;
+    Ok(match lines {
+        Some(lines) => last_lines(&text, lines as usize).to_vec(),
+        None => text,
+    })
+}
+
+/// The last `count` lines of `text` (a final newline ends the last line).
+fn last_lines(text: &[u8], count: usize) -> &[u8] {
+    if count == 0 {
+        return &[];
+    }
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    let start = body
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(count - 1)
+        .map_or(0, |(i, _)| i + 1);
+    &text[start..]
+}
+
 /// Does `Accept` ask for `text/plain` (or `text/*`) and not for JSON? No
 /// `Accept`, `*/*` or JSON get a JSON string.
 fn wants_text(headers: &HeaderMap) -> bool {
@@ -117,6 +172,15 @@ mod tests {
             headers.insert(header::ACCEPT, value.parse().expect("header"));
         }
         wants_text(&headers)
+    }
+
+    #[test]
+    fn the_last_lines_of_an_archive() {
+        assert_eq!(last_lines(b"a\nb\nc\n", 2), b"b\nc\n");
+        assert_eq!(last_lines(b"a\nb\nc", 1), b"c");
+        assert_eq!(last_lines(b"a\nb\n", 5), b"a\nb\n");
+        assert_eq!(last_lines(b"a\nb\n", 0), b"");
+        assert_eq!(last_lines(b"", 3), b"");
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub async fn delete_service(
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
     let delete = DeploymentAction::Delete(DeletePayload {
         delete_volumes: query.delete_volumes,
+        ..DeletePayload::default()
     });
     let who = Requester::from(&access);
     let action = deployments::act_on(&state, who, &record, delete).await?;

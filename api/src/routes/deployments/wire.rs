@@ -105,6 +105,12 @@ pub struct DeployedInput {
     /// Services: whether the volume is emptied when stopped (`false`
     /// unless given); jobs: `null`.
     pub clear_volume_on_stop: Option<bool>,
+    /// Jobs, when given: seconds it may run once started.
+    #[schema(required = false)]
+    pub deadline_seconds: Option<u64>,
+    /// Jobs, when given: seconds its container is kept once it finished.
+    #[schema(required = false)]
+    pub ttl_seconds_after_finished: Option<u64>,
 }
 
 /// The resources a deployment was deployed with (`compute` of `ServiceInput`).
@@ -204,6 +210,9 @@ mod tests {
             updated_by: None,
             started_at: Some(at),
             stopped_at: None,
+            deadline_at: None,
+            archived_at: None,
+            last_access_at: None,
         }
     }
 
@@ -251,7 +260,12 @@ mod tests {
                 .cloned()
                 .collect::<std::collections::BTreeSet<_>>()
         };
-        let input = serde_json::to_value(DeploymentInput::default()).expect("JSON");
+        let input = serde_json::to_value(DeploymentInput {
+            deadline_seconds: Some(1),
+            ttl_seconds_after_finished: Some(1),
+            ..DeploymentInput::default()
+        })
+        .expect("JSON");
         let schema = serde_json::to_value(DeployedInput::schema()).expect("schema");
         assert_eq!(keys(&schema["properties"]), keys(&input));
         let compute = serde_json::to_value(DeployedCompute::schema()).expect("schema");

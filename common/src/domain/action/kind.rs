@@ -54,6 +54,9 @@ pub enum ActionKind {
     /// Restart a service.
     #[serde(rename = "deployment.restart")]
     DeploymentRestart,
+    /// Stop a job that has not finished (cancelled, or past its deadline).
+    #[serde(rename = "deployment.cancel")]
+    DeploymentCancel,
     /// Create a project's network if missing.
     #[serde(rename = "network.ensure")]
     NetworkEnsure,
@@ -73,12 +76,13 @@ pub enum ActionKind {
 
 impl ActionKind {
     /// Every kind.
-    pub const ALL: [ActionKind; 10] = [
+    pub const ALL: [ActionKind; 11] = [
         Self::DeploymentDeploy,
         Self::DeploymentDelete,
         Self::DeploymentStart,
         Self::DeploymentStop,
         Self::DeploymentRestart,
+        Self::DeploymentCancel,
         Self::NetworkEnsure,
         Self::NetworkDelete,
         Self::NetworkConnect,
@@ -94,6 +98,7 @@ impl ActionKind {
             Self::DeploymentStart => "deployment.start",
             Self::DeploymentStop => "deployment.stop",
             Self::DeploymentRestart => "deployment.restart",
+            Self::DeploymentCancel => "deployment.cancel",
             Self::NetworkEnsure => "network.ensure",
             Self::NetworkDelete => "network.delete",
             Self::NetworkConnect => "network.connect",
@@ -109,7 +114,8 @@ impl ActionKind {
             | Self::DeploymentDelete
             | Self::DeploymentStart
             | Self::DeploymentStop
-            | Self::DeploymentRestart => ActionFamily::Deployment,
+            | Self::DeploymentRestart
+            | Self::DeploymentCancel => ActionFamily::Deployment,
             Self::NetworkEnsure
             | Self::NetworkDelete
             | Self::NetworkConnect

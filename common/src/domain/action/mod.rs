@@ -20,7 +20,8 @@ pub use kind::{ActionFamily, ActionKind, UnknownActionKind};
 pub use status::{ActionOrigin, ActionStatus, ErrorClass};
 
 use super::payload::{
-    DeletePayload, DeployPayload, NetworkAttachmentPayload, NetworkPayload, RestartPayload,
+    CancelPayload, DeletePayload, DeployPayload, NetworkAttachmentPayload, NetworkPayload,
+    RestartPayload,
 };
 
 /// What an action does, with its parameters: one variant per family.
@@ -53,6 +54,8 @@ pub enum DeploymentAction {
     Stop,
     /// Restart it, or make it anew from its recorded input.
     Restart(RestartPayload),
+    /// Stop a job that has not finished, and record why.
+    Cancel(CancelPayload),
 }
 
 /// `network.*`: the project's network.
@@ -125,6 +128,9 @@ impl Action {
             ActionKind::DeploymentRestart => {
                 deployment(DeploymentAction::Restart(payload_of(kind, payload)?))
             }
+            ActionKind::DeploymentCancel => {
+                deployment(DeploymentAction::Cancel(payload_of(kind, payload)?))
+            }
             ActionKind::NetworkEnsure => {
                 payload_of::<NetworkPayload>(kind, payload)?;
                 Ok(Self::Network(NetworkAction::Ensure))
@@ -152,6 +158,7 @@ impl Action {
                 DeploymentAction::Start => ActionKind::DeploymentStart,
                 DeploymentAction::Stop => ActionKind::DeploymentStop,
                 DeploymentAction::Restart(_) => ActionKind::DeploymentRestart,
+                DeploymentAction::Cancel(_) => ActionKind::DeploymentCancel,
             },
             Self::Network(action) => match action {
                 NetworkAction::Ensure => ActionKind::NetworkEnsure,
@@ -180,6 +187,7 @@ impl Action {
                 DeploymentAction::Deploy(payload) => to_json(payload),
                 DeploymentAction::Delete(payload) => to_json(payload),
                 DeploymentAction::Restart(payload) => to_json(payload),
+                DeploymentAction::Cancel(payload) => to_json(payload),
                 DeploymentAction::Start | DeploymentAction::Stop => empty(),
             },
             Self::Network(action) => match action {
@@ -220,6 +228,7 @@ mod tests {
             }),
             ActionKind::DeploymentDelete => json!({"delete_volumes": true}),
             ActionKind::DeploymentRestart => json!({"recreate": true}),
+            ActionKind::DeploymentCancel => json!({"reason": "deadline"}),
             ActionKind::NetworkConnect | ActionKind::NetworkDisconnect => {
                 json!({"deployment_id": "ctxy-p-demo-s-web"})
             }

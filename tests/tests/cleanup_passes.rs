@@ -1,0 +1,209 @@
+//! The scheduler's cleanup passes, end to end, with the clock moved instead
+//! of waited for: each removes exactly what it should and nothing else.
+
+use std::time::Duration;
+
+use contaxy_common::storage::{ObjectStore, StorageError};
+use contaxy_scheduler::cleanup::{CleanupSettings, expired_tokens, idle_services, job_ttl};
+use contaxy_tests::cleanup::{cleanup_context, db_now_plus};
+use contaxy_tests::stack::{PROJECT, Stack, job};
+use contaxy_tests::storage::remove_buckets;
+use contaxy_tests::{DEADLINE, IDLE, eventually, str_of};
+
+fn settings() -> CleanupSettings {
+    CleanupSettings {
+        job_ttl: Duration::from_secs(60),
+        job_record_retention: Some(Duration::from_secs(3600)),
+        token_grace: Duration::from_secs(24 * 3600),
+        ..CleanupSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn finished_jobs_past_their_ttl_lose_their_container_keep_their_logs_then_their_record() {
+    let stack = Stack::start().await;
+    let store = ObjectStore::new(&stack.common);
+    let expired = stack
+        .submit(
+            "jobs",
+            &job("expired job", "echo hello archive; echo line two"),
+        )
+        .await;
+    let expired = str_of(&expired, "id").to_owned();
+    let mut kept = job("kept job", "echo keep me");
+    kept["ttl_seconds_after_finished"] = 7200.into();
+    let kept = stack.submit("jobs", &kept).await;
+    let kept = str_of(&kept, "id").to_owned();
+    let live = stack.submit("jobs", &job("live job", IDLE)).await;
+    let live = str_of(&live, "id").to_owned();
+    stack.wait_status("jobs", &expired, "succeeded").await;
+    stack.wait_status("jobs", &kept, "succeeded").await;
+    stack.wait_status("jobs", &live, "running").await;
+    let cleanup = cleanup_context(&stack, settings()).await;
+
+    // Within the TTL: nothing.
+    let report = job_ttl::run_once(&cleanup.ctx, db_now_plus(&cleanup.pool, 30).await)
+        .await
+        .expect("a pass");
+    assert!(report.submitted.is_empty(), "{report:?}");
+
+    // Past the default TTL: only the finished job without a TTL of its own.
+    let later = db_now_plus(&cleanup.pool, 120).await;
+    let report = job_ttl::run_once(&cleanup.ctx, later)
+        .await
+        .expect("a pass");
+    assert_eq!(
+        report.submitted,
+        vec![(PROJECT.to_owned(), expired.clone())],
+        "{report:?}"
+    );
+    eventually(DEADLINE, "the expired job's container to go", || async {
+        stack
+            .containers(Some(&expired))
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    // Its record and its logs still answer, from the archive.
+    let record = stack.deployment("jobs", &expired).await;
+    assert_eq!(record.status, 200, "{:?}", record.body);
+    assert_eq!(record.body["status"], "succeeded", "{:?}", record.body);
+    let (status, text) = eventually(DEADLINE, "the archived logs", || async {
+        let (status, text) = stack.logs("jobs", &expired, "").await;
+        (status == 200).then_some((status, text))
+    })
+    .await;
+    assert_eq!(status, 200);
+    assert!(text.contains("hello archive"), "{text:?}");
+    let (_, tail) = stack.logs("jobs", &expired, "lines=1").await;
+    assert_eq!(tail.trim_end(), "line two", "{tail:?}");
+    // Nothing else was touched.
+    assert_eq!(stack.containers(Some(&kept)).await.len(), 1);
+    assert_eq!(stack.containers(Some(&live)).await.len(), 1);
+    assert_eq!(
+        stack.deployment("jobs", &live).await.body["status"],
+        "running"
+    );
+    // Archived: not due again.
+    let report = job_ttl::run_once(&cleanup.ctx, later)
+        .await
+        .expect("a pass");
+    assert!(report.submitted.is_empty(), "{report:?}");
+
+    // The record stays for the retention, then goes with its archive.
+    let report = job_ttl::prune_once(&cleanup.ctx, db_now_plus(&cleanup.pool, 120).await)
+        .await
+        .expect("a pass");
+    assert!(report.submitted.is_empty(), "{report:?}");
+    let report = job_ttl::prune_once(&cleanup.ctx, db_now_plus(&cleanup.pool, 4000).await)
+        .await
+        .expect("a pass");
+    assert_eq!(
+        report.submitted,
+        vec![(PROJECT.to_owned(), expired.clone())],
+        "{report:?}"
+    );
+    eventually(DEADLINE, "the expired job's record to go", || async {
+        (stack.deployment("jobs", &expired).await.status == 404).then_some(())
+    })
+    .await;
+    assert!(matches!(
+        store.logs_archive(PROJECT, &expired).await,
+        Err(StorageError::NotFound(_))
+    ));
+    assert_eq!(stack.deployment("jobs", &kept).await.status, 200);
+    remove_buckets(&store, &stack.common.s3_bucket_prefix).await;
+}
+
+#[tokio::test]
+async fn idle_services_are_stopped_and_others_keep_running() {
+    let stack = Stack::start().await;
+    let mut idle = job("idle service", IDLE);
+    idle["idle_timeout"] = 60.into();
+    let idle = stack.submit("services", &idle).await;
+    let idle = str_of(&idle, "id").to_owned();
+    let busy = stack.submit("services", &job("busy service", IDLE)).await;
+    let busy = str_of(&busy, "id").to_owned();
+    stack.wait_status("services", &idle, "running").await;
+    stack.wait_status("services", &busy, "running").await;
+    let cleanup = cleanup_context(&stack, settings()).await;
+
+    let report = idle_services::run_once(&cleanup.ctx, db_now_plus(&cleanup.pool, 30).await)
+        .await
+        .expect("a pass");
+    assert!(report.submitted.is_empty(), "{report:?}");
+    let later = db_now_plus(&cleanup.pool, 120).await;
+    let report = idle_services::run_once(&cleanup.ctx, later)
+        .await
+        .expect("a pass");
+    assert_eq!(
+        report.submitted,
+        vec![(PROJECT.to_owned(), idle.clone())],
+        "{report:?}"
+    );
+    // The same occasion is submitted once.
+    let report = idle_services::run_once(&cleanup.ctx, later)
+        .await
+        .expect("a pass");
+    assert!(report.submitted.is_empty(), "{report:?}");
+    // It exits 0 on SIGTERM: a stopped service shows `succeeded`.
+    let stopped = stack.wait_status("services", &idle, "succeeded").await;
+    assert_eq!(stopped["is_stopped"], true, "{stopped}");
+    assert_eq!(
+        stack.deployment("services", &busy).await.body["status"],
+        "running"
+    );
+}
+
+#[tokio::test]
+async fn expired_tokens_are_deleted_after_the_grace_and_others_stay() {
+    let stack = Stack::start().await;
+    let cleanup = cleanup_context(&stack, settings()).await;
+    let in_an_hour = db_now_plus(&cleanup.pool, 3600).await.to_rfc3339();
+    let in_three_days = db_now_plus(&cleanup.pool, 3 * 24 * 3600).await.to_rfc3339();
+    let (_, soon) = stack
+        .api
+        .create_token("users/admin", &["projects/alpha#read"], Some(&in_an_hour))
+        .await;
+    let (_, later) = stack
+        .api
+        .create_token(
+            "users/admin",
+            &["projects/alpha#read"],
+            Some(&in_three_days),
+        )
+        .await;
+    let (_, never) = stack
+        .api
+        .create_token("users/admin", &["projects/alpha#read"], None)
+        .await;
+    let exists = |id: String| {
+        let pool = cleanup.pool.clone();
+        async move {
+            let id: uuid::Uuid = id.parse().expect("a token id");
+            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE id = $1)")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .expect("a query")
+        }
+    };
+
+    // Expired, but within the grace: kept.
+    let report = expired_tokens::run_once(&cleanup.ctx, db_now_plus(&cleanup.pool, 7200).await)
+        .await
+        .expect("a pass");
+    assert_eq!(report.deleted, 0, "{report:?}");
+    // Two days on: only the one that expired in an hour goes.
+    let report = expired_tokens::run_once(
+        &cleanup.ctx,
+        db_now_plus(&cleanup.pool, 2 * 24 * 3600).await,
+    )
+    .await
+    .expect("a pass");
+    assert_eq!(report.deleted, 1, "{report:?}");
+    assert!(!exists(soon).await);
+    assert!(exists(later).await);
+    assert!(exists(never).await);
+}

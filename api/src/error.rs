@@ -22,6 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contaxy_common::domain::InvalidValue;
 use contaxy_common::domain::validation::FieldErrors;
+use contaxy_common::storage::StorageError;
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -61,6 +62,29 @@ pub enum ApiError {
     /// A feature is not configured on this server (503).
     #[error("{0}")]
     Unavailable(String),
+    /// The object storage cannot be reached or fails (503 with
+    /// Retry-After). The cause is logged, never sent.
+    #[error("object storage is unavailable: {0}")]
+    StorageUnavailable(String),
+    /// The path exists, but not for this method (405); `allow` lists the
+    /// methods it takes.
+    #[error("{message}")]
+    MethodNotAllowed {
+        /// What to do instead.
+        message: String,
+        /// The `Allow` header.
+        allow: &'static str,
+    },
+    /// The body is larger than this route accepts (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The `Range` asked for lies outside the file (416), which has `size`
+    /// bytes.
+    #[error("the range is not satisfiable")]
+    RangeNotSatisfiable {
+        /// The file's size, sent as `Content-Range: bytes */size`.
+        size: u64,
+    },
     /// Something failed inside the server (500). Logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -84,7 +108,10 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,6 +120,22 @@ impl ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::Internal(anyhow::Error::new(error).context("a database query failed"))
+    }
+}
+
+/// How long a client is told to wait before trying the object storage again.
+pub const STORAGE_RETRY_AFTER_SECS: u32 = 5;
+
+impl From<StorageError> for ApiError {
+    /// Storage away is a 503, a missing object a 404; anything else the
+    /// storage refused is this server's problem (a 500, logged): routes
+    /// sort the refusals a client causes before they get here.
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(detail) => Self::StorageUnavailable(detail),
+            StorageError::NotFound(_) => Self::NotFound("The file was not found.".to_owned()),
+            StorageError::Refused(_) => Self::Internal(anyhow::Error::new(error)),
+        }
     }
 }
 
@@ -130,10 +173,13 @@ fn explanation(status: StatusCode) -> &'static str {
             "This token sent too many requests; wait as long as Retry-After says."
         }
         StatusCode::SERVICE_UNAVAILABLE => {
-            "The server is not configured or not ready for this request."
+            "The server, or a service it depends on, is not ready for this request; retry later."
         }
         StatusCode::METHOD_NOT_ALLOWED => "The route exists, but not for this method.",
         StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than this server accepts.",
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            "Ask for a range within the file (Content-Range gives its size)."
+        }
         s if s.is_server_error() => "The server failed; the cause is in its logs.",
         _ => "The request is invalid; fix it before sending it again.",
     }
@@ -196,7 +242,39 @@ impl IntoResponse for ApiError {
                 let message = errors.to_string();
                 problem(status, message, json!({ "fields": errors.0 }))
             }
+            Self::StorageUnavailable(detail) => {
+                tracing::warn!(error = %detail, "A request found the object storage unavailable.");
+                let mut response = problem(
+                    status,
+                    "The object storage is unavailable; try again shortly.".to_owned(),
+                    json!({ "retry_after_seconds": STORAGE_RETRY_AFTER_SECS }),
+                );
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(STORAGE_RETRY_AFTER_SECS),
+                );
+                response
+            }
+            Self::MethodNotAllowed { message, allow } => {
+                let mut response = problem(status, message, json!({}));
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+                response
+            }
+            Self::RangeNotSatisfiable { size } => {
+                let mut response = problem(
+                    status,
+                    format!("The range lies outside the file, which has {size} bytes."),
+                    json!({ "size": size }),
+                );
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+                response
+            }
             Self::NotFound(message)
+            | Self::TooLarge(message)
             | Self::Conflict(message)
             | Self::Invalid(message)
             | Self::Unavailable(message) => problem(status, message, json!({})),

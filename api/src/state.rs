@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use contaxy_common::broker::Broker;
 use contaxy_common::publisher::Publisher;
+use contaxy_common::storage::ObjectStore;
 use sqlx::PgPool;
 
 use crate::auth::Auth;
+use crate::files::FileLimits;
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Debug, Clone)]
@@ -26,4 +28,8 @@ pub struct AppState {
     pub wait_timeout: Duration,
     /// Longest a logs request waits for a worker to answer.
     pub logs_timeout: Duration,
+    /// The object storage of project files.
+    pub storage: ObjectStore,
+    /// How large an upload may be and the part size it is streamed in.
+    pub file_limits: FileLimits,
 }

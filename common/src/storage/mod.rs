@@ -18,6 +18,13 @@
 //! the API, a retry for a worker); a missing object is
 //! [`StorageError::NotFound`]; anything else the storage refused is
 //! [`StorageError::Refused`].
+//!
+//! - [`objects`]: heads, listings, downloads, deletes and presigned URLs.
+//! - [`upload`]: writes (one call, or multipart one part at a time) and
+//!   metadata changes (a copy onto itself).
+
+pub mod objects;
+pub mod upload;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -19,8 +19,10 @@ pub struct File {
     pub id: String,
     /// The file's key (its path in the project).
     pub key: String,
-    /// A name for people (the key's file name unless one was set).
-    pub display_name: String,
+    /// A name for people: the one set, else the key's file name when it
+    /// has 4–128 characters (contaxy's limits, which its client checks),
+    /// else none.
+    pub display_name: Option<String>,
     /// A short description.
     pub description: String,
     /// An icon identifier or URL.
@@ -65,12 +67,14 @@ pub struct File {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileInput {
-    /// A name for people (4–128 characters in contaxy; any length that fits
-    /// the metadata here).
+    /// A name for people, 4–128 characters.
+    #[schema(min_length = 4, max_length = 128)]
     pub display_name: Option<String>,
-    /// A short description.
+    /// A short description, at most 240 characters.
+    #[schema(max_length = 240)]
     pub description: Option<String>,
-    /// An icon identifier or URL.
+    /// An icon identifier or URL, at most 2000 characters.
+    #[schema(max_length = 2000)]
     pub icon: Option<String>,
     /// Pairs to set (or, with `null`, remove).
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
@@ -98,6 +102,13 @@ pub fn full_extension(key: &FileKey) -> String {
         Some((stem, rest)) if !stem.is_empty() => rest.to_owned(),
         _ => String::new(),
     }
+}
+
+fn default_display_name(key: &FileKey) -> Option<String> {
+    let name = key.file_name();
+    (4..=128)
+        .contains(&name.chars().count())
+        .then(|| name.to_owned())
 }
 
 fn file_id(key: &FileKey, version: &str) -> String {
@@ -130,9 +141,7 @@ impl File {
         Self {
             id: file_id(key, &head.version),
             key: key.to_string(),
-            display_name: metadata
-                .display_name
-                .unwrap_or_else(|| key.file_name().to_owned()),
+            display_name: metadata.display_name.or_else(|| default_display_name(key)),
             description: metadata.description,
             icon: metadata.icon,
             metadata: metadata.user,
@@ -160,7 +169,7 @@ impl File {
         Self {
             id: file_id(&listed.key, &listed.version),
             key: listed.key.to_string(),
-            display_name: listed.key.file_name().to_owned(),
+            display_name: default_display_name(&listed.key),
             description: String::new(),
             icon: None,
             metadata: BTreeMap::new(),

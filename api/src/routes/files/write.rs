@@ -6,6 +6,7 @@ use axum::extract::Multipart;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contaxy_common::domain::file::FileKey;
+use contaxy_common::domain::validation::{FieldErrors, check_len};
 use contaxy_common::storage::upload::NewObject;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -155,6 +156,18 @@ pub async fn update_file(
 /// Applies a PATCH body: set fields replace, `null` leaves a field alone,
 /// and in `metadata` a `null` value removes the key.
 fn merge(metadata: &mut FileMetadata, input: FileInput) -> Result<(), ApiError> {
+    // contaxy's limits, so its client can read the answer back.
+    let mut errors = FieldErrors::default();
+    if let Some(name) = &input.display_name {
+        check_len(&mut errors, "display_name", name, 4, 128);
+    }
+    if let Some(description) = &input.description {
+        check_len(&mut errors, "description", description, 0, 240);
+    }
+    if let Some(icon) = &input.icon {
+        check_len(&mut errors, "icon", icon, 0, 2000);
+    }
+    errors.into_result()?;
     if let Some(name) = input.display_name {
         metadata.display_name = Some(name);
     }
@@ -284,5 +297,10 @@ mod tests {
             ..FileInput::default()
         };
         assert!(merge(&mut metadata, bad).is_err());
+        let short = FileInput {
+            display_name: Some("abc".to_owned()),
+            ..FileInput::default()
+        };
+        assert!(merge(&mut metadata, short).is_err());
     }
 }

@@ -726,3 +726,76 @@ async fn metadata_headers_round_trip_and_patch_merges() {
     assert_problem(&header, 400);
     clean(&api).await;
 }
+
+#[tokio::test]
+async fn in_a_shared_bucket_each_project_sees_only_its_own_files() {
+    let db = TestDb::new().await;
+    let mut common = common_config(db.url());
+    // Named with the test's prefix, so the cleanup finds it.
+    common.s3_shared_bucket = format!("{}shared", common.s3_bucket_prefix);
+    let api = TestApi::spawn_on(db, common, |s| s.api_rate_limit_per_second = 0).await;
+    api.wait_ready().await;
+    api.create_project("alpha").await;
+    api.create_project("beta").await;
+    let beta = api.project_token("beta", "admin").await;
+    for (project, body) in [("alpha", "alpha's"), ("beta", "beta's")] {
+        let answer = api
+            .upload(
+                project,
+                "x.txt",
+                &api.admin,
+                body.as_bytes().to_vec(),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        assert_eq!(
+            answer.body["external_id"],
+            format!("projects/{project}/x.txt"),
+            "{:?}",
+            answer.body
+        );
+    }
+    let listed = api.get("/projects/beta/files", &beta).await;
+    let keys: Vec<&Value> = listed
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|f| &f["key"])
+        .collect();
+    assert_eq!(keys, vec!["x.txt"]);
+    let (status, _, bytes) = fetch(&api, "/projects/beta/files/x.txt:download", &beta, None).await;
+    assert_eq!((status, bytes), (200, b"beta's".to_vec()));
+    // Nothing beta can spell reaches alpha's object in the same bucket.
+    let spelled = api
+        .get("/projects/beta/files/projects/alpha/x.txt:download", &beta)
+        .await;
+    assert_problem(&spelled, 404);
+    let climbing = api
+        .get(
+            "/projects/beta/files/%2E%2E%2Falpha%2Fx.txt:download",
+            &beta,
+        )
+        .await;
+    assert_problem(&climbing, 400);
+    let answer = api
+        .call(
+            Method::DELETE,
+            "/projects/beta/files/x.txt",
+            Some(&beta),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 204, "{:?}", answer.body);
+    let (status, _, bytes) = fetch(
+        &api,
+        "/projects/alpha/files/x.txt:download",
+        &api.admin,
+        None,
+    )
+    .await;
+    assert_eq!((status, bytes), (200, b"alpha's".to_vec()));
+    clean(&api).await;
+}

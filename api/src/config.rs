@@ -51,8 +51,9 @@ pub struct ApiSettings {
     pub api_max_upload_bytes: u64,
     /// Size of the parts an upload is streamed to the object storage in, in
     /// bytes (`CONTAXY_API_UPLOAD_PART_BYTES`); at least 5 MiB (S3's
-    /// smallest part). Each upload in flight holds about one part in
-    /// memory; a file no larger than one part is written in one call.
+    /// smallest part). Each upload in flight holds about two parts in
+    /// memory (one being read from the client, one on its way to S3); a
+    /// file no larger than one part is written in one call.
     pub api_upload_part_bytes: usize,
 }
 

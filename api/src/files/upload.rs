@@ -2,8 +2,9 @@
 //!
 //! The part is read chunk by chunk into a buffer of one S3 part
 //! ([`FileLimits::part_bytes`]); each full buffer goes out as a part of a
-//! multipart upload, so an upload holds about one part in memory whatever
-//! the file's size. A file that ends before its first part is full is
+//! multipart upload while the next one is read (one part in flight at a
+//! time), so an upload holds about two parts in memory whatever the file's
+//! size, and the client and S3 transfer at the same time. A file that ends before its first part is full is
 //! written in one `PutObject`. The MD5 digest is computed on the way and
 //! recorded with the object; the content type is the part's, else sniffed
 //! from the first part's bytes ([`super::sniff`]).
@@ -14,9 +15,10 @@
 use axum::extract::multipart::{Field, MultipartError};
 use bytes::BytesMut;
 use contaxy_common::domain::file::FileKey;
-use contaxy_common::storage::upload::{MultipartUpload, NewObject, hex};
-use contaxy_common::storage::{Location, ObjectStore};
+use contaxy_common::storage::upload::{MultipartUpload, NewObject, SentPart, hex};
+use contaxy_common::storage::{Location, ObjectStore, StorageError};
 use md5::{Digest, Md5};
+use tokio::task::JoinHandle;
 
 use super::FileLimits;
 use super::metadata::FileMetadata;
@@ -47,6 +49,8 @@ struct Stream<'a> {
     md5: Md5,
     size: u64,
     multipart: Option<MultipartUpload>,
+    /// The part on its way to S3.
+    in_flight: Option<JoinHandle<Result<SentPart, StorageError>>>,
 }
 
 /// Streams `field` to `key`, with `metadata` and the field's content type.
@@ -69,12 +73,17 @@ pub async fn stream_field(
         md5: Md5::new(),
         size: 0,
         multipart: None,
+        in_flight: None,
     };
     let result = stream.run(&mut field).await;
-    if result.is_err()
-        && let Some(upload) = stream.multipart.take()
-    {
-        upload.abort().await;
+    if result.is_err() {
+        if let Some(sending) = stream.in_flight.take() {
+            sending.abort();
+            let _ = sending.await;
+        }
+        if let Some(upload) = stream.multipart.take() {
+            upload.abort().await;
+        }
     }
     result
 }
@@ -95,6 +104,8 @@ impl Stream<'_> {
         }
         let md5: [u8; 16] = self.md5.clone().finalize().into();
         let md5_hex = hex(&md5);
+        // Failing here leaves the upload in place for the caller to abort.
+        self.land_in_flight().await?;
         let version = match self.multipart.take() {
             None => {
                 let object = self.new_object(&self.buffer)?;
@@ -135,8 +146,24 @@ impl Stream<'_> {
                 .await?;
             self.multipart = Some(upload);
         }
+        self.land_in_flight().await?;
         if let Some(upload) = self.multipart.as_mut() {
-            upload.put_part(part).await?;
+            let sender = upload.part_sender(part)?;
+            self.in_flight = Some(tokio::spawn(sender));
+        }
+        Ok(())
+    }
+
+    /// Waits for the part on its way, and records it.
+    async fn land_in_flight(&mut self) -> Result<(), ApiError> {
+        let Some(sending) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let sent = sending
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("sending a part")))??;
+        if let Some(upload) = self.multipart.as_mut() {
+            upload.record(sent);
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Writing a project's objects: a small file in one `PutObject`, a large
-//! one as a multipart upload fed one part at a time (so a writer holds
-//! about one part in memory, never the file), and a version's metadata
+//! one as a multipart upload fed part by part (a writer holds a part or
+//! two in memory, never the file: [`MultipartUpload::part_sender`] lets
+//! one part go while the next is read), and a version's metadata
 //! changed by copying it onto itself (S3 never changes a version's
 //! metadata in place; the copy is a new version, made inside S3).
 
@@ -51,8 +52,15 @@ pub struct MultipartUpload {
     bucket: String,
     object_key: String,
     upload_id: String,
+    /// Parts S3 has, recorded in order.
     parts: Vec<CompletedPart>,
+    /// Parts numbered so far (sent or on their way).
+    numbered: usize,
 }
+
+/// A part S3 has taken, to [`MultipartUpload::record`].
+#[derive(Debug)]
+pub struct SentPart(CompletedPart);
 
 fn md5_tagging(md5_hex: &str) -> Result<Tagging, StorageError> {
     let tag = Tag::builder()
@@ -127,6 +135,7 @@ impl ObjectStore {
             object_key,
             upload_id,
             parts: Vec::new(),
+            numbered: 0,
         })
     }
 
@@ -203,22 +212,31 @@ impl ObjectStore {
 }
 
 impl MultipartUpload {
-    /// How many parts were sent.
-    pub fn part_count(&self) -> usize {
-        self.parts.len()
+    /// Sends the next part (every part but the last at least
+    /// [`MIN_PART_BYTES`]) and records it.
+    pub async fn put_part(&mut self, bytes: Bytes) -> Result<(), StorageError> {
+        let sent = self.part_sender(bytes)?.await?;
+        self.record(sent);
+        Ok(())
     }
 
-    /// Sends the next part (every part but the last at least
-    /// [`MIN_PART_BYTES`]).
-    pub async fn put_part(&mut self, bytes: Bytes) -> Result<(), StorageError> {
-        if self.parts.len() >= MAX_PARTS {
+    /// The sending of the next part, as a future of its own (`'static`),
+    /// so that a writer can read the part after it while it goes. Hand
+    /// what it yields to [`MultipartUpload::record`], in order.
+    pub fn part_sender(
+        &mut self,
+        bytes: Bytes,
+    ) -> Result<impl Future<Output = Result<SentPart, StorageError>> + Send + 'static, StorageError>
+    {
+        if self.numbered >= MAX_PARTS {
             return Err(StorageError::Refused(format!(
                 "a multipart upload has at most {MAX_PARTS} parts"
             )));
         }
-        let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
+        self.numbered += 1;
+        let number = i32::try_from(self.numbered).unwrap_or(i32::MAX);
         let length = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
-        let part = self
+        let request = self
             .store
             .client()
             .upload_part()
@@ -227,24 +245,32 @@ impl MultipartUpload {
             .upload_id(&self.upload_id)
             .part_number(number)
             .content_length(length)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("uploading a part", e))?;
-        self.parts.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .set_e_tag(part.e_tag().map(str::to_owned))
-                .build(),
-        );
-        Ok(())
+            .body(ByteStream::from(bytes));
+        Ok(async move {
+            let part = request
+                .send()
+                .await
+                .map_err(|e| StorageError::from_sdk("uploading a part", e))?;
+            Ok(SentPart(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(part.e_tag().map(str::to_owned))
+                    .build(),
+            ))
+        })
+    }
+
+    /// Records a part S3 has taken.
+    pub fn record(&mut self, sent: SentPart) {
+        self.parts.push(sent.0);
     }
 
     async fn copy_parts(&mut self, source: &str, size: u64) -> Result<(), StorageError> {
         let mut start = 0;
         while start < size {
             let end = (start + COPY_PART_BYTES).min(size) - 1;
-            let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
+            self.numbered += 1;
+            let number = i32::try_from(self.numbered).unwrap_or(i32::MAX);
             let part = self
                 .store
                 .client()
@@ -274,7 +300,8 @@ impl MultipartUpload {
     }
 
     /// Completes the upload: the object exists from now on.
-    pub async fn complete(self) -> Result<Written, StorageError> {
+    pub async fn complete(mut self) -> Result<Written, StorageError> {
+        self.parts.sort_by_key(|part| part.part_number());
         let done = self
             .store
             .client()

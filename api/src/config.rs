@@ -38,6 +38,14 @@ pub struct ApiSettings {
     /// Requests one token may make in a burst above that rate
     /// (`CONTAXY_API_RATE_LIMIT_BURST`); at least 1.
     pub api_rate_limit_burst: u32,
+    /// Unknown tokens one client address may present a minute, sustained
+    /// (`CONTAXY_API_UNKNOWN_TOKENS_PER_MINUTE`); past it the address is
+    /// refused (429) before any token lookup until it may try again. 0 turns
+    /// this limit off.
+    pub api_unknown_tokens_per_minute: u32,
+    /// Unknown tokens one address may present in a burst above that rate
+    /// (`CONTAXY_API_UNKNOWN_TOKENS_BURST`); at least 1.
+    pub api_unknown_tokens_burst: u32,
     /// Longest a `wait=true` request waits for its action to end, in seconds
     /// (`CONTAXY_API_WAIT_TIMEOUT_SECS`); then it answers 202 as without.
     pub api_wait_timeout_secs: u64,
@@ -55,6 +63,10 @@ pub struct ApiSettings {
     /// memory (one being read from the client, one on its way to S3); a
     /// file no larger than one part is written in one call.
     pub api_upload_part_bytes: usize,
+    /// The shortest time allowed between two slots of a schedule, in
+    /// seconds (`CONTAXY_SCHEDULE_MIN_INTERVAL_SECS`); a cron expression
+    /// that fires more often is refused with 400 naming `cron`.
+    pub schedule_min_interval_secs: u64,
 }
 
 impl Default for ApiSettings {
@@ -66,10 +78,13 @@ impl Default for ApiSettings {
             token_secret: None,
             api_rate_limit_per_second: 20,
             api_rate_limit_burst: 50,
+            api_unknown_tokens_per_minute: 60,
+            api_unknown_tokens_burst: 20,
             api_wait_timeout_secs: 60,
             api_logs_timeout_ms: 10_000,
             api_max_upload_bytes: 5 * 1024 * 1024 * 1024,
             api_upload_part_bytes: 8 * 1024 * 1024,
+            schedule_min_interval_secs: 60,
         }
     }
 }

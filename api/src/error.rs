@@ -62,10 +62,6 @@ pub enum ApiError {
     /// A feature is not configured on this server (503).
     #[error("{0}")]
     Unavailable(String),
-    /// The object storage cannot be reached or fails (503 with
-    /// Retry-After). The cause is logged, never sent.
-    #[error("object storage is unavailable: {0}")]
-    StorageUnavailable(String),
     /// The path exists, but not for this method (405); `allow` lists the
     /// methods it takes.
     #[error("{message}")]
@@ -85,6 +81,11 @@ pub enum ApiError {
         /// The file's size, sent as `Content-Range: bytes */size`.
         size: u64,
     },
+    /// A service the API depends on cannot be reached (503 with
+    /// `Retry-After`): an outage, not a bug, so it is logged once per
+    /// [`OUTAGE_LOG_INTERVAL`], not per request.
+    #[error("{0} is unavailable")]
+    DependencyDown(&'static str),
     /// Something failed inside the server (500). Logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -108,7 +109,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::DependencyDown(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -117,25 +118,81 @@ impl ApiError {
     }
 }
 
+/// How often an ongoing outage of one dependency is logged.
+pub const OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Seconds a client is asked to wait when a dependency is down.
+const OUTAGE_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if is_connectivity(&error) {
+            outage::note("database", &error);
+            return Self::DependencyDown("database");
+        }
         Self::Internal(anyhow::Error::new(error).context("a database query failed"))
     }
 }
 
-/// How long a client is told to wait before trying the object storage again.
-pub const STORAGE_RETRY_AFTER_SECS: u32 = 5;
-
 impl From<StorageError> for ApiError {
-    /// Storage away is a 503, a missing object a 404; anything else the
-    /// storage refused is this server's problem (a 500, logged): routes
-    /// sort the refusals a client causes before they get here.
+    /// Storage away is a 503 (as any dependency down), a missing object a
+    /// 404; anything else the storage refused is this server's problem (a
+    /// 500, logged): routes sort the refusals a client causes before they
+    /// get here.
     fn from(error: StorageError) -> Self {
         match error {
-            StorageError::Unavailable(detail) => Self::StorageUnavailable(detail),
+            StorageError::Unavailable(detail) => {
+                outage::note("object storage", &detail);
+                Self::DependencyDown("object storage")
+            }
             StorageError::NotFound(_) => Self::NotFound("The file was not found.".to_owned()),
             StorageError::Refused(_) => Self::Internal(anyhow::Error::new(error)),
         }
+    }
+}
+
+/// Whether a database error means the database cannot be reached (rather
+/// than a query or data problem).
+fn is_connectivity(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
+/// Logging an outage once, not once per request.
+mod outage {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use super::OUTAGE_LOG_INTERVAL;
+
+    /// Requests refused because a dependency was unreachable, by dependency.
+    const DEPENDENCY_UNAVAILABLE: &str = "contaxy_api_dependency_unavailable_total";
+
+    static LAST_LOGGED: Mutex<Option<Instant>> = Mutex::new(None);
+
+    /// Counts every request refused for `dependency` and logs the first of
+    /// each [`OUTAGE_LOG_INTERVAL`].
+    pub(super) fn note(dependency: &'static str, error: &dyn std::fmt::Display) {
+        metrics::counter!(DEPENDENCY_UNAVAILABLE, "dependency" => dependency).increment(1);
+        let now = Instant::now();
+        let Ok(mut last) = LAST_LOGGED.lock() else {
+            return;
+        };
+        if last.is_some_and(|at| now.duration_since(at) < OUTAGE_LOG_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+        tracing::warn!(
+            dependency,
+            error = %error,
+            "A dependency is unreachable; requests that need it answer 503 until it is back."
+        );
     }
 }
 
@@ -242,19 +299,6 @@ impl IntoResponse for ApiError {
                 let message = errors.to_string();
                 problem(status, message, json!({ "fields": errors.0 }))
             }
-            Self::StorageUnavailable(detail) => {
-                tracing::warn!(error = %detail, "A request found the object storage unavailable.");
-                let mut response = problem(
-                    status,
-                    "The object storage is unavailable; try again shortly.".to_owned(),
-                    json!({ "retry_after_seconds": STORAGE_RETRY_AFTER_SECS }),
-                );
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(STORAGE_RETRY_AFTER_SECS),
-                );
-                response
-            }
             Self::MethodNotAllowed { message, allow } => {
                 let mut response = problem(status, message, json!({}));
                 response
@@ -271,6 +315,18 @@ impl IntoResponse for ApiError {
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
                     response.headers_mut().insert(header::CONTENT_RANGE, value);
                 }
+                response
+            }
+            Self::DependencyDown(what) => {
+                let mut response = problem(
+                    status,
+                    format!("The {what} is unavailable; try again shortly."),
+                    json!({ "dependency": what, "retry_after_seconds": OUTAGE_RETRY_AFTER_SECS }),
+                );
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(OUTAGE_RETRY_AFTER_SECS),
+                );
                 response
             }
             Self::NotFound(message)

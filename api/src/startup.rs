@@ -50,6 +50,7 @@ impl Application {
             logs_timeout: Duration::from_millis(config.settings.api_logs_timeout_ms),
             storage: ObjectStore::new(&config.common),
             file_limits,
+            schedule_min_interval: Duration::from_secs(config.settings.schedule_min_interval_secs),
         };
         let router = routes::router(state, readiness, config.settings.api_max_body_bytes);
         let server = HttpServer::bind(

@@ -32,4 +32,6 @@ pub struct AppState {
     pub storage: ObjectStore,
     /// How large an upload may be and the part size it is streamed in.
     pub file_limits: FileLimits,
+    /// The shortest time allowed between two slots of a schedule.
+    pub schedule_min_interval: Duration,
 }

@@ -18,6 +18,7 @@ pub mod files;
 pub mod members;
 pub mod networks;
 pub mod projects;
+pub mod schedules;
 pub mod schema;
 pub mod system;
 pub mod tokens;
@@ -90,6 +91,17 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(offers::list_job_actions))
         .routes(routes!(offers::list_deploy_service_actions))
         .routes(routes!(offers::list_deploy_job_actions))
+        .routes(routes!(
+            schedules::list_schedules,
+            schedules::create_schedule
+        ))
+        .routes(routes!(
+            schedules::get_schedule,
+            schedules::update_schedule,
+            schedules::delete_schedule,
+            schedules::schedule_verb
+        ))
+        .routes(routes!(schedules::list_runs))
         .routes(routes!(actions::get_action))
         .routes(routes!(system::health))
         .routes(routes!(system::info))
@@ -254,6 +266,7 @@ mod tests {
             ),
             file_limits: crate::files::FileLimits::from_settings(&ApiSettings::default())
                 .expect("default limits"),
+            schedule_min_interval: Duration::from_secs(60),
         };
         let readiness = Readiness::new(vec![], Duration::from_secs(1));
         let router = router(state, readiness, 1024);

@@ -52,6 +52,17 @@ pub struct ApiSettings {
     /// Longest a logs request waits for a worker to answer, in milliseconds
     /// (`CONTAXY_API_LOGS_TIMEOUT_MS`); then it answers 503.
     pub api_logs_timeout_ms: u64,
+    /// Largest file one upload through the API may carry, in bytes
+    /// (`CONTAXY_API_MAX_UPLOAD_BYTES`); a larger one gets 413. At most
+    /// 10,000 times `CONTAXY_API_UPLOAD_PART_BYTES` (S3 takes at most
+    /// 10,000 parts). Uploads are exempt from `CONTAXY_API_MAX_BODY_BYTES`.
+    pub api_max_upload_bytes: u64,
+    /// Size of the parts an upload is streamed to the object storage in, in
+    /// bytes (`CONTAXY_API_UPLOAD_PART_BYTES`); at least 5 MiB (S3's
+    /// smallest part). Each upload in flight holds about two parts in
+    /// memory (one being read from the client, one on its way to S3); a
+    /// file no larger than one part is written in one call.
+    pub api_upload_part_bytes: usize,
     /// The shortest time allowed between two slots of a schedule, in
     /// seconds (`CONTAXY_SCHEDULE_MIN_INTERVAL_SECS`); a cron expression
     /// that fires more often is refused with 400 naming `cron`.
@@ -71,6 +82,8 @@ impl Default for ApiSettings {
             api_unknown_tokens_burst: 20,
             api_wait_timeout_secs: 60,
             api_logs_timeout_ms: 10_000,
+            api_max_upload_bytes: 5 * 1024 * 1024 * 1024,
+            api_upload_part_bytes: 8 * 1024 * 1024,
             schedule_min_interval_secs: 60,
         }
     }

@@ -22,6 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contaxy_common::domain::InvalidValue;
 use contaxy_common::domain::validation::FieldErrors;
+use contaxy_common::storage::StorageError;
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -46,10 +47,6 @@ pub enum ApiError {
     /// No such resource, or the token may not see it (404).
     #[error("{0}")]
     NotFound(String),
-    /// The route exists, not for this method (405): a `…/{id}:verb`
-    /// path asked with another method, or an unknown verb.
-    #[error("{0}")]
-    MethodNotAllowed(String),
     /// The request conflicts with the resource's state (409).
     #[error("{0}")]
     Conflict(String),
@@ -65,6 +62,25 @@ pub enum ApiError {
     /// A feature is not configured on this server (503).
     #[error("{0}")]
     Unavailable(String),
+    /// The path exists, but not for this method (405); `allow` lists the
+    /// methods it takes.
+    #[error("{message}")]
+    MethodNotAllowed {
+        /// What to do instead.
+        message: String,
+        /// The `Allow` header.
+        allow: &'static str,
+    },
+    /// The body is larger than this route accepts (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The `Range` asked for lies outside the file (416), which has `size`
+    /// bytes.
+    #[error("the range is not satisfiable")]
+    RangeNotSatisfiable {
+        /// The file's size, sent as `Content-Range: bytes */size`.
+        size: u64,
+    },
     /// A service the API depends on cannot be reached (503 with
     /// `Retry-After`): an outage, not a bug, so it is logged once per
     /// [`OUTAGE_LOG_INTERVAL`], not per request.
@@ -90,11 +106,13 @@ impl ApiError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::DependencyDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,6 +131,23 @@ impl From<sqlx::Error> for ApiError {
             return Self::DependencyDown("database");
         }
         Self::Internal(anyhow::Error::new(error).context("a database query failed"))
+    }
+}
+
+impl From<StorageError> for ApiError {
+    /// Storage away is a 503 (as any dependency down), a missing object a
+    /// 404; anything else the storage refused is this server's problem (a
+    /// 500, logged): routes sort the refusals a client causes before they
+    /// get here.
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(detail) => {
+                outage::note("object storage", &detail);
+                Self::DependencyDown("object storage")
+            }
+            StorageError::NotFound(_) => Self::NotFound("The file was not found.".to_owned()),
+            StorageError::Refused(_) => Self::Internal(anyhow::Error::new(error)),
+        }
     }
 }
 
@@ -195,10 +230,13 @@ fn explanation(status: StatusCode) -> &'static str {
             "This token sent too many requests; wait as long as Retry-After says."
         }
         StatusCode::SERVICE_UNAVAILABLE => {
-            "The server is not configured or not ready for this request."
+            "The server, or a service it depends on, is not ready for this request; retry later."
         }
         StatusCode::METHOD_NOT_ALLOWED => "The route exists, but not for this method.",
         StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than this server accepts.",
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            "Ask for a range within the file (Content-Range gives its size)."
+        }
         s if s.is_server_error() => "The server failed; the cause is in its logs.",
         _ => "The request is invalid; fix it before sending it again.",
     }
@@ -261,6 +299,24 @@ impl IntoResponse for ApiError {
                 let message = errors.to_string();
                 problem(status, message, json!({ "fields": errors.0 }))
             }
+            Self::MethodNotAllowed { message, allow } => {
+                let mut response = problem(status, message, json!({}));
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+                response
+            }
+            Self::RangeNotSatisfiable { size } => {
+                let mut response = problem(
+                    status,
+                    format!("The range lies outside the file, which has {size} bytes."),
+                    json!({ "size": size }),
+                );
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+                response
+            }
             Self::DependencyDown(what) => {
                 let mut response = problem(
                     status,
@@ -274,7 +330,7 @@ impl IntoResponse for ApiError {
                 response
             }
             Self::NotFound(message)
-            | Self::MethodNotAllowed(message)
+            | Self::TooLarge(message)
             | Self::Conflict(message)
             | Self::Invalid(message)
             | Self::Unavailable(message) => problem(status, message, json!({})),

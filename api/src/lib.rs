@@ -18,6 +18,8 @@
 //! - [`auth`]: tokens, the authentication layer, and the extractors every
 //!   handler uses to get its caller and project (`ProjectAccess<Write>`).
 //! - [`error`]: `ApiError`, the one place errors become responses.
+//! - [`files`]: the file service: upload streaming and limits, the
+//!   metadata S3 keeps, content-type sniffing, download ranges.
 //! - [`json`]: `JsonBody`, the body extractor that names the field of a
 //!   body of the wrong shape.
 //! - [`query`]: booleans in query strings, read as FastAPI reads them.
@@ -32,6 +34,7 @@ pub mod auth;
 pub mod config;
 pub mod deployments;
 pub mod error;
+pub mod files;
 pub mod json;
 pub mod query;
 pub mod routes;

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
 use crate::config::ApiConfig;
+use crate::files::FileLimits;
 use crate::routes;
 use crate::state::AppState;
 
@@ -37,6 +38,7 @@ impl Application {
             Duration::from_millis(config.common.probe_timeout_ms),
         );
         let auth = Auth::from_settings(&config.settings, shutdown.child_token())?;
+        let file_limits = FileLimits::from_settings(&config.settings)?;
         let topology = Topology::new(&config.common.topology_prefix);
         let state = AppState {
             db: connections.db.pool().clone(),
@@ -46,8 +48,9 @@ impl Application {
             namespace: config.common.namespace.clone(),
             wait_timeout: Duration::from_secs(config.settings.api_wait_timeout_secs),
             logs_timeout: Duration::from_millis(config.settings.api_logs_timeout_ms),
-            schedule_min_interval: Duration::from_secs(config.settings.schedule_min_interval_secs),
             storage: ObjectStore::new(&config.common),
+            file_limits,
+            schedule_min_interval: Duration::from_secs(config.settings.schedule_min_interval_secs),
         };
         let router = routes::router(state, readiness, config.settings.api_max_body_bytes);
         let server = HttpServer::bind(

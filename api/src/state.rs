@@ -9,6 +9,7 @@ use contaxy_common::storage::ObjectStore;
 use sqlx::PgPool;
 
 use crate::auth::Auth;
+use crate::files::FileLimits;
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Debug, Clone)]
@@ -27,8 +28,11 @@ pub struct AppState {
     pub wait_timeout: Duration,
     /// Longest a logs request waits for a worker to answer.
     pub logs_timeout: Duration,
+    /// The object storage of project files (and of the archived logs of
+    /// jobs whose container is gone).
+    pub storage: ObjectStore,
+    /// How large an upload may be and the part size it is streamed in.
+    pub file_limits: FileLimits,
     /// The shortest time allowed between two slots of a schedule.
     pub schedule_min_interval: Duration,
-    /// Object storage (archived logs of jobs whose container is gone).
-    pub storage: ObjectStore,
 }

@@ -17,10 +17,20 @@ import time
 import traceback
 from datetime import datetime, timedelta, timezone
 
-from contaxy.clients import AuthClient, DeploymentClient, ProjectClient, SystemClient
+import hashlib
+import io
+
+from contaxy.clients import (
+    AuthClient,
+    DeploymentClient,
+    FileClient,
+    ProjectClient,
+    SystemClient,
+)
 from contaxy.clients.shared import BaseUrlSession
 from contaxy.schema import (
     AccessLevel,
+    FileInput,
     JobInput,
     ProjectCreation,
     ProjectInput,
@@ -90,6 +100,7 @@ system = SystemClient(admin)
 projects = ProjectClient(admin)
 auth = AuthClient(admin)
 deployments = DeploymentClient(admin)
+files = FileClient(admin)
 state = {}
 
 # --- SystemClient ----------------------------------------------------------
@@ -425,6 +436,77 @@ call(
     lambda: deployments.suggest_job_config(PROJECT, IMAGE),
 )
 call("DeploymentClient.delete_jobs", delete_jobs)
+
+# --- FileClient ------------------------------------------------------------
+
+FILE_KEY = "drive/numbers.csv"
+FILE_DATA = b"a,b\n" + b"".join(b"%d,%d\n" % (i, i * i) for i in range(20000))
+
+
+def upload_file():
+    uploaded = files.upload_file(
+        PROJECT,
+        FILE_KEY,
+        io.BytesIO(FILE_DATA),
+        metadata={"origin": "drive"},
+        content_type="text/csv",
+    )
+    assert uploaded.key == FILE_KEY, uploaded
+    assert uploaded.file_size == len(FILE_DATA), uploaded
+    assert uploaded.md5_hash == hashlib.md5(FILE_DATA).hexdigest(), uploaded
+    assert uploaded.content_type == "text/csv", uploaded
+    assert uploaded.metadata == {"origin": "drive"}, uploaded
+    assert uploaded.latest_version, uploaded
+
+
+def list_files():
+    listed = files.list_files(PROJECT, prefix="drive/")
+    assert [f.key for f in listed] == [FILE_KEY], listed
+
+
+def get_file_metadata():
+    found = files.get_file_metadata(PROJECT, FILE_KEY)
+    assert found.file_size == len(FILE_DATA) and found.metadata == {"origin": "drive"}, found
+
+
+def update_file_metadata():
+    updated = files.update_file_metadata(
+        FileInput(description="from the client", metadata={"run": "1"}), PROJECT, FILE_KEY
+    )
+    assert updated.description == "from the client", updated
+    assert updated.metadata == {"origin": "drive", "run": "1"}, updated
+
+
+def download_file():
+    chunks, length = files.download_file(PROJECT, FILE_KEY)
+    assert length == len(FILE_DATA), length
+    assert b"".join(chunks) == FILE_DATA
+
+
+def delete_file():
+    files.delete_file(PROJECT, FILE_KEY)
+    try:
+        files.get_file_metadata(PROJECT, FILE_KEY)
+    except Exception as error:  # noqa: BLE001 -- the 404 is the point
+        assert getattr(error, "status_code", None) == 404, error
+    else:
+        fail("file after its deletion")
+
+
+def delete_files():
+    files.upload_file(PROJECT, "drive/old.txt", io.BytesIO(b"old"))
+    now = datetime.now(timezone.utc)
+    files.delete_files(PROJECT, date_from=now - timedelta(days=1), date_to=now + timedelta(days=1))
+    eventually("no files", lambda: files.list_files(PROJECT, prefix="drive/") == [])
+
+
+call("FileClient.upload_file", upload_file)
+call("FileClient.list_files", list_files)
+call("FileClient.get_file_metadata", get_file_metadata)
+call("FileClient.update_file_metadata", update_file_metadata)
+call("FileClient.download_file", download_file)
+call("FileClient.delete_file", delete_file)
+call("FileClient.delete_files", delete_files)
 
 # --- last: the project made above ------------------------------------------
 

@@ -147,6 +147,34 @@ impl TestApi {
         }
     }
 
+    /// Uploads `bytes` as multipart field `file` to `key` in `project`
+    /// with `token`; the part has `content_type` if one is given, and the
+    /// request the extra `headers` (`x-amz-meta-*`).
+    pub async fn upload(
+        &self,
+        project: &str,
+        key: &str,
+        token: &str,
+        bytes: Vec<u8>,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut part = reqwest::multipart::Part::bytes(bytes).file_name("upload");
+        if let Some(content_type) = content_type {
+            part = part.mime_str(content_type).expect("a content type");
+        }
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let mut request = self
+            .client
+            .post(self.app.url(&format!("/projects/{project}/files/{key}")))
+            .bearer_auth(token)
+            .multipart(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::answer(request).await
+    }
+
     /// GETs `path` with `token`.
     pub async fn get(&self, path: &str, token: &str) -> Answer {
         self.call(Method::GET, path, Some(token), None).await

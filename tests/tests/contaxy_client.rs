@@ -139,6 +139,9 @@ async fn contaxy_clients_calls_work_unchanged() {
         now_working.is_empty(),
         "calls not marked works work (mark them in docs/compatibility.md): {now_working:?}"
     );
+    // The files the script left behind (FileClient's calls).
+    let store = contaxy_common::storage::ObjectStore::new(&stack.api.common);
+    contaxy_tests::storage::remove_buckets(&store, &stack.api.common.s3_bucket_prefix).await;
     let count = format!("**{} of {}**", worked.len(), made.len());
     assert!(
         page.contains(&count),

@@ -68,8 +68,11 @@ async fn snapshot(api: &TestApi) -> BTreeMap<String, Value> {
     all
 }
 
+/// The key of the file that exists before the cases run.
+const FILE: &str = "data/report.csv";
+
 /// What exists before the cases run: a service, a job, an action, a
-/// schedule.
+/// schedule (and the file [`FILE`]).
 struct Existing {
     service: String,
     job: String,
@@ -158,6 +161,10 @@ async fn setup(api: &TestApi) -> (Tokens, String, Existing) {
         .to_owned();
     let service = deploy(api, "services", "Web App").await;
     let job = deploy(api, "jobs", "Nightly Batch").await;
+    let file = api
+        .upload("alpha", FILE, &api.admin, b"a,b\n".to_vec(), None, &[])
+        .await;
+    assert_eq!(file.status, 200, "{:?}", file.body);
     let schedule = api
         .call(
             Method::POST,
@@ -307,6 +314,88 @@ fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
             200,
             404,
             200,
+        ),
+        // Files: the upload's right token gets past every check and is then
+        // refused for its JSON body (400); the file exists from the setup.
+        case(
+            Method::GET,
+            "/projects/{project_id}/files",
+            "/projects/alpha/files",
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::POST,
+            "/projects/{project_id}/files/{file_key}",
+            &format!("/projects/alpha/files/{FILE}"),
+            Some(json!({})),
+            "alpha_write",
+            400,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/files/{file_key}:metadata",
+            &format!("/projects/alpha/files/{FILE}:metadata"),
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/files/{file_key}:download",
+            &format!("/projects/alpha/files/{FILE}:download"),
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/files/{file_key}:download-url",
+            &format!("/projects/alpha/files/{FILE}:download-url"),
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/files/{file_key}:upload-url",
+            &format!("/projects/alpha/files/{FILE}:upload-url"),
+            None,
+            "alpha_write",
+            200,
+            404,
+            403,
+        ),
+        case(
+            Method::PATCH,
+            "/projects/{project_id}/files/{file_key}",
+            &format!("/projects/alpha/files/{FILE}"),
+            Some(json!({"description": "changed"})),
+            "alpha_write",
+            200,
+            404,
+            403,
+        ),
+        case(
+            Method::DELETE,
+            "/projects/{project_id}/files/{file_key}",
+            &format!("/projects/alpha/files/{FILE}"),
+            None,
+            "alpha_write",
+            204,
+            404,
+            403,
         ),
         case(
             Method::GET,
@@ -754,6 +843,8 @@ async fn every_route_refuses_what_it_must_and_allows_the_right_token() {
             answer.body
         );
     }
+    let store = contaxy_common::storage::ObjectStore::new(&api.common);
+    contaxy_tests::storage::remove_buckets(&store, &api.common.s3_bucket_prefix).await;
 }
 
 #[tokio::test]

@@ -115,7 +115,8 @@ fn resource_of(path: &str, project: &ProjectId) -> String {
     };
     let mut rest: Vec<&str> = segments[start + 2..].to_vec();
     if let Some(last) = rest.last_mut() {
-        if let Some((name, _verb)) = last.split_once(':') {
+        // The last `:`: a file key may hold one itself.
+        if let Some((name, _verb)) = last.rsplit_once(':') {
             *last = name;
         }
         if last.is_empty() {
@@ -238,6 +239,10 @@ mod tests {
                 "projects/demo/files/a/b.txt",
             ),
             ("/projects/demo/services/:deploy", "projects/demo/services"),
+            (
+                "/projects/demo/files/a:b.txt:metadata",
+                "projects/demo/files/a:b.txt",
+            ),
             ("/api/projects/demo/jobs/", "projects/demo/jobs"),
             ("/elsewhere", "projects/demo"),
         ];

@@ -6,10 +6,15 @@
 //! ([`crate::auth::guard::authenticate`]). Only the routes in
 //! [`PUBLIC_PATHS`] answer without a token: the operational routes from
 //! [`contaxy_common::ops`] and the document itself.
+//!
+//! Request bodies are limited to `CONTAXY_API_MAX_BODY_BYTES` everywhere
+//! but on the files routes ([`files`]), which stream uploads and set their
+//! own limits.
 
 pub mod actions;
 pub mod deployments;
 mod document;
+pub mod files;
 pub mod members;
 pub mod networks;
 pub mod projects;
@@ -42,6 +47,12 @@ pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi
 
 /// Every authenticated API route, with its documentation.
 pub fn api_routes() -> OpenApiRouter<AppState> {
+    bounded_routes().merge(files::routes())
+}
+
+/// The API routes whose bodies are held to `CONTAXY_API_MAX_BODY_BYTES`:
+/// all but the files routes.
+fn bounded_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(document::ApiDoc::openapi())
         .routes(routes!(projects::create_project, projects::list_projects))
         .routes(routes!(projects::suggest_project_id))
@@ -110,19 +121,26 @@ pub fn openapi() -> OpenApiDoc {
 
 /// The full router of the API.
 pub(crate) fn router(state: AppState, readiness: Readiness, max_body_bytes: usize) -> Router {
-    let (api, mut doc) = api_routes().split_for_parts();
+    let (bounded, mut doc) = bounded_routes().split_for_parts();
+    let (file_routes, files_doc) = files::routes().split_for_parts();
+    doc.merge(files_doc);
     document::add_verb_routes(&mut doc);
     document::finish(&mut doc);
     let doc = Arc::new(doc);
-    let api = api
+    let bounded = bounded
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state.clone());
+    let file_routes = file_routes
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state);
     Router::new()
         .merge(ops::router(readiness))
         .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
-        .merge(api)
+        .merge(bounded)
         .fallback(error::no_route)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        // After the body limit: uploads stream under their own limit.
+        .merge(file_routes)
         // Outside the body limit, so that its 413 gets the JSON shape too.
         .layer(middleware::map_response(error::json_errors))
         .layer(
@@ -249,10 +267,12 @@ mod tests {
             namespace: "t".to_owned(),
             wait_timeout: Duration::from_secs(1),
             logs_timeout: Duration::from_secs(1),
-            schedule_min_interval: Duration::from_secs(60),
             storage: contaxy_common::storage::ObjectStore::new(
                 &contaxy_common::config::CommonConfig::default(),
             ),
+            file_limits: crate::files::FileLimits::from_settings(&ApiSettings::default())
+                .expect("default limits"),
+            schedule_min_interval: Duration::from_secs(60),
         };
         let readiness = Readiness::new(vec![], Duration::from_secs(1));
         let router = router(state, readiness, 1024);
@@ -265,18 +285,29 @@ mod tests {
             .filter(|path| !document::VERB_PATHS.contains(&path.as_str()))
             .cloned()
             .collect();
+        // The one wildcard route serves every documented path on a file key
+        // (`{file_key}`, `{file_key}:download`, …).
+        let on_key = |path: &str| path.starts_with("/projects/{project_id}/files/{file_key}");
+        let plain = documented.iter().filter(|p| !on_key(p)).count();
         assert!(
-            served.len() >= documented.len() + PUBLIC_PATHS.len(),
+            served.len() > plain + PUBLIC_PATHS.len(),
             "could not read the router's paths: {served:?}"
         );
+        assert!(served.contains(files::KEY_ROUTE), "{served:?}");
+        assert_eq!(documented.iter().filter(|p| on_key(p)).count(), 5);
         for path in &served {
             assert!(
-                documented.contains(path) || PUBLIC_PATHS.contains(&path.as_str()),
+                documented.contains(path)
+                    || PUBLIC_PATHS.contains(&path.as_str())
+                    || path == files::KEY_ROUTE,
                 "{path} is routed but neither documented nor public"
             );
         }
         for path in &documented {
-            assert!(served.contains(path), "{path} is documented but not routed");
+            assert!(
+                served.contains(path) || on_key(path),
+                "{path} is documented but not routed"
+            );
         }
     }
 }

@@ -36,7 +36,15 @@ pub enum InvalidFileKey {
     /// Has a `..` segment.
     #[error("a file key must not contain a '..' segment")]
     ParentSegment,
+    /// Starts with [`RESERVED_PREFIX`], where the platform keeps its own
+    /// objects (archived logs).
+    #[error("a file key must not start with '.contaxy/', which the platform keeps for itself")]
+    Reserved,
 }
+
+/// Where the platform keeps its own objects in a project's storage
+/// (archived logs): no file key starts with it.
+pub const RESERVED_PREFIX: &str = ".contaxy/";
 
 impl FileKey {
     /// Checks and normalises a key.
@@ -68,6 +76,9 @@ impl FileKey {
         }
         if key.chars().count() > MAX_KEY_CHARS {
             return Err(InvalidFileKey::TooLong);
+        }
+        if key.starts_with(RESERVED_PREFIX) || key == RESERVED_PREFIX.trim_end_matches('/') {
+            return Err(InvalidFileKey::Reserved);
         }
         Ok(Self(key))
     }
@@ -143,6 +154,8 @@ mod tests {
             ("a\rb", InvalidFileKey::LineBreak),
             ("a\0b", InvalidFileKey::ControlCharacter),
             (long.as_str(), InvalidFileKey::TooLong),
+            (".contaxy/logs/x.log", InvalidFileKey::Reserved),
+            ("./.contaxy//logs/x.log", InvalidFileKey::Reserved),
         ];
         for (raw, want) in cases {
             assert_eq!(FileKey::parse(raw), Err(want), "{raw:?}");

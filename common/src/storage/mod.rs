@@ -19,9 +19,14 @@
 //! [`StorageError::NotFound`]; anything else the storage refused is
 //! [`StorageError::Refused`].
 //!
-//! [`logs_archive`]: deployments' logs kept after their container is gone.
+//! - [`objects`]: heads, listings, downloads, deletes and presigned URLs.
+//! - [`upload`]: writes (one call, or multipart one part at a time) and
+//!   metadata changes (a copy onto itself).
+//! - [`logs_archive`]: deployments' logs kept after their container is gone.
 
 pub mod logs_archive;
+pub mod objects;
+pub mod upload;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -113,9 +113,10 @@ pub async fn job_verb(
         Some((id, "cancel")) => {
             cancel_job(state, access, Path((project, format!("{id}:cancel")))).await
         }
-        _ => Err(ApiError::MethodNotAllowed(
-            "The route exists, but not for this method.".to_owned(),
-        )),
+        _ => Err(ApiError::MethodNotAllowed {
+            message: "The route exists, but not for this method.".to_owned(),
+            allow: "GET, DELETE",
+        }),
     }
 }
 
@@ -144,9 +145,10 @@ pub async fn cancel_job(
 /// for any other method a route does not have).
 fn no_verb(id: &str) -> Result<(), ApiError> {
     if id.contains(':') {
-        return Err(ApiError::MethodNotAllowed(
-            "The route exists, but not for this method.".to_owned(),
-        ));
+        return Err(ApiError::MethodNotAllowed {
+            message: "The route exists, but not for this method.".to_owned(),
+            allow: "POST",
+        });
     }
     Ok(())
 }

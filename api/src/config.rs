@@ -38,6 +38,14 @@ pub struct ApiSettings {
     /// Requests one token may make in a burst above that rate
     /// (`CONTAXY_API_RATE_LIMIT_BURST`); at least 1.
     pub api_rate_limit_burst: u32,
+    /// Unknown tokens one client address may present a minute, sustained
+    /// (`CONTAXY_API_UNKNOWN_TOKENS_PER_MINUTE`); past it the address is
+    /// refused (429) before any token lookup until it may try again. 0 turns
+    /// this limit off.
+    pub api_unknown_tokens_per_minute: u32,
+    /// Unknown tokens one address may present in a burst above that rate
+    /// (`CONTAXY_API_UNKNOWN_TOKENS_BURST`); at least 1.
+    pub api_unknown_tokens_burst: u32,
     /// Longest a `wait=true` request waits for its action to end, in seconds
     /// (`CONTAXY_API_WAIT_TIMEOUT_SECS`); then it answers 202 as without.
     pub api_wait_timeout_secs: u64,
@@ -59,6 +67,8 @@ impl Default for ApiSettings {
             token_secret: None,
             api_rate_limit_per_second: 20,
             api_rate_limit_burst: 50,
+            api_unknown_tokens_per_minute: 60,
+            api_unknown_tokens_burst: 20,
             api_wait_timeout_secs: 60,
             api_logs_timeout_ms: 10_000,
             schedule_min_interval_secs: 60,

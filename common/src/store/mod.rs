@@ -63,7 +63,7 @@ impl Database {
             .map_err(StoreError::BadUrl)?;
         let pool = PgPoolOptions::new()
             .max_connections(config.database_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_millis(config.database_acquire_timeout_ms))
             .connect_lazy_with(options);
         let (ready_tx, schema_ready) = watch::channel(false);
         tokio::spawn(migrate_until_done(pool.clone(), ready_tx, shutdown));

@@ -19,6 +19,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use contaxy_common::domain::schedule::{CatchUpPolicy, ConcurrencyPolicy, RunOutcome};
 use contaxy_common::scheduled::{self, FireError, FireKind, Firing};
 use contaxy_common::store::schedules::{self, ScheduleRecord};
+use futures::{StreamExt, stream};
+
+/// Batches one pass reads at most (a schedule that keeps failing stays due;
+/// this bounds the pass all the same).
+const MAX_BATCHES: usize = 100;
 
 /// Metric: slots handled, by outcome.
 pub const SLOTS: &str = "contaxy_scheduler_schedule_slots_total";
@@ -30,8 +35,11 @@ pub const LATENESS: &str = "contaxy_scheduler_fire_lateness_seconds";
 pub struct CronSettings {
     /// A slot at most this late counts as on time (`catch_up = skip`).
     pub on_time: TimeDelta,
-    /// Schedules per pass at most.
+    /// Schedules read per query; a pass reads batch after batch.
     pub batch: i64,
+    /// Schedules handled at once (each holds a database connection while
+    /// its slot's transaction runs).
+    pub concurrency: usize,
     /// Due slots handled per schedule per pass at most; the rest wait for
     /// the next pass.
     pub slots_per_schedule: usize,
@@ -42,6 +50,7 @@ impl Default for CronSettings {
         Self {
             on_time: TimeDelta::seconds(30),
             batch: 500,
+            concurrency: 8,
             slots_per_schedule: 1000,
         }
     }
@@ -96,31 +105,71 @@ pub struct PassReport {
     pub lost_races: usize,
 }
 
-/// One pass at `now`: handles every due slot of every due schedule.
+impl PassReport {
+    fn add(&mut self, other: Self) {
+        self.fired += other.fired;
+        self.passed_over += other.passed_over;
+        self.lost_races += other.lost_races;
+    }
+}
+
+/// One pass at `now`: handles every due slot of every due schedule,
+/// `settings.concurrency` schedules at a time (each schedule's slots in
+/// order), batch after batch until none is due or `MAX_BATCHES` ran.
 pub async fn pass(
     firing: &Firing<'_>,
     settings: &CronSettings,
     now: DateTime<Utc>,
 ) -> sqlx::Result<PassReport> {
     let mut report = PassReport::default();
-    for schedule in schedules::due(firing.pool, now, settings.batch).await? {
-        if let Err(error) = handle(firing, settings, &schedule, now, &mut report).await {
-            // The slot's transaction rolled back; the next pass tries again.
-            tracing::warn!(schedule_id = %schedule.id, %error, "A schedule's due slots could not be handled.");
-            continue;
+    for _ in 0..MAX_BATCHES {
+        let due = schedules::due(firing.pool, now, settings.batch).await?;
+        let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= settings.batch;
+        let reports: Vec<PassReport> = stream::iter(due)
+            .map(|schedule| handle_and_prune(firing, settings, schedule, now))
+            .buffer_unordered(settings.concurrency.max(1))
+            .collect()
+            .await;
+        for one in reports {
+            report.add(one);
         }
-        let pruned = schedules::prune_runs(
-            firing.pool,
-            schedule.id,
-            schedule.succeeded_history_limit,
-            schedule.failed_history_limit,
-        )
-        .await?;
-        if pruned > 0 {
-            tracing::debug!(schedule_id = %schedule.id, pruned, "Old runs beyond the history limits were deleted.");
+        if !full {
+            break;
         }
     }
     Ok(report)
+}
+
+/// Handles one schedule's due slots, then prunes its runs. Errors are
+/// logged: the slot's transaction rolled back and the next pass tries again.
+async fn handle_and_prune(
+    firing: &Firing<'_>,
+    settings: &CronSettings,
+    schedule: ScheduleRecord,
+    now: DateTime<Utc>,
+) -> PassReport {
+    let mut report = PassReport::default();
+    if let Err(error) = handle(firing, settings, &schedule, now, &mut report).await {
+        tracing::warn!(schedule_id = %schedule.id, %error, "A schedule's due slots could not be handled.");
+        return report;
+    }
+    match schedules::prune_runs(
+        firing.pool,
+        schedule.id,
+        schedule.succeeded_history_limit,
+        schedule.failed_history_limit,
+    )
+    .await
+    {
+        Ok(0) => {}
+        Ok(pruned) => {
+            tracing::debug!(schedule_id = %schedule.id, pruned, "Old runs beyond the history limits were deleted.")
+        }
+        Err(error) => {
+            tracing::warn!(schedule_id = %schedule.id, %error, "Old runs could not be pruned; the next pass tries again.")
+        }
+    }
+    report
 }
 
 /// Handles the due slots of one schedule.

@@ -222,3 +222,16 @@ fn the_first_slot_respects_the_end_date() {
     .expect("valid");
     assert_eq!(valid.first_slot_after(now), None);
 }
+
+#[test]
+fn an_impossible_date_has_no_slot_and_is_refused_quickly() {
+    let started = std::time::Instant::now();
+    let now = at("2026-01-01T00:00:00Z");
+    for cron in ["0 0 0 31 2 *", "0 0 0 30 2 * 2027-2099"] {
+        let refused = input(json!({"cron": cron, "job_template": job()}))
+            .validate(TimeDelta::seconds(60), now)
+            .expect_err(cron);
+        assert!(refused.has("cron"), "{cron}: {refused}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -1,0 +1,193 @@
+//! `schedules`: N schedules firing every minute against one scheduler
+//! process (the real binary, built beside this one), on the real
+//! PostgreSQL and RabbitMQ. It measures, for each fire, the time from the
+//! slot to its action being recorded (p50, p99, max), and samples the
+//! scheduler's CPU time and RSS from `/proc`.
+//!
+//! No worker runs: the jobs stay `pending` and their deploy messages wait
+//! in the run's own queues, removed at the end with its database.
+//!
+//! Usage: `cargo build --release -p contaxy-scheduler -p contaxy-bench &&
+//! target/release/schedules [schedules] [slots] [scheduler binary]`
+//! (default 10000, 2, and `contaxy-scheduler` beside this binary). The
+//! bench itself only polls PostgreSQL; a debug build of it measures a
+//! release scheduler as well.
+//! Figures: `docs/benchmarks.md`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use contaxy_common::topology::Topology;
+use contaxy_tests::broker::delete_topology_blocking;
+use contaxy_tests::{TestDb, common_config, db::insert_project};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let count: i64 = args
+        .next()
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(10_000);
+    let slots: i64 = args.next().map(|n| n.parse()).transpose()?.unwrap_or(2);
+    let db = TestDb::new().await;
+    let pool = db.migrated_pool(10).await;
+    insert_project(&pool, "bench").await;
+    let common = common_config(db.url());
+    let topology = Topology::new(&common.topology_prefix);
+
+    // The first slot is the start of a minute at least 20 s away, so the
+    // scheduler is up and leading before it.
+    let now = Utc::now();
+    let first = (now + TimeDelta::seconds(80))
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .context("a minute boundary")?;
+    let template = json!({"container_image": "busybox", "display_name": "bench job"});
+    sqlx::query(
+        "INSERT INTO schedules (id, project_id, display_name, cron, job_template, next_slot, created_by)
+         SELECT gen_random_uuid(), 'bench', 'bench ' || n, '* * * * *', $1, $2, 'users/bench'
+         FROM generate_series(1, $3) AS n",
+    )
+    .bind(&template)
+    .bind(first)
+    .bind(count)
+    .execute(&pool)
+    .await?;
+    println!("{count} schedules every minute; first slot {first}, {slots} slots");
+
+    let binary = match args.next() {
+        Some(path) => path.into(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the bench's directory")?
+            .join("contaxy-scheduler"),
+    };
+    if !binary.is_file() {
+        bail!(
+            "{} is not built: cargo build --release -p contaxy-scheduler",
+            binary.display()
+        );
+    }
+    let mut scheduler = Command::new(&binary)
+        .env("CONTAXY_DATABASE_URL", common.database_url.expose_secret())
+        .env("CONTAXY_DATABASE_MAX_CONNECTIONS", "10")
+        .env("CONTAXY_AMQP_URL", common.amqp_url.expose_secret())
+        .env("CONTAXY_TOPOLOGY_PREFIX", &common.topology_prefix)
+        .env("CONTAXY_NAMESPACE", "bench")
+        .env("CONTAXY_SCHEDULER_LISTEN_ADDR", "127.0.0.1:0")
+        .env("CONTAXY_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("start the scheduler")?;
+    let result = measure(&pool, &mut scheduler, first, count, slots).await;
+    let _ = scheduler.kill();
+    let _ = scheduler.wait();
+    delete_topology_blocking(topology);
+    drop(pool);
+    drop(db);
+    result
+}
+
+async fn measure(
+    pool: &sqlx::PgPool,
+    scheduler: &mut Child,
+    first: DateTime<Utc>,
+    count: i64,
+    slots: i64,
+) -> anyhow::Result<()> {
+    let pid = scheduler.id();
+    let expected = count * slots;
+    let deadline = first + TimeDelta::minutes(slots) + TimeDelta::seconds(120);
+    let started = Instant::now();
+    let idle_cpu = cpu_seconds(pid)?;
+    let mut peak_rss = 0;
+    let mut cpu_at_first = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Ok(Some(status)) = scheduler.try_wait() {
+            bail!("the scheduler exited: {status}");
+        }
+        peak_rss = peak_rss.max(rss_kib(pid)?);
+        if cpu_at_first.is_none() && Utc::now() >= first {
+            cpu_at_first = Some(cpu_seconds(pid)?);
+        }
+        let fired: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM schedule_runs WHERE outcome = 'fired'")
+                .fetch_one(pool)
+                .await?;
+        if fired >= expected {
+            break;
+        }
+        if Utc::now() > deadline {
+            bail!("only {fired} of {expected} fires after the last slot plus 120 s");
+        }
+    }
+    let cpu_end = cpu_seconds(pid)?;
+    let busy = cpu_end - cpu_at_first.unwrap_or(idle_cpu);
+    let (p50, p99, max, late): (f64, f64, f64, i64) = sqlx::query_as(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY l), percentile_cont(0.99) WITHIN GROUP (ORDER BY l),
+                max(l), count(*) FILTER (WHERE l > 1)
+         FROM (SELECT extract(epoch FROM a.created_at - r.slot_time)::float8 AS l
+               FROM schedule_runs r JOIN actions a ON a.id = r.action_id WHERE r.outcome = 'fired') f",
+    )
+    .fetch_one(pool)
+    .await?;
+    let per_slot: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
+        "SELECT r.slot_time, max(extract(epoch FROM a.created_at - r.slot_time))::float8
+         FROM schedule_runs r JOIN actions a ON a.id = r.action_id GROUP BY r.slot_time ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await?;
+    println!(
+        "fires: {expected} in {:.0} s of wall time",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "lateness (slot to action recorded): p50 {p50:.3} s, p99 {p99:.3} s, max {max:.3} s; {late} fires over 1 s"
+    );
+    for (slot, last) in per_slot {
+        println!("  slot {slot}: last fire recorded {last:.3} s after it");
+    }
+    let minutes = slots as f64;
+    println!(
+        "scheduler CPU: {busy:.1} s over {slots} slots ({:.1}% of one core per minute); peak RSS {} MiB",
+        busy / (minutes * 60.0) * 100.0,
+        peak_rss / 1024
+    );
+    Ok(())
+}
+
+/// User + system CPU time of `pid`, in seconds (`/proc/<pid>/stat`).
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("a stat line")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after `)`.
+    let ticks: f64 = fields.get(11).context("utime")?.parse::<f64>()?
+        + fields.get(12).context("stime")?.parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+/// Resident set size of `pid`, in KiB (`/proc/<pid>/status`).
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("a number")?
+        .parse()?)
+}

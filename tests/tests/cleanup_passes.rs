@@ -252,3 +252,46 @@ async fn containers_without_a_row_are_removed_and_recorded_ones_stay() {
         "running"
     );
 }
+
+#[tokio::test]
+async fn a_service_with_clear_volume_on_stop_loses_its_volume_on_stop_and_starts_anew() {
+    use reqwest::Method;
+
+    let stack = Stack::start().await;
+    let mut body = job("clearing service", IDLE);
+    body["clear_volume_on_stop"] = true.into();
+    body["compute"]["volume_path"] = "/data".into();
+    let accepted = stack.submit("services", &body).await;
+    let id = str_of(&accepted, "id").to_owned();
+    stack.wait_status("services", &id, "running").await;
+    assert_eq!(stack.volumes(&id).await.len(), 1);
+    let action = |name: &'static str| {
+        let path = format!("/projects/{PROJECT}/services/{id}/actions/{name}");
+        let stack = &stack;
+        async move {
+            let answer = stack.call(Method::POST, &path, None).await;
+            assert_eq!(answer.status, 202, "{name}: {:?}", answer.body);
+            stack
+                .wait_action(str_of(&answer.body, "action_id"), "succeeded")
+                .await;
+        }
+    };
+
+    action("stop").await;
+    assert!(
+        stack.volumes(&id).await.is_empty(),
+        "the volume was cleared"
+    );
+    assert!(stack.containers(Some(&id)).await.is_empty());
+    // `stopped` (its exit event, if it comes late, may say `succeeded`).
+    stack
+        .wait_deployment("services", &id, "to be stopped", |d| {
+            d["is_stopped"] == true
+        })
+        .await;
+
+    action("start").await;
+    stack.wait_status("services", &id, "running").await;
+    assert_eq!(stack.containers(Some(&id)).await.len(), 1);
+    assert_eq!(stack.volumes(&id).await.len(), 1, "a fresh volume");
+}

@@ -207,3 +207,91 @@ async fn expired_tokens_are_deleted_after_the_grace_and_others_stay() {
     assert!(exists(later).await);
     assert!(exists(never).await);
 }
+
+#[tokio::test]
+async fn containers_without_a_row_are_removed_and_recorded_ones_stay() {
+    use contaxy_worker::WorkerSettings;
+    use contaxy_worker::orphan_sweep::remove_orphan_deployments;
+
+    let stack = Stack::start().await;
+    let orphan = stack.submit("jobs", &job("orphan job", IDLE)).await;
+    let orphan = str_of(&orphan, "id").to_owned();
+    let kept = stack.submit("jobs", &job("recorded job", IDLE)).await;
+    let kept = str_of(&kept, "id").to_owned();
+    stack.wait_status("jobs", &orphan, "running").await;
+    stack.wait_status("jobs", &kept, "running").await;
+    let cleanup = cleanup_context(&stack, settings()).await;
+    // The row goes behind the platform's back (as when a project's rows
+    // went while a deploy was still making its container).
+    sqlx::query("DELETE FROM deployments WHERE id = $1")
+        .bind(&orphan)
+        .execute(&cleanup.pool)
+        .await
+        .expect("the row is deleted");
+    let runtime =
+        contaxy_worker::runtime::build(&WorkerSettings::default().runtime(stack.namespace()))
+            .await
+            .expect("the runtime");
+
+    // Too young: left for the next sweep.
+    let removed = remove_orphan_deployments(&cleanup.pool, runtime.as_ref(), chrono::Utc::now())
+        .await
+        .expect("a sweep");
+    assert!(removed.is_empty(), "{removed:?}");
+    assert_eq!(stack.containers(Some(&orphan)).await.len(), 1);
+
+    let later = chrono::Utc::now() + chrono::Duration::seconds(120);
+    let removed = remove_orphan_deployments(&cleanup.pool, runtime.as_ref(), later)
+        .await
+        .expect("a sweep");
+    assert_eq!(removed, vec![(PROJECT.to_owned(), orphan.clone())]);
+    assert!(stack.containers(Some(&orphan)).await.is_empty());
+    assert_eq!(stack.containers(Some(&kept)).await.len(), 1);
+    assert_eq!(
+        stack.deployment("jobs", &kept).await.body["status"],
+        "running"
+    );
+}
+
+#[tokio::test]
+async fn a_service_with_clear_volume_on_stop_loses_its_volume_on_stop_and_starts_anew() {
+    use reqwest::Method;
+
+    let stack = Stack::start().await;
+    let mut body = job("clearing service", IDLE);
+    body["clear_volume_on_stop"] = true.into();
+    body["compute"]["volume_path"] = "/data".into();
+    let accepted = stack.submit("services", &body).await;
+    let id = str_of(&accepted, "id").to_owned();
+    stack.wait_status("services", &id, "running").await;
+    assert_eq!(stack.volumes(&id).await.len(), 1);
+    let action = |name: &'static str| {
+        let path = format!("/projects/{PROJECT}/services/{id}/actions/{name}");
+        let stack = &stack;
+        async move {
+            let answer = stack.call(Method::POST, &path, None).await;
+            assert_eq!(answer.status, 202, "{name}: {:?}", answer.body);
+            stack
+                .wait_action(str_of(&answer.body, "action_id"), "succeeded")
+                .await;
+        }
+    };
+
+    action("stop").await;
+    assert!(
+        stack.volumes(&id).await.is_empty(),
+        "the volume was cleared"
+    );
+    assert!(stack.containers(Some(&id)).await.is_empty());
+    // `stopped` (its exit event, if it comes late, may say `succeeded`).
+    stack
+        .wait_deployment("services", &id, "to be stopped", |d| {
+            d["is_stopped"] == true
+        })
+        .await;
+
+    action("start").await;
+    stack.wait_status("services", &id, "running").await;
+    assert_eq!(stack.containers(Some(&id)).await.len(), 1);
+    assert_eq!(stack.volumes(&id).await.len(), 1, "a fresh volume");
+}

@@ -15,6 +15,8 @@
 //! - [`retry`]: the retry decision (a pure function) and in-process backoff.
 //! - [`network_sweep`]: the sweep that removes orphaned project networks and
 //!   keeps the record of attached deployments true.
+//! - [`orphan_sweep`]: the sweep that removes containers (with their
+//!   volumes) that have no row.
 //! - [`status`]: deployment status from the runtime's own events, plus a
 //!   periodic reconcile.
 //! - [`logs`]: answers the API's logs requests.
@@ -34,6 +36,7 @@ pub mod dispatch;
 pub mod error;
 pub mod logs;
 pub mod network_sweep;
+pub mod orphan_sweep;
 pub mod retry;
 pub mod runtime;
 pub mod settle;

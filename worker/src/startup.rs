@@ -18,6 +18,7 @@ use crate::consumer::{Consumer, ConsumerSettings};
 use crate::context::{ActionContext, DeploymentSettings, NetworkSettings};
 use crate::logs::LogsResponder;
 use crate::network_sweep::NetworkSweeper;
+use crate::orphan_sweep::OrphanSweeper;
 use crate::runtime::{self, RuntimeConfig};
 use crate::status::StatusWatcher;
 
@@ -133,6 +134,11 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         runtime: Arc::clone(&runtime),
         every: reconcile_every,
     };
+    let orphans = OrphanSweeper {
+        pool: pool.clone(),
+        runtime: Arc::clone(&runtime),
+        every: reconcile_every,
+    };
     let concurrency = config.settings.worker_concurrency.max(1);
     let consumer = Arc::new(Consumer {
         pool: pool.clone(),
@@ -175,6 +181,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         consumer.run(shutdown.clone()),
         watcher.run(shutdown.clone()),
         sweeper.run(shutdown.clone()),
+        orphans.run(shutdown.clone()),
         logs.run(shutdown),
     );
 }

@@ -315,6 +315,15 @@ pub async fn delete(pool: &PgPool, project_id: &str, id: &str) -> sqlx::Result<b
     Ok(deleted.rows_affected() == 1)
 }
 
+/// Which of `ids` have a row (in any project: ids are unique across
+/// projects); what the workers' container sweep compares the runtime with.
+pub async fn existing_ids(pool: &PgPool, ids: &[String]) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM deployments WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}
+
 /// The database's clock: what a reconcile stamps its listing with, so it is
 /// compared with `updated_at` (written by the database's `now()`) on one
 /// clock, whatever the worker host's clock says.

@@ -50,8 +50,20 @@ pub async fn execute(
             Ok(())
         }
         DeploymentAction::Cancel(payload) => job_end::cancel(ctx, &target, payload).await,
-        DeploymentAction::Start => Ok(with_retries(|| ctx.runtime.start(&target)).await?),
-        DeploymentAction::Stop => Ok(with_retries(|| ctx.runtime.stop(&target)).await?),
+        DeploymentAction::Start => match with_retries(|| ctx.runtime.start(&target)).await {
+            Ok(()) => Ok(()),
+            // Its container went with its volume on stop
+            // (`clear_volume_on_stop`): made anew from the record.
+            Err(RuntimeError::NotFound { .. }) => {
+                let record = recorded(ctx, project_id, id).await?;
+                run(ctx, message, id, record).await
+            }
+            Err(error) => Err(error.into()),
+        },
+        DeploymentAction::Stop => {
+            with_retries(|| ctx.runtime.stop(&target)).await?;
+            clear_volume_if_asked(ctx, &target).await
+        }
         DeploymentAction::Restart(payload) if payload.recreate => {
             // The input changed: make the container anew, keep the data. The
             // recorded input is what is deployed.
@@ -64,6 +76,39 @@ pub async fn execute(
         }
         DeploymentAction::Restart(_) => Ok(with_retries(|| ctx.runtime.restart(&target)).await?),
     }
+}
+
+/// After a stop: a service with `clear_volume_on_stop` and a volume loses
+/// its container and its volume (a volume cannot be emptied while a
+/// container holds it); the next start makes both anew.
+async fn clear_volume_if_asked(
+    ctx: &ActionContext,
+    target: &DeploymentRef,
+) -> Result<(), ActionError> {
+    let Some(record) =
+        deployments::find(&ctx.pool, &target.project_id, &target.deployment_id).await?
+    else {
+        return Ok(());
+    };
+    let input = &record.input;
+    if record.deployment_type != DeploymentType::Service
+        || input.clear_volume_on_stop != Some(true)
+        || input.compute.volume_path.is_none()
+    {
+        return Ok(());
+    }
+    let options = DeleteOptions {
+        delete_volumes: true,
+    };
+    with_retries(|| ctx.runtime.delete(target, options)).await?;
+    set_status(
+        ctx,
+        &target.project_id,
+        &target.deployment_id,
+        DeploymentStatus::Stopped,
+        Some("stopped; its volume was cleared"),
+    )
+    .await
 }
 
 /// The deployment's record; a restart acts on a recorded deployment only.

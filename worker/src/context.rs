@@ -1,5 +1,6 @@
 //! What the action families work with: [`ActionContext`], the store, the
-//! runtime, the settings and the publisher of status events. It knows nothing of dispatching:
+//! runtime, the object store, the settings and the publisher of status
+//! events. It knows nothing of dispatching:
 //! `crate::dispatch` picks the family, and the family modules in
 //! `crate::actions` work from this context.
 
@@ -7,6 +8,7 @@ use std::sync::Arc;
 
 use contaxy_common::domain::network::SubnetPool;
 use contaxy_common::publisher::Publisher;
+use contaxy_common::storage::ObjectStore;
 use sqlx::PgPool;
 
 use crate::runtime::Runtime;
@@ -18,6 +20,8 @@ pub struct ActionContext {
     pub pool: PgPool,
     /// The container runtime.
     pub runtime: Arc<dyn Runtime>,
+    /// Projects' files (S3).
+    pub storage: ObjectStore,
     /// What containers are told about the platform.
     pub deployment: DeploymentSettings,
     /// Where project networks get their addresses.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use contaxy_common::domain::InvalidValue;
 use contaxy_common::domain::action::{ErrorClass, InvalidAction};
 use contaxy_common::domain::validation::FieldErrors;
+use contaxy_common::storage::StorageError;
 use contaxy_common::store::networks::AllocationError;
 
 use crate::runtime::{DeploymentRef, RuntimeError};
@@ -20,6 +21,17 @@ pub enum ActionError {
     /// The runtime failed; its own classification decides the class.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// Object storage failed: unavailable is transient, anything else it
+    /// refused (or a missing source file) is permanent.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A file would be written in a project that is gone or being deleted
+    /// (its storage would outlive it).
+    #[error("project {project_id} does not exist or is being deleted, so no file is written in it")]
+    FilesOfProjectNotLive {
+        /// The project.
+        project_id: String,
+    },
     /// PostgreSQL could not be reached: worth waiting for.
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(#[source] sqlx::Error),
@@ -101,6 +113,7 @@ impl ActionError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Runtime(error) if error.is_retryable() => ErrorClass::Transient,
+            Self::Storage(error) if error.is_transient() => ErrorClass::Transient,
             Self::Allocation(AllocationError::Contended(_))
             | Self::DatabaseUnavailable(_)
             | Self::SubnetsRefused { .. }
@@ -108,6 +121,8 @@ impl ActionError {
             | Self::NetworkGoneAgain(_)
             | Self::TimedOut(_) => ErrorClass::Transient,
             Self::Runtime(_)
+            | Self::Storage(_)
+            | Self::FilesOfProjectNotLive { .. }
             | Self::Database(_)
             | Self::Allocation(_)
             | Self::NetworkUnusable { .. }
@@ -195,6 +210,16 @@ mod tests {
             missing.to_string(),
             "deployment d of project p was not found"
         );
+        let away = ActionError::from(StorageError::Unavailable("connection refused".to_owned()));
+        assert_eq!(away.class(), ErrorClass::Transient);
+        assert_eq!(
+            away.to_string(),
+            "object storage is unavailable: connection refused"
+        );
+        let refused = ActionError::from(StorageError::Refused("403 AccessDenied".to_owned()));
+        assert_eq!(refused.class(), ErrorClass::Permanent);
+        let no_source = ActionError::from(StorageError::NotFound("a.txt".to_owned()));
+        assert_eq!(no_source.class(), ErrorClass::Permanent);
         let timed_out = ActionError::TimedOut(Duration::from_secs(300));
         assert_eq!(timed_out.to_string(), "the attempt took longer than 300 s");
         assert!(timed_out.is_transient());

@@ -8,6 +8,7 @@ use anyhow::Context;
 use contaxy_common::connections::Connections;
 use contaxy_common::ops::{self, HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
+use contaxy_common::storage::ObjectStore;
 use contaxy_common::store::capacity;
 use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
@@ -141,6 +142,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         context: Arc::new(ActionContext {
             pool: pool.clone(),
             runtime: Arc::clone(&runtime),
+            storage: ObjectStore::new(&config.common),
             deployment,
             network,
             publisher: Arc::clone(&publisher),

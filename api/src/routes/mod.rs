@@ -10,6 +10,7 @@
 pub mod actions;
 pub mod deployments;
 mod document;
+pub mod files;
 pub mod members;
 pub mod networks;
 pub mod projects;
@@ -79,6 +80,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(offers::list_job_actions))
         .routes(routes!(offers::list_deploy_service_actions))
         .routes(routes!(offers::list_deploy_job_actions))
+        .routes(routes!(files::bulk::delete_files_by_date))
         .routes(routes!(actions::get_action))
         .routes(routes!(system::health))
         .routes(routes!(system::info))

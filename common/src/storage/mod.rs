@@ -18,6 +18,13 @@
 //! the API, a retry for a worker); a missing object is
 //! [`StorageError::NotFound`]; anything else the storage refused is
 //! [`StorageError::Refused`].
+//!
+//! - [`bulk`]: listing every version page by page and removing in batches
+//!   (file actions, a project's storage).
+//! - [`copy`]: server-side copies within a project.
+
+pub mod bulk;
+pub mod copy;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,10 @@
-//! One module per action family: [`deployment`], [`network`], [`project`].
+//! One module per action family: [`deployment`], [`network`], [`file`],
+//! [`project`].
 //! Each matches its own family's enum exhaustively; `crate::dispatch` picks
 //! the family.
 
 pub mod deployment;
+pub mod file;
 pub mod network;
 pub mod project;
 

@@ -14,6 +14,8 @@ MOTO_VERSION="5.2.5"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 # contaxy's Python client that tests/tests/contaxy_client.rs drives.
 CONTAXY_CLIENT_VERSION="0.0.23"
+# The API fuzzer of the suite (tests/tests/api_fuzz.rs).
+SCHEMATHESIS_VERSION="4.32.5"
 TEST_IMAGE="contaxy/busybox:test"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

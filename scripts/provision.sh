@@ -8,7 +8,7 @@
 # Idempotent: every step checks first and skips what is already there, so a
 # second run changes nothing and takes a few seconds.
 #
-# Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|kubernetes-validate|client|images]...
+# Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|kubernetes-validate|client|fuzz|images]...
 #        (no argument: all of them)
 #        scripts/provision.sh reset-test-vhost   (empties the tests' RabbitMQ host)
 set -euo pipefail
@@ -189,6 +189,21 @@ provision_client() {
     || fail "pip install contaxy failed (see $CONTAXY_DEV_HOME/logs/contaxy-client-install.log)" "check the network to PyPI"
 }
 
+# --- API fuzzer ----------------------------------------------------------------
+provision_fuzz() {
+  local venv="$CONTAXY_DEV_HOME/schemathesis-venv"
+  if "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('schemathesis') == '$SCHEMATHESIS_VERSION'" 2>/dev/null; then
+    log "schemathesis $SCHEMATHESIS_VERSION is in $venv"
+    return
+  fi
+  log "installing schemathesis $SCHEMATHESIS_VERSION (the API fuzzer) into $venv"
+  mkdir -p "$CONTAXY_DEV_HOME/logs"
+  python3 -m venv "$venv" || fail "python3 -m venv failed" "apt-get install python3-venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" \
+    >"$CONTAXY_DEV_HOME/logs/schemathesis-install.log" 2>&1 \
+    || fail "pip install schemathesis failed (see $CONTAXY_DEV_HOME/logs/schemathesis-install.log)" "check the network to PyPI"
+}
+
 # --- Test images -------------------------------------------------------------
 provision_images() {
   if docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
@@ -213,12 +228,12 @@ provision_images() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(postgres rabbitmq docker s3 kubernetes-validate client images)
+[ ${#steps[@]} -gt 0 ] || steps=(postgres rabbitmq docker s3 kubernetes-validate client fuzz images)
 for step in "${steps[@]}"; do
   case "$step" in
-    postgres | rabbitmq | docker | s3 | client | images) "provision_$step" ;;
+    postgres | rabbitmq | docker | s3 | client | fuzz | images) "provision_$step" ;;
     kubernetes-validate) provision_kubernetes_validate ;;
     reset-test-vhost) reset_test_vhost ;;
-    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3, kubernetes-validate, client, images or reset-test-vhost" ;;
+    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3, kubernetes-validate, client, fuzz, images or reset-test-vhost" ;;
   esac
 done

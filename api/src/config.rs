@@ -38,12 +38,24 @@ pub struct ApiSettings {
     /// Requests one token may make in a burst above that rate
     /// (`CONTAXY_API_RATE_LIMIT_BURST`); at least 1.
     pub api_rate_limit_burst: u32,
+    /// Unknown tokens one client address may present a minute, sustained
+    /// (`CONTAXY_API_UNKNOWN_TOKENS_PER_MINUTE`); past it the address is
+    /// refused (429) before any token lookup until it may try again. 0 turns
+    /// this limit off.
+    pub api_unknown_tokens_per_minute: u32,
+    /// Unknown tokens one address may present in a burst above that rate
+    /// (`CONTAXY_API_UNKNOWN_TOKENS_BURST`); at least 1.
+    pub api_unknown_tokens_burst: u32,
     /// Longest a `wait=true` request waits for its action to end, in seconds
     /// (`CONTAXY_API_WAIT_TIMEOUT_SECS`); then it answers 202 as without.
     pub api_wait_timeout_secs: u64,
     /// Longest a logs request waits for a worker to answer, in milliseconds
     /// (`CONTAXY_API_LOGS_TIMEOUT_MS`); then it answers 503.
     pub api_logs_timeout_ms: u64,
+    /// The shortest time allowed between two slots of a schedule, in
+    /// seconds (`CONTAXY_SCHEDULE_MIN_INTERVAL_SECS`); a cron expression
+    /// that fires more often is refused with 400 naming `cron`.
+    pub schedule_min_interval_secs: u64,
 }
 
 impl Default for ApiSettings {
@@ -55,8 +67,11 @@ impl Default for ApiSettings {
             token_secret: None,
             api_rate_limit_per_second: 20,
             api_rate_limit_burst: 50,
+            api_unknown_tokens_per_minute: 60,
+            api_unknown_tokens_burst: 20,
             api_wait_timeout_secs: 60,
             api_logs_timeout_ms: 10_000,
+            schedule_min_interval_secs: 60,
         }
     }
 }

@@ -61,6 +61,11 @@ pub enum ApiError {
     /// A feature is not configured on this server (503).
     #[error("{0}")]
     Unavailable(String),
+    /// A service the API depends on cannot be reached (503 with
+    /// `Retry-After`): an outage, not a bug, so it is logged once per
+    /// [`OUTAGE_LOG_INTERVAL`], not per request.
+    #[error("{0} is unavailable")]
+    DependencyDown(&'static str),
     /// Something failed inside the server (500). Logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -84,15 +89,70 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::DependencyDown(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
+/// How often an ongoing outage of one dependency is logged.
+pub const OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Seconds a client is asked to wait when a dependency is down.
+const OUTAGE_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if is_connectivity(&error) {
+            outage::note("database", &error);
+            return Self::DependencyDown("database");
+        }
         Self::Internal(anyhow::Error::new(error).context("a database query failed"))
+    }
+}
+
+/// Whether a database error means the database cannot be reached (rather
+/// than a query or data problem).
+fn is_connectivity(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
+/// Logging an outage once, not once per request.
+mod outage {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use super::OUTAGE_LOG_INTERVAL;
+
+    /// Requests refused because a dependency was unreachable, by dependency.
+    const DEPENDENCY_UNAVAILABLE: &str = "contaxy_api_dependency_unavailable_total";
+
+    static LAST_LOGGED: Mutex<Option<Instant>> = Mutex::new(None);
+
+    /// Counts every request refused for `dependency` and logs the first of
+    /// each [`OUTAGE_LOG_INTERVAL`].
+    pub(super) fn note(dependency: &'static str, error: &dyn std::fmt::Display) {
+        metrics::counter!(DEPENDENCY_UNAVAILABLE, "dependency" => dependency).increment(1);
+        let now = Instant::now();
+        let Ok(mut last) = LAST_LOGGED.lock() else {
+            return;
+        };
+        if last.is_some_and(|at| now.duration_since(at) < OUTAGE_LOG_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+        tracing::warn!(
+            dependency,
+            error = %error,
+            "A dependency is unreachable; requests that need it answer 503 until it is back."
+        );
     }
 }
 
@@ -195,6 +255,18 @@ impl IntoResponse for ApiError {
             Self::InvalidFields(errors) => {
                 let message = errors.to_string();
                 problem(status, message, json!({ "fields": errors.0 }))
+            }
+            Self::DependencyDown(what) => {
+                let mut response = problem(
+                    status,
+                    format!("The {what} is unavailable; try again shortly."),
+                    json!({ "dependency": what, "retry_after_seconds": OUTAGE_RETRY_AFTER_SECS }),
+                );
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(OUTAGE_RETRY_AFTER_SECS),
+                );
+                response
             }
             Self::NotFound(message)
             | Self::Conflict(message)

@@ -45,6 +45,7 @@ impl Application {
             namespace: config.common.namespace.clone(),
             wait_timeout: Duration::from_secs(config.settings.api_wait_timeout_secs),
             logs_timeout: Duration::from_millis(config.settings.api_logs_timeout_ms),
+            schedule_min_interval: Duration::from_secs(config.settings.schedule_min_interval_secs),
         };
         let router = routes::router(state, readiness, config.settings.api_max_body_bytes);
         let server = HttpServer::bind(

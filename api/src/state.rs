@@ -26,4 +26,6 @@ pub struct AppState {
     pub wait_timeout: Duration,
     /// Longest a logs request waits for a worker to answer.
     pub logs_timeout: Duration,
+    /// The shortest time allowed between two slots of a schedule.
+    pub schedule_min_interval: Duration,
 }

@@ -49,6 +49,10 @@ pub struct CommonConfig {
     /// Most PostgreSQL connections this process keeps open
     /// (`CONTAXY_DATABASE_MAX_CONNECTIONS`).
     pub database_max_connections: u32,
+    /// Longest a request waits for a PostgreSQL connection, in milliseconds
+    /// (`CONTAXY_DATABASE_ACQUIRE_TIMEOUT_MS`); past it the database counts
+    /// as unavailable (the API answers 503 rather than hold the request).
+    pub database_acquire_timeout_ms: u64,
     /// RabbitMQ URL, AMQP 0-9-1 (`CONTAXY_AMQP_URL`). Secret, like the database
     /// URL.
     pub amqp_url: SecretString,
@@ -95,6 +99,7 @@ impl Default for CommonConfig {
         Self {
             database_url: SecretString::from("postgres://contaxy:contaxy@127.0.0.1:5432/contaxy"),
             database_max_connections: 10,
+            database_acquire_timeout_ms: 2_000,
             amqp_url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
             topology_prefix: String::new(),
             namespace: "ctxy".to_owned(),

@@ -12,6 +12,10 @@
 //!   behind `/readyz`.
 //! - [`publisher`]: confirmed publishing of actions, retries, dead letters, events.
 //! - [`storage`]: project files in S3-compatible object storage.
+//! - [`submit`]: the one submit path: action and resource row in one
+//!   transaction, then a confirmed publish (the relay catches up).
+//! - [`scheduled`]: a schedule's fire: the job for one slot, through
+//!   [`submit`].
 //! - [`store`]: the PostgreSQL pool and the migrations (applied at start).
 //! - [`connections`]: PostgreSQL and RabbitMQ together, as every binary uses them.
 //! - [`broker`]: a supervised RabbitMQ connection that reconnects on its own.
@@ -24,8 +28,10 @@ pub mod logs;
 pub mod message;
 pub mod ops;
 pub mod publisher;
+pub mod scheduled;
 pub mod shutdown;
 pub mod storage;
 pub mod store;
+pub mod submit;
 pub mod telemetry;
 pub mod topology;

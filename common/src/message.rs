@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::action::{Action, ActionKind, InvalidAction};
+use crate::domain::ProjectId;
+use crate::domain::action::{Action, ActionKind, InvalidAction, NetworkAction};
 
 /// The message schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -106,11 +107,22 @@ pub enum MalformedMessage {
     /// The kind, resource and payload do not make an action.
     #[error("not a valid action message: {0}")]
     Action(#[from] InvalidAction),
+    /// Over [`MAX_MESSAGE_BYTES`].
+    #[error("the message is {0} bytes long; at most {MAX_MESSAGE_BYTES} are read")]
+    TooLarge(usize),
 }
+
+/// The longest message body a worker reads. The API never sends more (its
+/// request bodies are smaller); a bigger message from another producer is
+/// dead-lettered unread.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 impl ActionMessage {
     /// Reads and checks a message body, once: what comes out is typed.
     pub fn parse(body: &[u8]) -> Result<Self, MalformedMessage> {
+        if body.len() > MAX_MESSAGE_BYTES {
+            return Err(MalformedMessage::TooLarge(body.len()));
+        }
         Self::from_wire(serde_json::from_slice(body)?)
     }
 
@@ -122,10 +134,10 @@ impl ActionMessage {
         if !wire.payload.is_object() {
             return Err(MalformedMessage::PayloadNotObject);
         }
-        if wire.project_id.is_empty() || wire.project_id.len() > 64 {
+        if let Err(invalid) = ProjectId::parse(&wire.project_id) {
             return Err(MalformedMessage::BadField {
                 field: "project_id",
-                problem: "must be 1 to 64 characters".to_owned(),
+                problem: invalid.reason.to_owned(),
             });
         }
         if let Some(key) = &wire.idempotency_key
@@ -137,6 +149,7 @@ impl ActionMessage {
             });
         }
         let action = Action::parse(wire.kind, wire.resource_id.as_deref(), &wire.payload)?;
+        check_deployment_ids(&action)?;
         Ok(Self {
             action_id: wire.action_id,
             project_id: wire.project_id,
@@ -175,6 +188,40 @@ impl ActionMessage {
     pub fn salvage_action_id(body: &[u8]) -> Option<Uuid> {
         let value: serde_json::Value = serde_json::from_slice(body).ok()?;
         value.get("action_id")?.as_str()?.parse().ok()
+    }
+}
+
+/// A deployment id as the API makes them ([`crate::domain::deployment::deployment_id`]):
+/// 1–63 lower-case letters, digits and `-`, starting and ending with a letter or
+/// digit (a container name and a DNS label).
+fn is_deployment_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+}
+
+/// Refuses deployment ids another producer could not have got from the API.
+fn check_deployment_ids(action: &Action) -> Result<(), MalformedMessage> {
+    let (field, id) = match action {
+        Action::Deployment { deployment_id, .. } => ("resource_id", deployment_id.as_str()),
+        Action::Network(NetworkAction::Connect(p) | NetworkAction::Disconnect(p)) => {
+            ("payload.deployment_id", p.deployment_id.as_str())
+        }
+        _ => return Ok(()),
+    };
+    if is_deployment_id(id) {
+        Ok(())
+    } else {
+        Err(MalformedMessage::BadField {
+            field,
+            problem: "must be a deployment id: 1 to 63 lower-case letters, digits or '-', \
+                      starting and ending with a letter or digit"
+                .to_owned(),
+        })
     }
 }
 
@@ -256,6 +303,36 @@ mod tests {
                     json!({"schema_version": 1, "action_id": id, "kind": "deployment.stop", "project_id": "demo"}),
                 ),
                 "needs resource_id",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.stop", "project_id": "demo", "resource_id": "x".repeat(MAX_MESSAGE_BYTES)}),
+                ),
+                "at most 1048576 are read",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.stop", "project_id": "Demo_Project"}),
+                ),
+                "project_id",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.stop", "project_id": "demo", "resource_id": "Web.Server"}),
+                ),
+                "resource_id: must be a deployment id",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "deployment.stop", "project_id": "demo", "resource_id": "x".repeat(200)}),
+                ),
+                "resource_id: must be a deployment id",
+            ),
+            (
+                body(
+                    json!({"schema_version": 1, "action_id": id, "kind": "network.connect", "project_id": "demo", "payload": {"deployment_id": "-bad"}}),
+                ),
+                "payload.deployment_id",
             ),
         ];
         for (input, expected) in cases {

@@ -181,11 +181,16 @@ impl HttpServer {
     }
 
     /// Serves until `shutdown` is cancelled, then lets requests in flight
-    /// finish.
+    /// finish. Handlers can read the peer's address
+    /// (`axum::extract::ConnectInfo<SocketAddr>`).
     pub async fn serve(self, shutdown: tokio_util::sync::CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
     }
 }
 

@@ -24,6 +24,18 @@ pub struct SchedulerSettings {
     /// in milliseconds (`CONTAXY_RELAY_MIN_AGE_MS`); the API publishes on its
     /// own just after recording, so this avoids racing it.
     pub relay_min_age_ms: u64,
+    /// Time between two cron ticks, in milliseconds
+    /// (`CONTAXY_SCHEDULER_TICK_MS`): each tick renews or takes the leader
+    /// lease and fires what is due, so this bounds how late a fire is.
+    pub scheduler_tick_ms: u64,
+    /// How long the leader lease lasts after each renewal, in milliseconds
+    /// (`CONTAXY_SCHEDULER_LEASE_MS`): a standby takes over within this
+    /// plus one tick when the leader dies.
+    pub scheduler_lease_ms: u64,
+    /// How late a slot may be and still fire under `catch_up = skip`, in
+    /// seconds (`CONTAXY_SCHEDULE_ON_TIME_SECS`); above a lease so that a
+    /// handover does not skip a slot.
+    pub schedule_on_time_secs: u64,
 }
 
 impl Default for SchedulerSettings {
@@ -32,6 +44,9 @@ impl Default for SchedulerSettings {
             scheduler_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9102)),
             relay_interval_ms: 1_000,
             relay_min_age_ms: 5_000,
+            scheduler_tick_ms: 500,
+            scheduler_lease_ms: 10_000,
+            schedule_on_time_secs: 30,
         }
     }
 }

@@ -4,11 +4,16 @@
 //! execute. Run two or more; one leader acts at a time.
 //!
 //! - [`config`]: `SchedulerConfig`, the settings of this binary.
+//! - [`leader`]: the leader lease, the injectable [`leader::Clock`] and
+//!   the cron loop each replica runs.
+//! - [`cron`]: a cron pass: which due slots fire, are missed or skipped.
 //! - [`relay`]: the outbox relay, publishing actions the API could not.
 //! - [`startup`]: [`Application::build`] and
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.
 
 pub mod config;
+pub mod cron;
+pub mod leader;
 pub mod relay;
 pub mod startup;
 

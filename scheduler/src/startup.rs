@@ -1,6 +1,7 @@
 //! Building and running the scheduler, the same way in `main` and in tests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +12,8 @@ use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SchedulerConfig;
+use crate::cron::CronSettings;
+use crate::leader::{CRON_LEASE, Clock, CronLoop, Leadership, SystemClock};
 use crate::relay::{self, RelaySettings};
 
 /// A built scheduler: its ops listener is bound, its dependencies are being
@@ -20,6 +23,11 @@ pub struct Application {
     server: HttpServer,
     connections: Connections,
     relay: RelaySettings,
+    cron: CronSettings,
+    tick: Duration,
+    lease: chrono::TimeDelta,
+    namespace: String,
+    clock: Arc<dyn Clock>,
     topology: Topology,
     shutdown: CancellationToken,
 }
@@ -47,10 +55,24 @@ impl Application {
             min_age: Duration::from_millis(config.settings.relay_min_age_ms),
             batch: 100,
         };
+        let cron = CronSettings {
+            on_time: chrono::TimeDelta::seconds(
+                i64::try_from(config.settings.schedule_on_time_secs).unwrap_or(i64::MAX / 1000),
+            ),
+            ..CronSettings::default()
+        };
+        let lease = chrono::TimeDelta::milliseconds(
+            i64::try_from(config.settings.scheduler_lease_ms).unwrap_or(i64::MAX / 1000),
+        );
         Ok(Self {
             server,
             connections,
             relay,
+            cron,
+            tick: Duration::from_millis(config.settings.scheduler_tick_ms.max(1)),
+            lease,
+            namespace: config.common.namespace.clone(),
+            clock: Arc::new(SystemClock),
             topology: Topology::new(&config.common.topology_prefix),
             shutdown,
         })
@@ -66,23 +88,52 @@ impl Application {
         &self.connections
     }
 
+    /// Reads the time from `clock` instead of the system clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Runs until the shutdown token is cancelled.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "The scheduler is running.");
         let db = self.connections.db.clone();
-        let publisher = Publisher::new(self.connections.broker.clone(), self.topology);
+        let publisher = Arc::new(Publisher::new(
+            self.connections.broker.clone(),
+            self.topology,
+        ));
         let relay_settings = self.relay;
         let relay_shutdown = self.shutdown.clone();
+        let relay_publisher = publisher.clone();
+        let relay_db = db.clone();
         let relay = tokio::spawn(async move {
             tokio::select! {
                 () = relay_shutdown.cancelled() => {}
-                () = db.schema_ready() => {
-                    relay::run(db.pool().clone(), &publisher, relay_settings, relay_shutdown).await;
+                () = relay_db.schema_ready() => {
+                    relay::run(relay_db.pool().clone(), &relay_publisher, relay_settings, relay_shutdown).await;
                 }
             }
         });
+        let holder = format!("scheduler-{}", uuid::Uuid::new_v4().simple());
+        let cron_loop = CronLoop {
+            leadership: Leadership::new(db.pool().clone(), CRON_LEASE, &holder, self.lease),
+            clock: self.clock,
+            settings: self.cron,
+            namespace: self.namespace,
+        };
+        let cron_shutdown = self.shutdown.clone();
+        let tick = self.tick;
+        let cron = tokio::spawn(async move {
+            tokio::select! {
+                () = cron_shutdown.cancelled() => return,
+                () = db.schema_ready() => {}
+            }
+            // Outside the select, so that a shutdown lets it give the lease up.
+            cron_loop.run(&publisher, tick, cron_shutdown).await;
+        });
         let served = self.server.serve(self.shutdown).await;
         relay.await.context("the relay task failed")?;
+        cron.await.context("the cron task failed")?;
         served.context("the scheduler's ops server failed")?;
         tracing::info!("The scheduler has stopped.");
         Ok(())

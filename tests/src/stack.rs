@@ -91,6 +91,8 @@ impl Stack {
             // A worker answers logs requests here; give it time.
             settings.api_logs_timeout_ms = 10_000;
             settings.api_rate_limit_per_second = 0;
+            // Schedule tests fire every second.
+            settings.schedule_min_interval_secs = 1;
         })
         .await;
         if options.api_amqp_url.is_some() {

@@ -68,11 +68,13 @@ async fn snapshot(api: &TestApi) -> BTreeMap<String, Value> {
     all
 }
 
-/// What exists before the cases run: a service, a job, an action.
+/// What exists before the cases run: a service, a job, an action, a
+/// schedule.
 struct Existing {
     service: String,
     job: String,
     action: String,
+    schedule: String,
 }
 
 async fn deploy(api: &TestApi, kind: &str, name: &str) -> Value {
@@ -156,7 +158,17 @@ async fn setup(api: &TestApi) -> (Tokens, String, Existing) {
         .to_owned();
     let service = deploy(api, "services", "Web App").await;
     let job = deploy(api, "jobs", "Nightly Batch").await;
+    let schedule = api
+        .call(
+            Method::POST,
+            "/projects/alpha/schedules",
+            Some(&api.admin),
+            Some(&json!({"cron": "0 3 * * *", "job_template": {"container_image": IMAGE, "display_name": "Nightly"}})),
+        )
+        .await;
+    assert_eq!(schedule.status, 201, "{:?}", schedule.body);
     let existing = Existing {
+        schedule: schedule.body["id"].as_str().expect("an id").to_owned(),
         service: service["id"].as_str().expect("an id").to_owned(),
         job: job["id"].as_str().expect("an id").to_owned(),
         action: service["action_id"]
@@ -172,6 +184,7 @@ async fn setup(api: &TestApi) -> (Tokens, String, Existing) {
 fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
     let service = format!("/projects/alpha/services/{}", existing.service);
     let job = format!("/projects/alpha/jobs/{}", existing.job);
+    let schedule = format!("/projects/alpha/schedules/{}", existing.schedule);
     let new_deployment = || Some(json!({"container_image": IMAGE, "display_name": "Second One"}));
     let case =
         |method, template, path: &str, body, right, right_status, other_project, read_token| Case {
@@ -525,6 +538,78 @@ fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
             None,
             "alpha_admin",
             202,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/schedules",
+            "/projects/alpha/schedules",
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::POST,
+            "/projects/{project_id}/schedules",
+            "/projects/alpha/schedules",
+            Some(
+                json!({"cron": "0 4 * * *", "job_template": {"container_image": IMAGE, "display_name": "Nightly Two"}}),
+            ),
+            "alpha_write",
+            201,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/schedules/{schedule_id}",
+            &schedule,
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::PATCH,
+            "/projects/{project_id}/schedules/{schedule_id}",
+            &schedule,
+            Some(json!({"display_name": "Renamed"})),
+            "alpha_write",
+            200,
+            404,
+            403,
+        ),
+        case(
+            Method::POST,
+            "/projects/{project_id}/schedules/{schedule_id}",
+            &format!("{schedule}:suspend"),
+            None,
+            "alpha_write",
+            200,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/schedules/{schedule_id}/runs",
+            &format!("{schedule}/runs"),
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::DELETE,
+            "/projects/{project_id}/schedules/{schedule_id}",
+            &schedule,
+            None,
+            "alpha_write",
+            204,
             404,
             403,
         ),

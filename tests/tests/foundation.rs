@@ -224,3 +224,32 @@ async fn readyz_names_docker_when_it_is_unreachable() {
     .await;
     assert_eq!(body["checks"]["docker"]["ok"], false, "{body}");
 }
+
+/// PostgreSQL away: a request that needs it is a quick 503 with
+/// `Retry-After`, not a 500 after a long hold.
+#[tokio::test]
+async fn requests_answer_503_with_retry_after_while_postgres_is_away() {
+    let db_url = format!("postgres://contaxy:contaxy@{}/contaxy", closed_port_addr());
+    let mut common = common_config(&db_url);
+    common.database_acquire_timeout_ms = 500;
+    let admin = contaxy_tests::api::random_secret();
+    let api = spawn_api(common, contaxy_tests::api::test_api_settings(&admin))
+        .await
+        .expect("starts even though PostgreSQL is down");
+    let answer = reqwest::Client::new()
+        .get(api.url("/projects"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 503);
+    assert_eq!(
+        answer
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    let body: serde_json::Value = answer.json().await.expect("a JSON body");
+    assert_eq!(body["details"]["dependency"], "database", "{body}");
+}

@@ -278,3 +278,50 @@ async fn a_deployment_that_fails_before_it_has_a_container_is_announced() {
     }
     assert_eq!(failed.len(), 1, "published once: {failed:?}");
 }
+
+/// A malformed message that borrows the id of a recorded, well-formed
+/// action is dead-lettered without touching that action.
+#[tokio::test]
+async fn a_malformed_message_borrowing_an_actions_id_leaves_that_action_alone() {
+    use contaxy_common::domain::action::{Action, ActionOrigin, NetworkAction};
+    use contaxy_common::store::actions::{self, NewAction};
+
+    let stack = Stack::start().await;
+    let pool = stack.api.db.migrated_pool(2).await;
+    let recorded = NewAction::new(
+        PROJECT,
+        Action::Network(NetworkAction::Ensure),
+        ActionOrigin::Api,
+    );
+    let mut conn = pool.acquire().await.expect("a connection");
+    actions::record(&mut conn, &recorded)
+        .await
+        .expect("recorded");
+    drop(conn);
+    let borrowed = json!({
+        "schema_version": 1,
+        "action_id": recorded.id,
+        "kind": "deployment.explode",
+        "project_id": PROJECT,
+    });
+    stack
+        .broker
+        .publish_action(
+            "deployment.explode",
+            &serde_json::to_vec(&borrowed).expect("json"),
+        )
+        .await;
+    let dead = dead_letters(&stack, 1).await;
+    assert_eq!(action_id_of(&dead[0]), recorded.id.to_string());
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM actions WHERE id = $1")
+            .bind(recorded.id)
+            .fetch_one(&pool)
+            .await
+            .expect("the action row");
+    assert_ne!(status, "failed", "{error:?}");
+    assert!(
+        !error.unwrap_or_default().contains("explode"),
+        "the borrowed id's action is not blamed"
+    );
+}

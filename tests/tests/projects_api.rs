@@ -214,3 +214,52 @@ async fn framework_rejections_come_in_the_error_shape() {
         .await;
     assert_problem(&bad_uuid, 400);
 }
+
+/// A deleted project's id may be taken again: the new project gets other
+/// tokens (its incarnation enters their derivation), the old project's
+/// tokens no longer work, and what still waited to run in the old project
+/// is cancelled, so a late copy of it does nothing in the new one.
+#[tokio::test]
+async fn a_project_made_again_with_a_deleted_ones_id_inherits_nothing() {
+    use contaxy_common::domain::action::{Action, ActionOrigin, NetworkAction};
+    use contaxy_common::store::actions::{self, NewAction};
+    use contaxy_common::store::projects;
+
+    let api = TestApi::start().await;
+    api.create_project("reborn").await;
+    let old_writer = api.project_token("reborn", "write").await;
+    let pool = api.db.migrated_pool(2).await;
+    // An action of the old project waiting for its next attempt.
+    let waiting = NewAction::new(
+        "reborn",
+        Action::Network(NetworkAction::Ensure),
+        ActionOrigin::Api,
+    );
+    let mut conn = pool.acquire().await.expect("a connection");
+    actions::record(&mut conn, &waiting)
+        .await
+        .expect("recorded");
+    drop(conn);
+
+    let accepted = api
+        .call(Method::DELETE, "/projects/reborn", Some(&api.admin), None)
+        .await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    // What the worker's project.delete does last, once everything is gone.
+    assert!(projects::remove(&pool, "reborn").await.expect("removed"));
+    let status: String = sqlx::query_scalar("SELECT status FROM actions WHERE id = $1")
+        .bind(waiting.id)
+        .fetch_one(&pool)
+        .await
+        .expect("the action is kept");
+    assert_eq!(status, "cancelled");
+
+    api.create_project("reborn").await;
+    let new_writer = api.project_token("reborn", "write").await;
+    assert_ne!(
+        new_writer, old_writer,
+        "the new project has tokens of its own"
+    );
+    assert_eq!(api.get("/projects/reborn", &new_writer).await.status, 200);
+    assert_problem(&api.get("/projects/reborn", &old_writer).await, 401);
+}

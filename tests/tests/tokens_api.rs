@@ -649,3 +649,27 @@ async fn both_forms_at_once_or_no_scopes_at_all_are_refused() {
         listed.body
     );
 }
+
+/// Random tokens each pass the per-token limit; the client's address is
+/// limited for unknown tokens instead, and refused before any lookup once
+/// over it. The admin token still works from there.
+#[tokio::test]
+async fn an_address_presenting_unknown_tokens_is_limited() {
+    let api = TestApi::start_with(|settings| {
+        settings.api_unknown_tokens_per_minute = 1;
+        settings.api_unknown_tokens_burst = 3;
+    })
+    .await;
+    for _ in 0..3 {
+        let guess = random_secret();
+        assert_problem(&api.get("/projects", &guess).await, 401);
+    }
+    let refused = api.get("/projects", &random_secret()).await;
+    assert_problem(&refused, 429);
+    assert!(
+        refused.body["details"]["retry_after_seconds"].as_u64() >= Some(1),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(api.get("/projects", &api.admin).await.status, 200);
+}

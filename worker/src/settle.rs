@@ -77,7 +77,14 @@ impl Consumer {
             tracing::warn!(%error, "Could not dead-letter a malformed message; requeueing it.");
             return Settled::Requeue;
         }
-        if let Some(id) = ActionMessage::salvage_action_id(&delivery.data) {
+        // A recorded action whose own message cannot be read (written by a
+        // newer or broken producer) would be republished for ever: fail it.
+        // A well-formed recorded action is not the source of this message,
+        // whatever id the message borrows, and is left alone.
+        if let Some(id) = ActionMessage::salvage_action_id(&delivery.data)
+            && let Ok(Some(record)) = actions::by_id(&self.pool, id).await
+            && record.message().is_err()
+        {
             let _ = actions::fail_unrun(&self.pool, id, reason, ErrorClass::Malformed).await;
         }
         metrics::counter!(ACTIONS_HANDLED, "kind" => "unknown", "outcome" => "malformed")

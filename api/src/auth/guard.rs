@@ -12,8 +12,9 @@
 //! [`ProjectAccess<L>`]; a lower level is a 403.
 
 use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{FromRequestParts, RawPathParams, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -36,6 +37,26 @@ struct ProjectGrant {
     deleting: bool,
 }
 
+/// The client's address, where the server knows it (not in router tests
+/// that call the service without a socket).
+pub fn peer_address(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The client's address, as an extractor ([`peer_address`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(peer_address(&parts.extensions)))
+    }
+}
+
 /// The route layer that authenticates every API request.
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -45,7 +66,8 @@ pub async fn authenticate(
 ) -> Result<Response, ApiError> {
     let token = presented_token(request.headers(), request.uri())
         .ok_or(ApiError::Unauthenticated("No API token was presented."))?;
-    let caller = state.auth.authenticate(&state.db, &token).await?;
+    let address = peer_address(request.extensions());
+    let caller = state.auth.authenticate(&state.db, &token, address).await?;
     if let Some((_, raw)) = params.iter().find(|(name, _)| *name == PROJECT_PARAM) {
         let project = ProjectId::parse(raw)?;
         let resource = resource_of(request.uri().path(), &project);

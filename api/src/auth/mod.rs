@@ -21,6 +21,8 @@ pub mod guard;
 pub mod limit;
 pub mod presented;
 
+use std::net::IpAddr;
+
 use chrono::Utc;
 use contaxy_common::domain::token::ProjectTokenKey;
 use contaxy_common::domain::{
@@ -36,7 +38,7 @@ pub use guard::{Admin, ProjectAccess, Read, Write};
 
 use crate::config::ApiSettings;
 use crate::error::ApiError;
-use limit::TokenRateLimiter;
+use limit::{AddressLimiter, TokenRateLimiter};
 
 /// A caller's standing in one project.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +59,7 @@ pub struct Auth {
     admin: Option<TokenHash>,
     project_key: Option<ProjectTokenKey>,
     limiter: Option<TokenRateLimiter>,
+    addresses: Option<AddressLimiter>,
 }
 
 impl Auth {
@@ -84,6 +87,11 @@ impl Auth {
             .as_ref()
             .or(settings.admin_token.as_ref())
             .map(|secret: &SecretString| ProjectTokenKey::derive(secret));
+        let addresses = AddressLimiter::new(
+            settings.api_unknown_tokens_per_minute,
+            settings.api_unknown_tokens_burst,
+            shutdown.clone(),
+        );
         let limiter = TokenRateLimiter::new(
             settings.api_rate_limit_per_second,
             settings.api_rate_limit_burst,
@@ -93,6 +101,7 @@ impl Auth {
             admin,
             project_key,
             limiter,
+            addresses,
         })
     }
 
@@ -107,8 +116,14 @@ impl Auth {
     }
 
     /// Resolves a presented token to its caller: rate limit first, then the
-    /// admin token (compared in constant time), then the stored tokens.
-    pub async fn authenticate(&self, db: &PgPool, token: &TokenSecret) -> Result<Caller, ApiError> {
+    /// admin token (compared in constant time), then, unless the client's
+    /// `address` presented too many unknown tokens, the stored tokens.
+    pub async fn authenticate(
+        &self,
+        db: &PgPool,
+        token: &TokenSecret,
+        address: Option<IpAddr>,
+    ) -> Result<Caller, ApiError> {
         let hash = token.hash();
         if let Some(limiter) = &self.limiter {
             limiter.check(&hash).map_err(ApiError::RateLimited)?;
@@ -116,9 +131,18 @@ impl Auth {
         if self.admin.is_some_and(|admin| admin.ct_eq(&hash)) {
             return Ok(Caller::bootstrap_admin());
         }
-        let row = store::tokens::find_by_hash(db, &hash)
-            .await?
-            .ok_or(ApiError::Unauthenticated("The API token is not valid."))?;
+        let addresses = self.addresses.as_ref().zip(address);
+        if let Some((limiter, address)) = addresses {
+            limiter.check(address).map_err(ApiError::RateLimited)?;
+        }
+        let Some(row) = store::tokens::find_by_hash(db, &hash).await? else {
+            if let Some((limiter, address)) = addresses {
+                limiter
+                    .charge_unknown(address)
+                    .map_err(ApiError::RateLimited)?;
+            }
+            return Err(ApiError::Unauthenticated("The API token is not valid."));
+        };
         if row.revoked_at.is_some() {
             return Err(ApiError::Unauthenticated("The API token was revoked."));
         }

@@ -215,7 +215,10 @@ pub async fn find(
 
 /// Refuses `min_*` requests no host can meet (when a worker has reported
 /// its host; otherwise the worker checks and fails the action).
-async fn check_host_capacity(state: &AppState, input: &DeploymentInput) -> Result<(), ApiError> {
+pub(crate) async fn check_host_capacity(
+    state: &AppState,
+    input: &DeploymentInput,
+) -> Result<(), ApiError> {
     if let Some(host) = capacity::largest(&state.db, &state.namespace).await? {
         check_capacity(&input.compute, &host)?;
     }

@@ -25,7 +25,7 @@ pub struct Insert<'a> {
     pub by: &'a str,
 }
 
-impl ResourceWrite for Insert<'_> {
+impl ResourceWrite<ApiError> for Insert<'_> {
     type Row = DeploymentRecord;
 
     async fn write(self, conn: &mut PgConnection) -> Result<DeploymentRecord, ApiError> {
@@ -61,7 +61,7 @@ pub struct UpdateInput<'a> {
     pub by: &'a str,
 }
 
-impl ResourceWrite for UpdateInput<'_> {
+impl ResourceWrite<ApiError> for UpdateInput<'_> {
     type Row = DeploymentRecord;
 
     async fn write(self, conn: &mut PgConnection) -> Result<DeploymentRecord, ApiError> {

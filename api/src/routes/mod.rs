@@ -14,6 +14,7 @@ pub mod files;
 pub mod members;
 pub mod networks;
 pub mod projects;
+pub mod schedules;
 pub mod schema;
 pub mod system;
 pub mod tokens;
@@ -81,6 +82,17 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(offers::list_deploy_service_actions))
         .routes(routes!(offers::list_deploy_job_actions))
         .routes(routes!(files::bulk::delete_files_by_date))
+        .routes(routes!(
+            schedules::list_schedules,
+            schedules::create_schedule
+        ))
+        .routes(routes!(
+            schedules::get_schedule,
+            schedules::update_schedule,
+            schedules::delete_schedule,
+            schedules::schedule_verb
+        ))
+        .routes(routes!(schedules::list_runs))
         .routes(routes!(actions::get_action))
         .routes(routes!(system::health))
         .routes(routes!(system::info))
@@ -233,6 +245,7 @@ mod tests {
             namespace: "t".to_owned(),
             wait_timeout: Duration::from_secs(1),
             logs_timeout: Duration::from_secs(1),
+            schedule_min_interval: Duration::from_secs(60),
         };
         let readiness = Readiness::new(vec![], Duration::from_secs(1));
         let router = router(state, readiness, 1024);

@@ -170,7 +170,7 @@ pub enum AccessLevelName {
 }
 
 /// A string schema whose values are the serde names of `values`.
-fn names<T: Serialize>(values: &[T], description: &str) -> Object {
+pub(crate) fn names<T: Serialize>(values: &[T], description: &str) -> Object {
     let names = values
         .iter()
         .filter_map(|v| serde_json::to_value(v).ok())

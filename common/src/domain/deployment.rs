@@ -208,6 +208,10 @@ const MAX_REPLICAS: u32 = 100;
 const MAX_LIST: usize = 100;
 const MAX_ITEM: usize = 4096;
 const MAX_PARAM_VALUE: usize = 32 * 1024;
+/// All parameters together (names, values and `=`), well under what Linux
+/// lets a process's environment be (a job given more dies at exec with
+/// "argument list too long").
+const MAX_PARAMS_TOTAL: usize = 256 * 1024;
 
 impl DeploymentInput {
     /// Checks every field; returns each problem with its field path.
@@ -226,6 +230,17 @@ impl DeploymentInput {
         }
         check_map(&mut errors, "metadata", &self.metadata, 1024);
         check_map(&mut errors, "parameters", &self.parameters, MAX_PARAM_VALUE);
+        let total: usize = self
+            .parameters
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 1)
+            .sum();
+        if total > MAX_PARAMS_TOTAL {
+            errors.push(
+                "parameters",
+                &format!("hold {total} bytes in all; at most {MAX_PARAMS_TOTAL} are allowed"),
+            );
+        }
         for key in self.parameters.keys() {
             if !is_env_name(key) {
                 errors.push(

@@ -54,6 +54,16 @@ fn each_bad_field_is_named() {
             }),
         ),
         (
+            "parameters",
+            Box::new(|i| {
+                // 100 × 32 KiB: each value is allowed, all together are not.
+                for n in 0..100 {
+                    i.parameters
+                        .insert(format!("BIG_{n}"), "x".repeat(32 * 1024));
+                }
+            }),
+        ),
+        (
             "endpoints[0]",
             Box::new(|i| i.endpoints = vec!["http".into()]),
         ),

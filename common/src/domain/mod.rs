@@ -16,6 +16,8 @@
 //! - [`file`]: [`file::FileKey`], the validated key of a project's file.
 //! - [`network`]: project networks: the subnet pool and network statuses.
 //! - [`payload`]: kind-specific payloads of action messages.
+//! - [`schedule`]: cron schedules: their slots (time zones, daylight
+//!   saving) and their validated input.
 //! - [`validation`]: field-level errors, collected.
 
 pub mod access;
@@ -26,6 +28,7 @@ pub mod file;
 pub mod ids;
 pub mod network;
 pub mod payload;
+pub mod schedule;
 pub mod token;
 pub mod validation;
 

@@ -101,11 +101,14 @@ impl fmt::Debug for TokenHash {
 
 /// The key project tokens are derived from.
 ///
-/// A project token is `HMAC-SHA-256(key, project ‖ level ‖ generation)`, so the
+/// A project token is
+/// `HMAC-SHA-256(key, project ‖ incarnation ‖ level ‖ generation)`, so the
 /// server can hand out the same token on every call without storing it:
 /// recomputing it and finding its hash among the stored ones proves it is the
 /// current one. Revoking it moves the (project, level) pair to the next
-/// generation, whose token is a different, unrelated value.
+/// generation, whose token is a different, unrelated value. The project's
+/// incarnation (drawn anew for every project, see `projects.incarnation`)
+/// keeps a later project with a reused id from getting the old one's tokens.
 #[derive(Clone)]
 pub struct ProjectTokenKey([u8; 32]);
 
@@ -119,14 +122,16 @@ impl ProjectTokenKey {
         ))
     }
 
-    /// The token of `project` at `level` in `generation`.
+    /// The token of `project` (in its `incarnation`) at `level` in
+    /// `generation`.
     pub fn project_token(
         &self,
         project: &ProjectId,
+        incarnation: uuid::Uuid,
         level: AccessLevel,
         generation: i32,
     ) -> TokenSecret {
-        let message = format!("project-token\0{project}\0{level}\0{generation}");
+        let message = format!("project-token v2\0{project}\0{incarnation}\0{level}\0{generation}");
         TokenSecret::from_bytes(&hmac_sha256(&self.0, message.as_bytes()))
     }
 }
@@ -168,21 +173,29 @@ mod tests {
     }
 
     #[test]
-    fn project_tokens_are_deterministic_per_project_level_and_generation() {
+    fn project_tokens_are_deterministic_per_project_incarnation_level_and_generation() {
         let key = ProjectTokenKey::derive(&SecretString::from("server secret"));
         let demo = ProjectId::parse("demo").expect("valid");
         let other = ProjectId::parse("other").expect("valid");
-        let token = |p: &ProjectId, l, g| key.project_token(p, l, g).expose().to_owned();
+        let born = uuid::Uuid::from_u128(1);
+        let reborn = uuid::Uuid::from_u128(2);
+        let token = |p: &ProjectId, l, g| key.project_token(p, born, l, g).expose().to_owned();
         let first = token(&demo, AccessLevel::Write, 0);
         assert_eq!(first, token(&demo, AccessLevel::Write, 0));
         assert_ne!(first, token(&demo, AccessLevel::Write, 1));
         assert_ne!(first, token(&demo, AccessLevel::Read, 0));
         assert_ne!(first, token(&other, AccessLevel::Write, 0));
+        // A project made anew with the same id gets other tokens.
+        assert_ne!(
+            first,
+            key.project_token(&demo, reborn, AccessLevel::Write, 0)
+                .expose()
+        );
         let other_key = ProjectTokenKey::derive(&SecretString::from("another secret"));
         assert_ne!(
             first,
             other_key
-                .project_token(&demo, AccessLevel::Write, 0)
+                .project_token(&demo, born, AccessLevel::Write, 0)
                 .expose()
         );
         assert!(first.starts_with(TOKEN_PREFIX));

@@ -179,6 +179,15 @@ pub async fn get(pool: &PgPool, project_id: &str, id: Uuid) -> sqlx::Result<Opti
         .await
 }
 
+/// An action by id alone, whatever its project: for the worker, which
+/// meets ids on messages before it trusts them.
+pub async fn by_id(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<ActionRecord>> {
+    sqlx::query_as("SELECT * FROM actions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
 /// Notes that the broker confirmed the action.
 pub async fn mark_published<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<()> {
     sqlx::query("UPDATE actions SET published_at = now() WHERE id = $1 AND published_at IS NULL")

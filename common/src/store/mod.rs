@@ -1,6 +1,6 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
-//! [`actions`], [`deployments`], [`networks`]; [`refusal`] tells the
+//! [`actions`], [`deployments`], [`networks`], [`schedules`]; [`refusal`] tells the
 //! database away from the data refused.
 //!
 //! Every binary applies the migrations at start. sqlx's migrator takes a
@@ -26,6 +26,7 @@ pub mod members;
 pub mod networks;
 pub mod projects;
 pub mod refusal;
+pub mod schedules;
 pub mod tokens;
 
 use crate::config::CommonConfig;
@@ -62,7 +63,7 @@ impl Database {
             .map_err(StoreError::BadUrl)?;
         let pool = PgPoolOptions::new()
             .max_connections(config.database_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_millis(config.database_acquire_timeout_ms))
             .connect_lazy_with(options);
         let (ready_tx, schema_ready) = watch::channel(false);
         tokio::spawn(migrate_until_done(pool.clone(), ready_tx, shutdown));

@@ -31,6 +31,9 @@ pub struct ProjectRecord {
     pub updated_by: Option<String>,
     /// Set once its deletion is queued.
     pub deleting_since: Option<DateTime<Utc>>,
+    /// Drawn at random when it was created: a later project with the same
+    /// id has another, so nothing derived from this one reaches it.
+    pub incarnation: uuid::Uuid,
 }
 
 /// What a new project is made of.
@@ -240,19 +243,39 @@ pub async fn begin_deletion(
 /// transaction. The worker's `project.delete` calls this last, once the
 /// project's deployments and network are gone (deployments reference the
 /// project, so their rows must be removed first). The project's actions
-/// are kept: their record outlives it. Returns false when there was no row.
+/// are kept: their record outlives it; those still waiting to run are
+/// cancelled, so a late copy of one is a no-op at the claim. Returns false when there was no row.
 pub async fn remove(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM api_tokens WHERE subject = 'projects/' || $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    // What still waits to run in it (a delayed retry, a copy the relay
+    // would publish) must not run in a later project with the same id.
+    sqlx::query(
+        "UPDATE actions
+         SET status = 'cancelled', finished_at = now(), updated_at = now(),
+             lease_expires_at = NULL, last_error = 'its project was deleted'
+         WHERE project_id = $1 AND status IN ('queued', 'retrying')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     let deleted = sqlx::query("DELETE FROM projects WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
     Ok(deleted.rows_affected() == 1)
+}
+
+/// The project's incarnation, if it exists.
+pub async fn incarnation(pool: &PgPool, id: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT incarnation FROM projects WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Whether the project exists and its deletion is not queued: only such a

@@ -22,7 +22,6 @@ use contaxy_common::domain::action::ProjectAction;
 use contaxy_common::domain::deployment::DeploymentType;
 use contaxy_common::message::ActionMessage;
 use contaxy_common::store::{deployments, projects};
-
 use serde::Serialize;
 
 use super::file::delete_storage;

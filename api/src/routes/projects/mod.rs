@@ -257,7 +257,7 @@ struct MarkDeleting<'a> {
     by: &'a Subject,
 }
 
-impl ResourceWrite for MarkDeleting<'_> {
+impl ResourceWrite<ApiError> for MarkDeleting<'_> {
     type Row = ();
 
     async fn write(self, conn: &mut PgConnection) -> Result<(), ApiError> {

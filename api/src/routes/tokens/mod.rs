@@ -10,11 +10,13 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::token::ProjectTokenKey;
 use contaxy_common::domain::{AccessLevel, Permission, ProjectId, Subject, TokenId, TokenSecret};
+use contaxy_common::store::projects;
 use contaxy_common::store::tokens::{self as store, TokenRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::auth::guard::PeerAddress;
 use crate::auth::{Caller, ProjectAccess, Read};
 use crate::error::{ApiError, ErrorBody};
 use crate::json;
@@ -201,12 +203,13 @@ pub async fn revoke_token(
 pub async fn verify_token(
     State(state): State<AppState>,
     caller: Caller,
+    PeerAddress(address): PeerAddress,
     Query(query): Query<VerifyQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<AuthorizedAccess>, ApiError> {
     let caller = match given_token(&headers, &body)? {
-        Some(token) => state.auth.authenticate(&state.db, &token).await?,
+        Some(token) => state.auth.authenticate(&state.db, &token, address).await?,
         None => caller,
     };
     let permission = query
@@ -280,11 +283,14 @@ async fn current_project_token(
     level: AccessLevel,
     caller: &Caller,
 ) -> Result<TokenSecret, ApiError> {
+    let incarnation = projects::incarnation(&state.db, project.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("No project `{project}`.")))?;
     for _ in 0..3 {
         let latest = store::latest_project_token(&state.db, project, level).await?;
         let generation = match latest {
             Some(row) => {
-                let token = key.project_token(project, level, row.generation);
+                let token = key.project_token(project, incarnation, level, row.generation);
                 if row.revoked_at.is_none() && token.hash().as_bytes().as_slice() == row.token_hash
                 {
                     return Ok(token);
@@ -293,7 +299,7 @@ async fn current_project_token(
             }
             None => 0,
         };
-        let token = key.project_token(project, level, generation);
+        let token = key.project_token(project, incarnation, level, generation);
         let hash = token.hash();
         if store::insert_project_token(
             &state.db,

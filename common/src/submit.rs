@@ -1,0 +1,115 @@
+//! The one way work is enqueued, by the API and the scheduler alike.
+//!
+//! 1. In one transaction, record the action and write the resource row it
+//!    acts on (the deployment row, a schedule's run, the project's
+//!    "deleting" mark, …), so neither exists without the other. A
+//!    [`ResourceWrite`] that refuses (a taken id, a slot already fired)
+//!    rolls both back.
+//! 2. An action recorded before with the same id or idempotency key writes
+//!    nothing and answers [`Submitted::Repeat`] with the first action.
+//! 3. Publish the action, confirmed. If the broker is away the submission
+//!    still succeeds (the action is recorded); the scheduler's relay
+//!    publishes it later, so an accepted action is never lost.
+
+use std::future::Future;
+
+use sqlx::{PgConnection, PgPool};
+
+use crate::publisher::Publisher;
+use crate::store::actions::{self, ActionRecord, NewAction, Recorded};
+
+/// The resource row an action acts on, written inside the action's
+/// transaction; `E` is the caller's error type. `()` writes nothing (the
+/// action acts on a row that exists).
+pub trait ResourceWrite<E>: Send {
+    /// What the write returns (the row as written).
+    type Row: Send;
+
+    /// Writes the row on `conn`, inside the transaction the action was
+    /// just recorded in. An `Err` rolls the action back too.
+    fn write(self, conn: &mut PgConnection) -> impl Future<Output = Result<Self::Row, E>> + Send;
+}
+
+impl<E> ResourceWrite<E> for () {
+    type Row = ();
+
+    async fn write(self, _conn: &mut PgConnection) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// How a submission ended.
+#[derive(Debug)]
+pub enum Submitted<R> {
+    /// Recorded with its resource row, and published (or left to the relay).
+    New {
+        /// The recorded action.
+        action: ActionRecord,
+        /// What the [`ResourceWrite`] returned.
+        row: R,
+    },
+    /// An action with the same id or idempotency key was recorded earlier;
+    /// nothing was written or published now.
+    Repeat(ActionRecord),
+}
+
+impl<R> Submitted<R> {
+    /// The action, new or repeated.
+    pub fn action(&self) -> &ActionRecord {
+        match self {
+            Self::New { action, .. } | Self::Repeat(action) => action,
+        }
+    }
+}
+
+/// Records `action` and the row `resource` writes in one transaction, then
+/// publishes the action (see the module documentation).
+pub async fn submit<E, W>(
+    pool: &PgPool,
+    publisher: &Publisher,
+    action: NewAction,
+    resource: W,
+) -> Result<Submitted<W::Row>, E>
+where
+    E: From<sqlx::Error>,
+    W: ResourceWrite<E>,
+{
+    let mut tx = pool.begin().await?;
+    let (action, row) = match actions::record(&mut tx, &action).await? {
+        // Dropping the transaction rolls it back: nothing was written.
+        Recorded::Existing(existing) => return Ok(Submitted::Repeat(existing)),
+        Recorded::New(recorded) => {
+            let row = resource.write(&mut tx).await?;
+            tx.commit().await?;
+            (recorded, row)
+        }
+    };
+    publish(pool, publisher, &action).await;
+    Ok(Submitted::New { action, row })
+}
+
+/// Publishes a recorded action and notes the broker's confirm. Returns
+/// whether it went out now; if not, the relay publishes it later.
+pub async fn publish(pool: &PgPool, publisher: &Publisher, record: &ActionRecord) -> bool {
+    let message = match record.message() {
+        Ok(message) => message,
+        Err(error) => {
+            tracing::error!(action_id = %record.id, kind = %record.kind, %error, "A recorded action cannot be read back.");
+            return false;
+        }
+    };
+    match publisher.publish_action(&message, 1).await {
+        Ok(()) => {
+            if let Err(error) = actions::mark_published(pool, record.id).await {
+                // Harmless: the relay publishes it again; the duplicate is a
+                // no-op at the worker's claim.
+                tracing::warn!(%error, action_id = %record.id, "Could not note a publish.");
+            }
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, action_id = %record.id, "Could not publish an action; the relay will.");
+            false
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Leader election among scheduler replicas, and the clock they read.
+//!
+//! The leader holds a lease row (`scheduler_leases`) with an expiry. Every
+//! tick it renews the lease (expiry = now + ttl) and, while it holds it,
+//! runs the cron pass. A standby tries the same each tick and takes the
+//! row once it has expired, so a dead leader is replaced within
+//! `ttl + tick`. A leader that stops cleanly gives the lease up at once.
+//!
+//! A lease row rather than an advisory lock on a dedicated connection: the
+//! handover time does not depend on PostgreSQL noticing a dead TCP
+//! connection, a stalled leader (a long GC-like pause, a network partition)
+//! loses the lease in bounded time, and tests drive it with simulated time.
+//! Two replicas that both believe they lead for a moment (clock skew beyond
+//! the ttl, a pause in the middle of a pass) still cannot fire a slot twice:
+//! see [`contaxy_common::scheduled`].
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use contaxy_common::publisher::Publisher;
+use contaxy_common::scheduled::Firing;
+use contaxy_common::store::schedules;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::cron::{self, CronSettings, PassReport};
+
+/// The name of the cron leader's lease.
+pub const CRON_LEASE: &str = "cron";
+
+/// Metric: 1 while this replica leads, 0 otherwise.
+pub const LEADING: &str = "contaxy_scheduler_leader";
+
+/// Where the scheduler reads the time: the system clock in production, a
+/// clock the test moves in tests.
+pub trait Clock: Debug + Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that stands still until moved (for tests).
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(start)))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: DateTime<Utc>) {
+        if let Ok(mut time) = self.0.lock() {
+            *time = now;
+        }
+    }
+
+    /// Moves the time on by `by`.
+    pub fn advance(&self, by: TimeDelta) {
+        if let Ok(mut time) = self.0.lock() {
+            *time += by;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+            .lock()
+            .map(|time| *time)
+            .unwrap_or_else(|e| *e.into_inner())
+    }
+}
+
+/// One replica's claim to a lease.
+#[derive(Debug, Clone)]
+pub struct Leadership {
+    pool: PgPool,
+    name: String,
+    holder: String,
+    ttl: TimeDelta,
+}
+
+impl Leadership {
+    /// `holder` (unique per replica) competing for lease `name`, held for
+    /// `ttl` after each renewal.
+    pub fn new(pool: PgPool, name: &str, holder: &str, ttl: TimeDelta) -> Self {
+        Self {
+            pool,
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            ttl,
+        }
+    }
+
+    /// This replica's name.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Takes or renews the lease at `now`; whether this replica leads now.
+    pub async fn try_lead(&self, now: DateTime<Utc>) -> sqlx::Result<bool> {
+        let leads =
+            schedules::try_lease(&self.pool, &self.name, &self.holder, now, now + self.ttl).await?;
+        metrics::gauge!(LEADING).set(if leads { 1.0 } else { 0.0 });
+        Ok(leads)
+    }
+
+    /// Gives the lease up, if held (at shutdown).
+    pub async fn resign(&self) {
+        if let Err(error) = schedules::release_lease(&self.pool, &self.name, &self.holder).await {
+            tracing::warn!(%error, "Could not give the leader lease up; it expires on its own.");
+        }
+        metrics::gauge!(LEADING).set(0.0);
+    }
+}
+
+/// The cron loop of one replica: each tick it competes for the lease and,
+/// while it leads, runs a cron pass at the clock's `now`.
+#[derive(Debug)]
+pub struct CronLoop {
+    /// This replica's claim to the cron lease.
+    pub leadership: Leadership,
+    /// Where `now` comes from.
+    pub clock: Arc<dyn Clock>,
+    /// How cron passes behave.
+    pub settings: CronSettings,
+    /// The runtime namespace (job ids' prefix).
+    pub namespace: String,
+}
+
+impl CronLoop {
+    /// One tick: renew or take the lease, then pass if leading. `None`
+    /// when another replica leads.
+    pub async fn tick(&self, publisher: &Publisher) -> sqlx::Result<Option<PassReport>> {
+        let now = self.clock.now();
+        if !self.leadership.try_lead(now).await? {
+            return Ok(None);
+        }
+        let firing = Firing {
+            pool: &self.leadership.pool,
+            publisher,
+            namespace: &self.namespace,
+        };
+        cron::pass(&firing, &self.settings, now).await.map(Some)
+    }
+
+    /// Ticks every `interval` until `shutdown`, then gives the lease up.
+    pub async fn run(self, publisher: &Publisher, interval: Duration, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leading = false;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            match self.tick(publisher).await {
+                Ok(report) => {
+                    if report.is_some() != leading {
+                        leading = report.is_some();
+                        tracing::info!(
+                            holder = self.leadership.holder(),
+                            leading,
+                            "The scheduler's leadership changed."
+                        );
+                    }
+                    if let Some(report) = report.filter(|r| *r != PassReport::default()) {
+                        tracing::debug!(?report, "A cron pass handled slots.");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "A cron tick failed; the next one will try again.")
+                }
+            }
+        }
+        self.leadership.resign().await;
+    }
+}

@@ -31,6 +31,8 @@
 //!   clock.
 //! - [`broker::TestBroker`]: queue lengths, dead letters and raw publishes.
 //! - [`docker_proxy::DockerProxy`]: a Docker Engine a test can switch off.
+//! - [`tcp_proxy::TcpProxy`]: any TCP service (the S3 server) a test can
+//!   switch off.
 //! - [`pipeline::Pipeline`]: workers on a broker prefix and Docker namespace
 //!   of their own, actions published to them and awaited.
 
@@ -47,6 +49,7 @@ pub mod spawn;
 pub mod stack;
 pub mod storage;
 pub mod subnets;
+pub mod tcp_proxy;
 pub mod wait;
 
 pub use db::{TestDb, admin_database_url};

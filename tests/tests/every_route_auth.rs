@@ -631,6 +631,16 @@ fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
             403,
         ),
         case(
+            Method::DELETE,
+            "/projects/{project_id}/files",
+            "/projects/alpha/files?date_to=2020-01-01T00:00:00Z",
+            None,
+            "alpha_admin",
+            202,
+            404,
+            403,
+        ),
+        case(
             Method::GET,
             "/projects/{project_id}/schedules",
             "/projects/alpha/schedules",

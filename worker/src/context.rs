@@ -1,5 +1,6 @@
 //! What the action families work with: [`ActionContext`], the store, the
-//! runtime, the settings and the publisher of status events. It knows nothing of dispatching:
+//! runtime, the object store, the settings and the publisher of status
+//! events. It knows nothing of dispatching:
 //! `crate::dispatch` picks the family, and the family modules in
 //! `crate::actions` work from this context.
 
@@ -19,14 +20,14 @@ pub struct ActionContext {
     pub pool: PgPool,
     /// The container runtime.
     pub runtime: Arc<dyn Runtime>,
+    /// Projects' files (S3), and the archived logs of finished jobs.
+    pub storage: ObjectStore,
     /// What containers are told about the platform.
     pub deployment: DeploymentSettings,
     /// Where project networks get their addresses.
     pub network: NetworkSettings,
     /// Where the status changes an action makes are announced (`events`).
     pub publisher: Arc<Publisher>,
-    /// Object storage, where finished jobs' logs are archived.
-    pub storage: ObjectStore,
 }
 
 /// What the worker tells containers about the platform.

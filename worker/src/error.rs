@@ -21,6 +21,17 @@ pub enum ActionError {
     /// The runtime failed; its own classification decides the class.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// Object storage failed: unavailable is transient, anything else it
+    /// refused (or a missing source file) is permanent.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A file would be written in a project that is gone or being deleted
+    /// (its storage would outlive it).
+    #[error("project {project_id} does not exist or is being deleted, so no file is written in it")]
+    FilesOfProjectNotLive {
+        /// The project.
+        project_id: String,
+    },
     /// PostgreSQL could not be reached: worth waiting for.
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(#[source] sqlx::Error),
@@ -95,9 +106,6 @@ pub enum ActionError {
     /// The attempt ran past its deadline.
     #[error("the attempt took longer than {} s", .0.as_secs())]
     TimedOut(Duration),
-    /// Object storage failed (archiving a job's logs).
-    #[error(transparent)]
-    Storage(#[from] StorageError),
 }
 
 impl ActionError {
@@ -113,6 +121,8 @@ impl ActionError {
             | Self::NetworkGoneAgain(_)
             | Self::TimedOut(_) => ErrorClass::Transient,
             Self::Runtime(_)
+            | Self::Storage(_)
+            | Self::FilesOfProjectNotLive { .. }
             | Self::Database(_)
             | Self::Allocation(_)
             | Self::NetworkUnusable { .. }
@@ -122,8 +132,7 @@ impl ActionError {
             | Self::InvalidEndpoint(_)
             | Self::InvalidAction(_)
             | Self::NotRecorded(_)
-            | Self::DeploymentIdTaken(_)
-            | Self::Storage(_) => ErrorClass::Permanent,
+            | Self::DeploymentIdTaken(_) => ErrorClass::Permanent,
         }
     }
 
@@ -201,6 +210,16 @@ mod tests {
             missing.to_string(),
             "deployment d of project p was not found"
         );
+        let away = ActionError::from(StorageError::Unavailable("connection refused".to_owned()));
+        assert_eq!(away.class(), ErrorClass::Transient);
+        assert_eq!(
+            away.to_string(),
+            "object storage is unavailable: connection refused"
+        );
+        let refused = ActionError::from(StorageError::Refused("403 AccessDenied".to_owned()));
+        assert_eq!(refused.class(), ErrorClass::Permanent);
+        let no_source = ActionError::from(StorageError::NotFound("a.txt".to_owned()));
+        assert_eq!(no_source.class(), ErrorClass::Permanent);
         let timed_out = ActionError::TimedOut(Duration::from_secs(300));
         assert_eq!(timed_out.to_string(), "the attempt took longer than 300 s");
         assert!(timed_out.is_transient());

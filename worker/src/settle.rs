@@ -14,6 +14,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use uuid::Uuid;
 
 use crate::consumer::{ACTIONS_HANDLED, Consumer};
+use crate::dispatch::Report;
 use crate::error::ActionError;
 use crate::retry::{self, Decision};
 
@@ -95,17 +96,17 @@ impl Consumer {
         &self,
         message: &ActionMessage,
         attempt: u32,
-        result: Result<(), ActionError>,
+        result: Result<Report, ActionError>,
     ) -> Settled {
         let kind = message.kind().as_str();
         let claim = i32::try_from(attempt).unwrap_or(i32::MAX);
         let error = match result {
-            Ok(()) => {
+            Ok(result) => {
                 return match actions::finish(
                     &self.pool,
                     message.action_id,
                     claim,
-                    &Outcome::Succeeded,
+                    &Outcome::Succeeded { result },
                 )
                 .await
                 {

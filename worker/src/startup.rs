@@ -148,10 +148,10 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         context: Arc::new(ActionContext {
             pool: pool.clone(),
             runtime: Arc::clone(&runtime),
+            storage: ObjectStore::new(&config.common),
             deployment,
             network,
             publisher: Arc::clone(&publisher),
-            storage: ObjectStore::new(&config.common),
         }),
         settings: ConsumerSettings {
             concurrency,

@@ -79,6 +79,12 @@ pub struct Action {
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// What it reported when it succeeded, where its kind reports something:
+    /// `file.*` actions say how many object versions they removed
+    /// (`deleted`), copies how many bytes they copied; `project.delete`
+    /// what it removed.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
 }
 
 impl From<ActionRecord> for Action {
@@ -99,6 +105,7 @@ impl From<ActionRecord> for Action {
             updated_at: record.updated_at,
             started_at: record.started_at,
             finished_at: record.finished_at,
+            result: record.result,
         }
     }
 }

@@ -116,6 +116,21 @@ impl AsRef<str> for FileKey {
     }
 }
 
+// On the wire (action payloads) a key is its text, checked when read: a
+// message naming a bad key is refused at the edge, naming the rule.
+impl serde::Serialize for FileKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FileKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(|rule| serde::de::Error::custom(format!("key {raw:?}: {rule}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +176,15 @@ mod tests {
             assert_eq!(FileKey::parse(raw), Err(want), "{raw:?}");
         }
         assert!(FileKey::parse(&"a".repeat(MAX_KEY_CHARS)).is_ok());
+    }
+
+    #[test]
+    fn keys_on_the_wire_are_checked_when_read() {
+        let key: FileKey = serde_json::from_str("\"dir//a.txt\"").expect("valid");
+        assert_eq!(key.as_str(), "dir/a.txt");
+        assert_eq!(serde_json::to_string(&key).expect("json"), "\"dir/a.txt\"");
+        let refused = serde_json::from_str::<FileKey>("\"../x\"").expect_err("refused");
+        assert!(refused.to_string().contains("'..' segment"), "{refused}");
     }
 
     #[test]

@@ -22,8 +22,13 @@
 //! - [`objects`]: heads, listings, downloads, deletes and presigned URLs.
 //! - [`upload`]: writes (one call, or multipart one part at a time) and
 //!   metadata changes (a copy onto itself).
+//! - [`bulk`]: listing every version page by page and removing in batches
+//!   (file actions, a project's storage).
+//! - [`copy`]: server-side copies within a project.
 //! - [`logs_archive`]: deployments' logs kept after their container is gone.
 
+pub mod bulk;
+pub mod copy;
 pub mod logs_archive;
 pub mod objects;
 pub mod upload;

@@ -47,6 +47,9 @@ pub struct ActionRecord {
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// What it reported when it succeeded (a file action's counts), if
+    /// anything.
+    pub result: Option<serde_json::Value>,
 }
 
 impl ActionRecord {
@@ -292,8 +295,11 @@ pub async fn renew(pool: &PgPool, id: Uuid, attempt: i32, lease: Duration) -> sq
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Done.
-    Succeeded,
+    /// Done, with what it reports (if anything).
+    Succeeded {
+        /// The report (`actions.result`).
+        result: Option<serde_json::Value>,
+    },
     /// Another attempt will follow (through a delay queue).
     Retrying {
         /// Why this attempt failed.
@@ -318,21 +324,25 @@ pub async fn finish(
     attempt: i32,
     outcome: &Outcome,
 ) -> sqlx::Result<bool> {
-    let (status, error, class) = match outcome {
-        Outcome::Succeeded => (ActionStatus::Succeeded, None, None),
+    let (status, error, class, result) = match outcome {
+        Outcome::Succeeded { result } => (ActionStatus::Succeeded, None, None, result.as_ref()),
         Outcome::Retrying { error } => (
             ActionStatus::Retrying,
             Some(error.as_str()),
             Some(ErrorClass::Transient),
+            None,
         ),
-        Outcome::Failed { error, class } => {
-            (ActionStatus::Failed, Some(error.as_str()), Some(*class))
-        }
+        Outcome::Failed { error, class } => (
+            ActionStatus::Failed,
+            Some(error.as_str()),
+            Some(*class),
+            None,
+        ),
     };
     let updated = sqlx::query(
         "UPDATE actions
          SET status = $2, last_error = $3, error_class = $4, updated_at = now(),
-             lease_expires_at = NULL,
+             lease_expires_at = NULL, result = $6,
              finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() END
          WHERE id = $1 AND status = 'running' AND attempts = $5",
     )
@@ -341,6 +351,7 @@ pub async fn finish(
     .bind(error)
     .bind(class)
     .bind(attempt)
+    .bind(result)
     .execute(pool)
     .await?;
     Ok(updated.rows_affected() == 1)

@@ -1,9 +1,10 @@
 //! One module per action family: [`deployment`] (with [`job_end`]: cancel
-//! and the TTL removal), [`network`], [`project`].
+//! and the TTL removal), [`network`], [`file`], [`project`].
 //! Each matches its own family's enum exhaustively; `crate::dispatch` picks
 //! the family.
 
 pub mod deployment;
+pub mod file;
 pub mod job_end;
 pub mod network;
 pub mod project;

@@ -6,10 +6,15 @@
 //! 2. removes its deployments: every container the runtime has for it and
 //!    every one the database knows, with their volumes, then their rows;
 //! 3. removes its network and returns the subnet to the pool;
-//! 4. removes its tokens, its members and finally its row.
+//! 4. removes its storage: every object, version and delete marker, and
+//!    its bucket (the same code as `file.delete_storage`); storage that is
+//!    away fails the attempt transiently, so the project stays `deleting`
+//!    and the action is retried;
+//! 5. removes its tokens, its members and finally its row, only once all of
+//!    the above succeeded, so a later project with the same id finds none
+//!    of the old one's files.
 //!
-//! Its actions are kept: their record outlives the project. Files in object
-//! storage are not removed yet (there is no file store yet).
+//! Its actions are kept: their record outlives the project.
 
 use std::collections::BTreeSet;
 
@@ -17,25 +22,45 @@ use contaxy_common::domain::action::ProjectAction;
 use contaxy_common::domain::deployment::DeploymentType;
 use contaxy_common::message::ActionMessage;
 use contaxy_common::store::{deployments, projects};
+use serde::Serialize;
 
+use super::file::delete_storage;
 use super::network::delete_project_network;
 use super::with_retries;
 use crate::context::ActionContext;
 use crate::error::ActionError;
 use crate::runtime::{DeleteOptions, DeploymentRef};
 
+/// What deleting a project removed: the action's `result`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProjectReport {
+    /// Deployments removed.
+    pub deployments: usize,
+    /// Object versions and delete markers removed from its storage.
+    pub file_versions_deleted: u64,
+    /// Whether its bucket was removed by this attempt.
+    pub bucket_deleted: bool,
+}
+
+impl ProjectReport {
+    /// As the action's `result`.
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
+}
+
 /// Executes one `project.*` action.
 pub async fn execute(
     ctx: &ActionContext,
     message: &ActionMessage,
     action: &ProjectAction,
-) -> Result<(), ActionError> {
+) -> Result<ProjectReport, ActionError> {
     match action {
         ProjectAction::Delete => delete(ctx, &message.project_id).await,
     }
 }
 
-async fn delete(ctx: &ActionContext, project_id: &str) -> Result<(), ActionError> {
+async fn delete(ctx: &ActionContext, project_id: &str) -> Result<ProjectReport, ActionError> {
     let existed = projects::mark_deleting(&ctx.pool, project_id).await?;
     let mut ids = BTreeSet::new();
     for deployment_type in [DeploymentType::Service, DeploymentType::Job] {
@@ -55,12 +80,18 @@ async fn delete(ctx: &ActionContext, project_id: &str) -> Result<(), ActionError
         deployments::delete(&ctx.pool, project_id, id).await?;
     }
     delete_project_network(ctx, project_id).await?;
+    let storage = delete_storage(ctx, project_id).await?;
     projects::remove(&ctx.pool, project_id).await?;
     tracing::info!(
         project_id,
         deployments = ids.len(),
+        file_versions = storage.versions,
         existed,
         "Deleted the project and everything it owned."
     );
-    Ok(())
+    Ok(ProjectReport {
+        deployments: ids.len(),
+        file_versions_deleted: storage.versions,
+        bucket_deleted: storage.bucket,
+    })
 }

@@ -293,6 +293,7 @@ mod tests {
             updated_at: at,
             started_at: None,
             finished_at: None,
+            result: None,
         };
         let typed = |action: Option<&ActionRecord>| {
             serde_json::to_value(Deployment::new(record(), action)).expect("JSON")

@@ -22,11 +22,15 @@
 //! have their own limit, `CONTAXY_API_MAX_UPLOAD_BYTES`); a PATCH body is
 //! at most [`FILE_INPUT_MAX_BYTES`].
 //!
+//! - [`bulk`]: `DELETE /projects/{project_id}/files?date_from=&date_to=`,
+//!   the bulk delete by date, handed to a worker as a `file.delete_by_date`
+//!   action.
 //! - [`read`]: listing, metadata, downloads.
 //! - [`write`]: upload, metadata merge, delete.
 //! - [`presign`]: presigned upload and download URLs.
 //! - [`wire`]: the JSON shapes.
 
+pub mod bulk;
 pub mod presign;
 pub mod read;
 pub mod wire;
@@ -129,7 +133,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(patch(patch_on_key).layer(DefaultBodyLimit::max(FILE_INPUT_MAX_BYTES)))
         .layer(middleware::from_fn(method_fits_verb));
     OpenApiRouter::with_openapi(KeyRoutesDoc::openapi())
-        .routes(routes!(read::list_files))
+        .routes(routes!(read::list_files, bulk::delete_files_by_date))
         .route(KEY_ROUTE, on_key)
 }
 

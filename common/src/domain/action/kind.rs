@@ -69,6 +69,22 @@ pub enum ActionKind {
     /// Detach a deployment's container from its project's network.
     #[serde(rename = "network.disconnect")]
     NetworkDisconnect,
+    /// Remove files of a project (every version, or given versions).
+    #[serde(rename = "file.delete")]
+    FileDelete,
+    /// Remove a project's file versions last modified in a date range.
+    #[serde(rename = "file.delete_by_date")]
+    FileDeleteByDate,
+    /// Copy a file within its project.
+    #[serde(rename = "file.copy")]
+    FileCopy,
+    /// Move a file within its project.
+    #[serde(rename = "file.move")]
+    FileMove,
+    /// Remove all of a project's storage (every object, version and
+    /// delete marker, then its bucket).
+    #[serde(rename = "file.delete_storage")]
+    FileDeleteStorage,
     /// Remove a project and everything it owns.
     #[serde(rename = "project.delete")]
     ProjectDelete,
@@ -76,7 +92,7 @@ pub enum ActionKind {
 
 impl ActionKind {
     /// Every kind.
-    pub const ALL: [ActionKind; 11] = [
+    pub const ALL: [ActionKind; 16] = [
         Self::DeploymentDeploy,
         Self::DeploymentDelete,
         Self::DeploymentStart,
@@ -87,6 +103,11 @@ impl ActionKind {
         Self::NetworkDelete,
         Self::NetworkConnect,
         Self::NetworkDisconnect,
+        Self::FileDelete,
+        Self::FileDeleteByDate,
+        Self::FileCopy,
+        Self::FileMove,
+        Self::FileDeleteStorage,
         Self::ProjectDelete,
     ];
 
@@ -103,6 +124,11 @@ impl ActionKind {
             Self::NetworkDelete => "network.delete",
             Self::NetworkConnect => "network.connect",
             Self::NetworkDisconnect => "network.disconnect",
+            Self::FileDelete => "file.delete",
+            Self::FileDeleteByDate => "file.delete_by_date",
+            Self::FileCopy => "file.copy",
+            Self::FileMove => "file.move",
+            Self::FileDeleteStorage => "file.delete_storage",
             Self::ProjectDelete => "project.delete",
         }
     }
@@ -120,6 +146,11 @@ impl ActionKind {
             | Self::NetworkDelete
             | Self::NetworkConnect
             | Self::NetworkDisconnect => ActionFamily::Network,
+            Self::FileDelete
+            | Self::FileDeleteByDate
+            | Self::FileCopy
+            | Self::FileMove
+            | Self::FileDeleteStorage => ActionFamily::File,
             Self::ProjectDelete => ActionFamily::Project,
         }
     }

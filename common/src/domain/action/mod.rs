@@ -8,20 +8,23 @@
 //! one [`Action`] variant, one enum, one module in the worker.
 //!
 //! - [`kind`]: [`ActionKind`] (the wire names) and [`ActionFamily`].
+//! - [`file`]: [`FileAction`], the `file.*` family.
 //! - [`status`]: [`ActionStatus`], [`ErrorClass`], [`ActionOrigin`].
 
+pub mod file;
 pub mod kind;
 pub mod status;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use file::FileAction;
 pub use kind::{ActionFamily, ActionKind, UnknownActionKind};
 pub use status::{ActionOrigin, ActionStatus, ErrorClass};
 
 use super::payload::{
-    CancelPayload, DeletePayload, DeployPayload, NetworkAttachmentPayload, NetworkPayload,
-    RestartPayload,
+    CancelPayload, DeletePayload, DeployPayload, InvalidFilePayload, NetworkAttachmentPayload,
+    NetworkPayload, RestartPayload,
 };
 
 /// What an action does, with its parameters: one variant per family.
@@ -37,6 +40,8 @@ pub enum Action {
     },
     /// Acts on the project's network.
     Network(NetworkAction),
+    /// Acts on the project's files.
+    File(FileAction),
     /// Acts on the project itself.
     Project(ProjectAction),
 }
@@ -96,6 +101,24 @@ pub enum InvalidAction {
         #[source]
         source: serde_json::Error,
     },
+    /// A file payload that reads well but breaks a rule.
+    #[error("payload of {kind}: {problem}")]
+    File {
+        /// The kind.
+        kind: ActionKind,
+        /// The rule.
+        #[source]
+        problem: InvalidFilePayload,
+    },
+    /// A kind handed to another family's parser (a bug, never a message's
+    /// fault, yet not worth a panic).
+    #[error("{kind} is not a {} action", family.as_str())]
+    NotOfFamily {
+        /// The kind.
+        kind: ActionKind,
+        /// The family it was taken for.
+        family: ActionFamily,
+    },
 }
 
 impl Action {
@@ -145,6 +168,11 @@ impl Action {
             ActionKind::NetworkDisconnect => Ok(Self::Network(NetworkAction::Disconnect(
                 payload_of(kind, payload)?,
             ))),
+            ActionKind::FileDelete
+            | ActionKind::FileDeleteByDate
+            | ActionKind::FileCopy
+            | ActionKind::FileMove
+            | ActionKind::FileDeleteStorage => FileAction::parse(kind, payload).map(Self::File),
             ActionKind::ProjectDelete => Ok(Self::Project(ProjectAction::Delete)),
         }
     }
@@ -166,6 +194,7 @@ impl Action {
                 NetworkAction::Connect(_) => ActionKind::NetworkConnect,
                 NetworkAction::Disconnect(_) => ActionKind::NetworkDisconnect,
             },
+            Self::File(action) => action.kind(),
             Self::Project(ProjectAction::Delete) => ActionKind::ProjectDelete,
         }
     }
@@ -175,7 +204,7 @@ impl Action {
     pub fn resource_id(&self) -> Option<&str> {
         match self {
             Self::Deployment { deployment_id, .. } => Some(deployment_id),
-            Self::Network(_) | Self::Project(_) => None,
+            Self::Network(_) | Self::File(_) | Self::Project(_) => None,
         }
     }
 
@@ -196,19 +225,20 @@ impl Action {
                 }
                 NetworkAction::Ensure | NetworkAction::Delete => empty(),
             },
+            Self::File(action) => action.payload(),
             Self::Project(ProjectAction::Delete) => empty(),
         }
     }
 }
 
-fn payload_of<T: DeserializeOwned>(
+pub(crate) fn payload_of<T: DeserializeOwned>(
     kind: ActionKind,
     payload: &serde_json::Value,
 ) -> Result<T, InvalidAction> {
     T::deserialize(payload).map_err(|source| InvalidAction::Payload { kind, source })
 }
 
-fn to_json(payload: &impl Serialize) -> serde_json::Value {
+pub(crate) fn to_json(payload: &impl Serialize) -> serde_json::Value {
     // Payloads are plain structs of strings, numbers and maps with string
     // keys: serializing them to a JSON value cannot fail.
     serde_json::to_value(payload).unwrap_or(serde_json::Value::Null)
@@ -231,6 +261,13 @@ mod tests {
             ActionKind::DeploymentCancel => json!({"reason": "deadline"}),
             ActionKind::NetworkConnect | ActionKind::NetworkDisconnect => {
                 json!({"deployment_id": "ctxy-p-demo-s-web"})
+            }
+            ActionKind::FileDelete => {
+                json!({"files": [{"key": "a/b.txt"}, {"key": "c", "version": "v1"}]})
+            }
+            ActionKind::FileDeleteByDate => json!({"date_from": "2026-01-01T00:00:00Z"}),
+            ActionKind::FileCopy | ActionKind::FileMove => {
+                json!({"source": "a.txt", "destination": "b/a.txt"})
             }
             _ => json!({}),
         }
@@ -267,6 +304,19 @@ mod tests {
             ),
             (ActionKind::NetworkEnsure, json!({"subnet": "10.0.0.0/24"})),
             (ActionKind::NetworkConnect, json!({})),
+            (
+                ActionKind::FileDelete,
+                json!({"files": [{"key": "/etc/passwd"}]}),
+            ),
+            (ActionKind::FileDelete, json!({"files": []})),
+            (
+                ActionKind::FileDeleteByDate,
+                json!({"date_from": "2026-02-01T00:00:00Z", "date_to": "2026-01-01T00:00:00Z"}),
+            ),
+            (
+                ActionKind::FileMove,
+                json!({"source": "a", "destination": "a", "source_version": "v"}),
+            ),
         ];
         for (kind, payload) in cases {
             let error = Action::parse(kind, Some("dep"), &payload).expect_err("refused");

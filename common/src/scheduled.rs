@@ -22,6 +22,7 @@ use crate::domain::validation::FieldErrors;
 use crate::publisher::Publisher;
 use crate::store::actions::{ActionRecord, NewAction};
 use crate::store::deployments::{self, NewDeployment};
+use crate::store::projects;
 use crate::store::schedules::{self, NewRun, RunRecord, ScheduleRecord};
 use crate::submit::{self, ResourceWrite, Submitted};
 
@@ -39,6 +40,9 @@ pub enum FireError {
     /// another version).
     #[error("the job template is invalid: {0}")]
     Template(#[from] FieldErrors),
+    /// The schedule's project is being deleted: no job is made in it.
+    #[error("its project is being deleted")]
+    ProjectNotLive,
     /// PostgreSQL failed.
     #[error("the database failed: {0}")]
     Database(#[from] sqlx::Error),
@@ -209,6 +213,9 @@ impl ResourceWrite<FireError> for SlotWrite<'_> {
             }
             FireKind::Trigger => RunOutcome::Triggered,
         };
+        if !projects::lock_live(conn, &self.schedule.project_id).await? {
+            return Err(FireError::ProjectNotLive);
+        }
         let deployment = NewDeployment {
             id: self.deployment_id,
             project_id: &self.schedule.project_id,

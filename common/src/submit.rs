@@ -74,18 +74,35 @@ where
     E: From<sqlx::Error>,
     W: ResourceWrite<E>,
 {
+    let submitted = accept(pool, action, resource).await?;
+    if let Submitted::New { action, .. } = &submitted {
+        publish(pool, publisher, action).await;
+    }
+    Ok(submitted)
+}
+
+/// Steps 1 and 2 of [`submit`], without the publish: for an action that
+/// arrived on the broker, which the worker accepts (records, with its
+/// resource row) as it receives it.
+pub async fn accept<E, W>(
+    pool: &PgPool,
+    action: NewAction,
+    resource: W,
+) -> Result<Submitted<W::Row>, E>
+where
+    E: From<sqlx::Error>,
+    W: ResourceWrite<E>,
+{
     let mut tx = pool.begin().await?;
-    let (action, row) = match actions::record(&mut tx, &action).await? {
+    match actions::record(&mut tx, &action).await? {
         // Dropping the transaction rolls it back: nothing was written.
-        Recorded::Existing(existing) => return Ok(Submitted::Repeat(existing)),
-        Recorded::New(recorded) => {
+        Recorded::Existing(existing) => Ok(Submitted::Repeat(existing)),
+        Recorded::New(action) => {
             let row = resource.write(&mut tx).await?;
             tx.commit().await?;
-            (recorded, row)
+            Ok(Submitted::New { action, row })
         }
-    };
-    publish(pool, publisher, &action).await;
-    Ok(Submitted::New { action, row })
+    }
 }
 
 /// Publishes a recorded action and notes the broker's confirm. Returns

@@ -30,7 +30,7 @@ async fn an_action_is_claimed_once_until_its_lease_runs_out() {
     let claimed = |claim: Claim| match claim {
         Claim::Claimed(row) => Some(row),
         Claim::Exhausted(row) => panic!("exhausted: {row:?}"),
-        Claim::Held(_) | Claim::NotClaimable => None,
+        Claim::Held(_) | Claim::Waiting(_) | Claim::NotClaimable => None,
     };
     let first = claimed(
         actions::claim(&pool, new.id, lease, 3)
@@ -67,7 +67,7 @@ async fn an_action_is_claimed_once_until_its_lease_runs_out() {
         {
             Claim::Exhausted(row) => Some(row),
             Claim::Claimed(row) => panic!("claimed past the limit: {row:?}"),
-            Claim::Held(_) | Claim::NotClaimable => None,
+            Claim::Held(_) | Claim::Waiting(_) | Claim::NotClaimable => None,
         }
     })
     .await;
@@ -87,4 +87,130 @@ async fn an_action_is_claimed_once_until_its_lease_runs_out() {
         Claim::NotClaimable,
         "failed is final"
     );
+}
+
+/// Records an action on `resource` (a deployment id), accepted after every
+/// one recorded before it.
+async fn accept(pool: &sqlx::PgPool, action: Action) -> uuid::Uuid {
+    let new = NewAction::new("alpha", action, ActionOrigin::Api);
+    let mut conn = pool.acquire().await.expect("conn");
+    actions::record(&mut conn, &new).await.expect("record");
+    new.id
+}
+
+fn on(resource: &str, action: DeploymentAction) -> Action {
+    Action::Deployment {
+        deployment_id: resource.to_owned(),
+        action,
+    }
+}
+
+#[tokio::test]
+async fn actions_on_one_resource_are_claimed_in_the_order_they_were_accepted() {
+    let (_db, pool) = TestDb::with_project("alpha").await;
+    let lease = Duration::from_secs(30);
+    let web = "ctxy-p-alpha--s-web";
+    let start = accept(&pool, on(web, DeploymentAction::Start)).await;
+    let stop = accept(&pool, on(web, DeploymentAction::Stop)).await;
+    let other = accept(&pool, on("ctxy-p-alpha--s-db", DeploymentAction::Stop)).await;
+
+    // The stop waits for the older start, whether that is waiting or running.
+    let claim = actions::claim(&pool, stop, lease, 3).await.expect("claim");
+    assert_eq!(claim, Claim::Waiting(start));
+    assert!(matches!(
+        actions::claim(&pool, start, lease, 3).await.expect("claim"),
+        Claim::Claimed(_)
+    ));
+    let claim = actions::claim(&pool, stop, lease, 3).await.expect("claim");
+    assert_eq!(claim, Claim::Waiting(start), "the start runs");
+    // Another resource does not wait.
+    assert!(matches!(
+        actions::claim(&pool, other, lease, 3).await.expect("claim"),
+        Claim::Claimed(_)
+    ));
+    // Its turn comes when the start ends.
+    let outcome = actions::Outcome::Succeeded { result: None };
+    assert!(
+        actions::finish(&pool, start, 1, &outcome)
+            .await
+            .expect("finish")
+    );
+    assert!(matches!(
+        actions::claim(&pool, stop, lease, 3).await.expect("claim"),
+        Claim::Claimed(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_delete_waits_only_for_what_runs_and_a_project_deletion_for_everything_running() {
+    let (_db, pool) = TestDb::with_project("alpha").await;
+    let lease = Duration::from_secs(30);
+    let web = "ctxy-p-alpha--s-web";
+    let restart = accept(
+        &pool,
+        on(web, DeploymentAction::Restart(Default::default())),
+    )
+    .await;
+    let job = accept(&pool, on("ctxy-p-alpha--j-x-1", DeploymentAction::Start)).await;
+    let delete = accept(&pool, on(web, DeploymentAction::Delete(Default::default()))).await;
+    let project = accept_project_delete(&pool).await;
+    let claimed = |claim: Claim| matches!(claim, Claim::Claimed(_));
+    let ended = actions::Outcome::Succeeded { result: None };
+
+    assert!(claimed(
+        actions::claim(&pool, job, lease, 3).await.expect("claim")
+    ));
+    // The project's deletion waits for the running job action.
+    assert_eq!(
+        actions::claim(&pool, project, lease, 3)
+            .await
+            .expect("claim"),
+        Claim::Waiting(job)
+    );
+    // The delete does not wait for the older restart that merely waits...
+    assert!(claimed(
+        actions::claim(&pool, delete, lease, 3)
+            .await
+            .expect("claim")
+    ));
+    // ...and that one, older or not, does not run beside it.
+    assert_eq!(
+        actions::claim(&pool, restart, lease, 3)
+            .await
+            .expect("claim"),
+        Claim::Waiting(delete)
+    );
+    assert!(
+        actions::finish(&pool, job, 1, &ended)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(
+        actions::claim(&pool, project, lease, 3)
+            .await
+            .expect("claim"),
+        Claim::Waiting(delete),
+        "the delete still runs"
+    );
+    assert!(
+        actions::finish(&pool, delete, 1, &ended)
+            .await
+            .expect("finish")
+    );
+    assert!(claimed(
+        actions::claim(&pool, project, lease, 3)
+            .await
+            .expect("claim")
+    ));
+    // The restart runs now, and will find its deployment gone.
+    assert!(claimed(
+        actions::claim(&pool, restart, lease, 3)
+            .await
+            .expect("claim")
+    ));
+}
+
+async fn accept_project_delete(pool: &sqlx::PgPool) -> uuid::Uuid {
+    use contaxy_common::domain::action::ProjectAction;
+    accept(pool, Action::Project(ProjectAction::Delete)).await
 }

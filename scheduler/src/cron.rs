@@ -277,6 +277,10 @@ async fn try_fire(
             tracing::warn!(schedule_id = %schedule.id, id, "A slot's job id is taken; the slot failed.");
             Ok(Attempt::PassOver(RunOutcome::Failed))
         }
+        Err(FireError::ProjectNotLive) => {
+            tracing::info!(schedule_id = %schedule.id, "A slot is passed over: its project is being deleted.");
+            Ok(Attempt::PassOver(RunOutcome::Failed))
+        }
         Err(FireError::Database(error)) => Err(error),
     }
 }

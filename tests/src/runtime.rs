@@ -154,8 +154,8 @@ impl Drop for TestRuntime {
     }
 }
 
-/// A deployment id as the API makes them: `{namespace}-p-{project}-{letter}-{slug}`,
+/// A deployment id as the API makes them: `{namespace}-p-{project}--{letter}-{slug}`,
 /// `letter` being `s` for a service and `j` for a job.
 pub fn deployment_id(namespace: &str, project: &str, letter: char, slug: &str) -> String {
-    format!("{namespace}-p-{project}-{letter}-{slug}")
+    format!("{namespace}-p-{project}--{letter}-{slug}")
 }

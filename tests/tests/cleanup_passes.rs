@@ -295,3 +295,80 @@ async fn a_service_with_clear_volume_on_stop_loses_its_volume_on_stop_and_starts
     assert_eq!(stack.containers(Some(&id)).await.len(), 1);
     assert_eq!(stack.volumes(&id).await.len(), 1, "a fresh volume");
 }
+
+/// Makes a volume labelled as the Docker backend labels deployment volumes.
+async fn labelled_volume(namespace: &str, name: &str, project: &str, incarnation: Option<&str>) {
+    let mut command = tokio::process::Command::new("docker");
+    command.args([
+        "volume",
+        "create",
+        "--label",
+        &format!("ctxy.namespace={namespace}"),
+    ]);
+    command.args(["--label", &format!("ctxy.projectName={project}")]);
+    command.args(["--label", &format!("ctxy.deploymentId={name}")]);
+    if let Some(incarnation) = incarnation {
+        command.args(["--label", &format!("ctxy.projectIncarnation={incarnation}")]);
+    }
+    let status = command.arg(name).status().await.expect("docker runs");
+    assert!(status.success(), "volume {name} is made");
+}
+
+#[tokio::test]
+async fn volumes_of_gone_or_reborn_projects_are_swept_and_a_live_projects_stay() {
+    use contaxy_worker::WorkerSettings;
+    use contaxy_worker::orphan_sweep::remove_orphan_volumes;
+
+    let stack = Stack::start().await;
+    let cleanup = cleanup_context(&stack, settings()).await;
+    let incarnation: uuid::Uuid =
+        sqlx::query_scalar("SELECT incarnation FROM projects WHERE id = $1")
+            .bind(PROJECT)
+            .fetch_one(&cleanup.pool)
+            .await
+            .expect("the project");
+    let ns = stack.namespace().to_owned();
+    let kept = format!("{ns}-kept-vol");
+    let reborn = format!("{ns}-reborn-vol");
+    let gone = format!("{ns}-gone-vol");
+    let before = format!("{ns}-before-incarnations-vol");
+    labelled_volume(&ns, &kept, PROJECT, Some(&incarnation.to_string())).await;
+    labelled_volume(
+        &ns,
+        &reborn,
+        PROJECT,
+        Some(&uuid::Uuid::new_v4().to_string()),
+    )
+    .await;
+    labelled_volume(&ns, &gone, "ghost", Some(&uuid::Uuid::new_v4().to_string())).await;
+    labelled_volume(&ns, &before, PROJECT, None).await;
+    let runtime =
+        contaxy_worker::runtime::build(&WorkerSettings::default().runtime(stack.namespace()))
+            .await
+            .expect("the runtime");
+
+    let removed = remove_orphan_volumes(&cleanup.pool, runtime.as_ref(), chrono::Utc::now())
+        .await
+        .expect("a sweep");
+    assert!(removed.is_empty(), "too young: {removed:?}");
+    let later = chrono::Utc::now() + chrono::Duration::seconds(120);
+    let mut removed = remove_orphan_volumes(&cleanup.pool, runtime.as_ref(), later)
+        .await
+        .expect("a sweep");
+    removed.sort();
+    let mut expected = vec![gone.clone(), reborn.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    for (name, stays) in [
+        (&kept, true),
+        (&before, true),
+        (&gone, false),
+        (&reborn, false),
+    ] {
+        assert_eq!(
+            stack.volumes(name).await.len(),
+            usize::from(stays),
+            "{name}"
+        );
+    }
+}

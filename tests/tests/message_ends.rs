@@ -22,7 +22,7 @@ fn deploy_body(stack: &Stack, slug: &str, requested_by: &str, display_name: &str
         "action_id": Uuid::new_v4(),
         "kind": "deployment.deploy",
         "project_id": PROJECT,
-        "resource_id": format!("{}-p-{PROJECT}-j-{slug}", stack.namespace()),
+        "resource_id": format!("{}-p-{PROJECT}--j-{slug}", stack.namespace()),
         "payload": {"deployment_type": "job", "input": job(display_name, "echo never")},
         "requested_by": requested_by,
     });
@@ -324,4 +324,68 @@ async fn a_malformed_message_borrowing_an_actions_id_leaves_that_action_alone() 
         !error.unwrap_or_default().contains("explode"),
         "the borrowed id's action is not blamed"
     );
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_and_a_start_of_nothing_are_dead_lettered_with_their_reason() {
+    let stack = Stack::start().await;
+    let first = Uuid::new_v4();
+    let second = Uuid::new_v4();
+    for action_id in [first, second] {
+        let message = json!({
+            "schema_version": 1,
+            "action_id": action_id,
+            "kind": "deployment.deploy",
+            "project_id": PROJECT,
+            "resource_id": format!("{}-p-{PROJECT}--j-once", stack.namespace()),
+            "payload": {"deployment_type": "job", "input": job("once", "echo once")},
+            "idempotency_key": "export-2026-12-03",
+        });
+        let body = serde_json::to_vec(&message).expect("json");
+        stack
+            .broker
+            .publish_action("deployment.deploy", &body)
+            .await;
+    }
+    let start = Uuid::new_v4();
+    let message = json!({
+        "schema_version": 1,
+        "action_id": start,
+        "kind": "deployment.start",
+        "project_id": PROJECT,
+        "resource_id": format!("{}-p-{PROJECT}--s-nothing", stack.namespace()),
+    });
+    stack
+        .broker
+        .publish_action(
+            "deployment.start",
+            &serde_json::to_vec(&message).expect("json"),
+        )
+        .await;
+
+    stack.wait_action(&first.to_string(), "succeeded").await;
+    let dead = dead_letters(&stack, 2).await;
+    assert_eq!(dead.len(), 2, "the duplicate and the start");
+    let reason_of = |id: Uuid| {
+        let message = dead
+            .iter()
+            .find(|m| action_id_of(m) == id.to_string())
+            .unwrap_or_else(|| panic!("{id} is dead-lettered"));
+        header(message, "x-contaxy-reason").unwrap_or_default()
+    };
+    assert_eq!(
+        reason_of(second),
+        format!("a duplicate: action {first} was accepted with the same idempotency key")
+    );
+    assert!(
+        stack.try_action(&second.to_string()).await.is_none(),
+        "the duplicate has no row of its own"
+    );
+    let reason = reason_of(start);
+    assert!(
+        reason.starts_with("project alpha has no deployment "),
+        "{reason}"
+    );
+    let refused = stack.wait_action(&start.to_string(), "failed").await;
+    assert_eq!(refused["last_error"], reason.as_str(), "{refused}");
 }

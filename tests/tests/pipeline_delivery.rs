@@ -33,7 +33,7 @@ async fn handled(stack: &Stack, outcome: &str) -> u64 {
 async fn a_duplicate_delivery_makes_one_container_and_one_attempt() {
     let stack = Stack::start().await;
     let action_id = Uuid::new_v4();
-    let deployment_id = format!("{}-p-{PROJECT}-j-from-elsewhere", stack.namespace());
+    let deployment_id = format!("{}-p-{PROJECT}--j-from-elsewhere", stack.namespace());
     // What another system publishes: a self-contained deploy, no row yet.
     let message = json!({
         "schema_version": 1,

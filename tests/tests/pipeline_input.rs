@@ -175,7 +175,7 @@ async fn unknown_deployments_and_actions_are_404() {
         ..StackOptions::default()
     })
     .await;
-    let missing = format!("{}-p-{PROJECT}-s-missing", stack.namespace());
+    let missing = format!("{}-p-{PROJECT}--s-missing", stack.namespace());
     let p = format!("/projects/{PROJECT}");
     let patch = json!({"description": "x"});
     let requests: Vec<(Method, String, Option<&Value>)> = vec![

@@ -19,7 +19,7 @@ async fn a_job_runs_to_succeeded_and_its_logs_hold_its_output() {
     assert_eq!(accepted["status"], "pending", "{accepted}");
     assert_eq!(accepted["action_status"], "queued", "{accepted}");
     let id = str_of(&accepted, "id");
-    assert!(id.starts_with(&format!("{}-p-{PROJECT}-j-hello-job-", stack.namespace())));
+    assert!(id.starts_with(&format!("{}-p-{PROJECT}--j-hello-job-", stack.namespace())));
 
     let action = stack
         .wait_action(str_of(&accepted, "action_id"), "succeeded")

@@ -673,3 +673,52 @@ async fn an_address_presenting_unknown_tokens_is_limited() {
     );
     assert_eq!(api.get("/projects", &api.admin).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_project_token_a_member_fetched_stops_working_when_they_leave_or_are_lowered() {
+    let api = TestApi::start().await;
+    api.create_project("alpha").await;
+    api.add_member("alpha", "alice", "write").await;
+    let (alice, _) = api
+        .create_token("users/alice", &["projects/alpha#write"], None)
+        .await;
+    let fetch = |level: &'static str| {
+        let alice = alice.clone();
+        let api = &api;
+        async move {
+            let answer = api
+                .get(
+                    &format!("/projects/alpha/token?access_level={level}"),
+                    &alice,
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{:?}", answer.body);
+            answer.body.as_str().expect("a token").to_owned()
+        }
+    };
+    let write = fetch("write").await;
+    let read = fetch("read").await;
+    assert_eq!(api.get("/projects/alpha", &write).await.status, 200);
+
+    // Lowered to read: the write token she kept stops working, read stays.
+    api.add_member("alpha", "alice", "read").await;
+    assert_problem(&api.get("/projects/alpha", &write).await, 401);
+    assert_eq!(api.get("/projects/alpha", &read).await.status, 200);
+    let fresh_write = api.project_token("alpha", "write").await;
+    assert_ne!(fresh_write, write, "the others get a new one");
+    assert_eq!(api.get("/projects/alpha", &fresh_write).await.status, 200);
+
+    // Removed: nothing she fetched works.
+    let removed = api
+        .call(
+            Method::DELETE,
+            "/projects/alpha/users/alice",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 200);
+    assert_problem(&api.get("/projects/alpha", &read).await, 401);
+    // Tokens of levels above hers stay: she never could fetch them.
+    assert_eq!(api.get("/projects/alpha", &fresh_write).await.status, 200);
+}

@@ -17,7 +17,8 @@ use contaxy_common::broker::Broker;
 use contaxy_common::domain::action::ActionFamily;
 use contaxy_common::message::ActionMessage;
 use contaxy_common::publisher::Publisher;
-use contaxy_common::store::actions::{self, ActionRecord, Claim, NewAction, Recorded};
+use contaxy_common::store::actions::{self, ActionRecord, Claim, NewAction};
+use contaxy_common::submit::{self, Submitted};
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
 use futures::stream::select_all;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::accept::BrokerResource;
 use crate::context::ActionContext;
 use crate::dispatch;
 use crate::error::ActionError;
@@ -216,20 +218,38 @@ impl Consumer {
     /// Records, claims, executes and settles one action. `redelivered`: the
     /// broker gave the delivery back from a consumer that went away.
     async fn handle_action(&self, message: &ActionMessage, redelivered: bool) -> Settled {
-        // A message from another system may have no row yet: make one.
-        let recorded = async {
-            let mut conn = self.pool.acquire().await?;
-            actions::record(&mut conn, &NewAction::from_message(message)).await
-        };
-        match recorded.await {
-            Ok(Recorded::Existing(row)) if row.project_id != message.project_id => {
+        // A message from another system may have no row yet: accept it as
+        // the API would have (see `accept`).
+        let accepted = submit::accept(
+            &self.pool,
+            NewAction::from_message(message),
+            BrokerResource { message },
+        )
+        .await;
+        match accepted {
+            Ok(Submitted::Repeat(row)) if row.project_id != message.project_id => {
                 let reason = "the action id belongs to another project";
                 return self.give_up_unclaimed(message, reason).await;
             }
-            Ok(Recorded::Existing(row)) if !same_action(&row, message) => {
+            Ok(Submitted::Repeat(row)) if row.id != message.action_id => {
+                // Said, not dropped: the producer sent one request twice.
+                let reason = format!(
+                    "a duplicate: action {} was accepted with the same idempotency key",
+                    row.id
+                );
+                metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "duplicate")
+                    .increment(1);
+                return self.give_up_unclaimed(message, &reason).await;
+            }
+            Ok(Submitted::Repeat(row)) if !same_action(&row, message) => {
                 // The message is executed, not the row: they must agree.
                 let reason = "the action id belongs to another action";
                 return self.give_up_unclaimed(message, reason).await;
+            }
+            Ok(Submitted::New {
+                row: Err(reason), ..
+            }) => {
+                return self.refuse_accepted(message, &reason).await;
             }
             Ok(_) => {}
             Err(error) => return self.store_failed(message, "recorded", &error).await,
@@ -253,6 +273,7 @@ impl Consumer {
         let claimed = match claim {
             Ok(Claim::Claimed(row)) => row,
             Ok(Claim::Exhausted(row)) => return self.give_up_exhausted(message, &row).await,
+            Ok(Claim::Waiting(older)) => return self.wait_turn(message, older).await,
             Ok(Claim::Held(_) | Claim::NotClaimable) => {
                 tracing::debug!("The action is finished or held by another worker; a duplicate.");
                 metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "duplicate")

@@ -13,7 +13,7 @@ use contaxy_common::domain::validation::FieldErrors;
 use contaxy_common::storage::StorageError;
 use contaxy_common::store::networks::AllocationError;
 
-use crate::runtime::{DeploymentRef, RuntimeError};
+use crate::runtime::RuntimeError;
 
 /// Why one attempt of an action failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,13 +96,14 @@ pub enum ActionError {
     /// another version).
     #[error(transparent)]
     InvalidAction(#[from] InvalidAction),
-    /// The action is about a deployment that has no record (it was
-    /// deleted).
-    #[error("{0} was not found")]
-    NotRecorded(DeploymentRef),
-    /// Another project's deployment has this id.
-    #[error("deployment id {0} is taken")]
-    DeploymentIdTaken(String),
+    /// Not a failure: the action has nothing left to do, because what it
+    /// acts on was deleted after it was accepted (a deploy overtaken by a
+    /// delete, a start of a removed service) or its project is being
+    /// deleted. Actions on one resource apply in the order they were
+    /// accepted, so an older one never undoes a newer one: it ends
+    /// `cancelled` with this reason.
+    #[error("{0}")]
+    Superseded(String),
     /// The attempt ran past its deadline.
     #[error("the attempt took longer than {} s", .0.as_secs())]
     TimedOut(Duration),
@@ -131,8 +132,7 @@ impl ActionError {
             | Self::InvalidValue { .. }
             | Self::InvalidEndpoint(_)
             | Self::InvalidAction(_)
-            | Self::NotRecorded(_)
-            | Self::DeploymentIdTaken(_) => ErrorClass::Permanent,
+            | Self::Superseded(_) => ErrorClass::Permanent,
         }
     }
 

@@ -28,6 +28,7 @@
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike;
 //!   it builds the runtime through `runtime::build` and names no backend.
 
+mod accept;
 pub mod actions;
 pub mod config;
 pub mod consumer;

@@ -4,7 +4,9 @@
 //! purpose (a row is written before its container is made, and removed
 //! after it), so one that exists is an orphan: its project was deleted
 //! around it, a deploy raced a delete, or a row was removed by hand. Its
-//! container goes, with its volume.
+//! container goes, with its volume. Then the volume sweep: volumes whose
+//! project is gone, or whose project id was taken again by a new project
+//! (the volume records the old incarnation), go too.
 //!
 //! Like the network sweep it runs in the worker, on the reconcile timer:
 //! only workers see the runtime. Every worker runs it; removal is idempotent
@@ -13,12 +15,12 @@
 //! row is being written by another version's path that orders things
 //! differently.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use contaxy_common::store::deployments;
+use contaxy_common::store::{deployments, projects};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +28,8 @@ use crate::runtime::{DeleteOptions, DeploymentRef, Runtime, RuntimeError};
 
 /// Metric: orphaned deployments (containers, with their volumes) removed.
 const ORPHANS_REMOVED: &str = "contaxy_worker_orphan_deployments_removed_total";
+/// Metric: volumes removed because their project is gone.
+const ORPHAN_VOLUMES_REMOVED: &str = "contaxy_worker_orphan_volumes_removed_total";
 
 /// How old a row-less container must be before it is removed.
 pub const GRACE: Duration = Duration::from_secs(60);
@@ -80,7 +84,54 @@ pub async fn remove_orphan_deployments(
     Ok(removed)
 }
 
-/// Runs [`remove_orphan_deployments`] every `every` until shutdown.
+/// Removes the runtime's deployment volumes whose project is gone, or was
+/// deleted and its id taken again (the volume records another
+/// incarnation), made before `now - GRACE`; returns their names. A volume
+/// of a live project stays even without a deployment: a service deleted
+/// with `delete_volumes=false` keeps it on purpose, for a namesake in the
+/// same project; the project's deletion removes it. A volume still in use
+/// stays for the next sweep.
+pub async fn remove_orphan_volumes(
+    pool: &PgPool,
+    runtime: &dyn Runtime,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, OrphanSweepError> {
+    let volumes = runtime.list_volumes(None).await?;
+    let mut projects: Vec<String> = volumes.iter().map(|v| v.project_id.clone()).collect();
+    projects.sort();
+    projects.dedup();
+    let owners: HashMap<String, uuid::Uuid> = projects::incarnations_of(pool, &projects)
+        .await?
+        .into_iter()
+        .collect();
+    let old_enough = now - chrono::Duration::from_std(GRACE).unwrap_or_default();
+    let mut removed = Vec::new();
+    for volume in volumes {
+        let owned = owners.get(&volume.project_id).is_some_and(|incarnation| {
+            volume
+                .project_incarnation
+                .is_none_or(|made_for| made_for == *incarnation)
+        });
+        if owned || volume.created_at.is_some_and(|at| at > old_enough) {
+            continue;
+        }
+        match runtime.remove_volume(&volume.name).await {
+            Ok(true) => {
+                tracing::info!(project_id = %volume.project_id, volume = %volume.name, "Removed a volume whose project is gone.");
+                metrics::counter!(ORPHAN_VOLUMES_REMOVED).increment(1);
+                removed.push(volume.name);
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, volume = %volume.name, "Could not remove an orphaned volume; the next sweep will try again.");
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Runs [`remove_orphan_deployments`], then [`remove_orphan_volumes`],
+/// every `every` until shutdown.
 #[derive(Debug, Clone)]
 pub struct OrphanSweeper {
     pub(crate) pool: PgPool,
@@ -102,6 +153,11 @@ impl OrphanSweeper {
                 remove_orphan_deployments(&self.pool, self.runtime.as_ref(), Utc::now()).await
             {
                 tracing::warn!(%error, "The container sweep failed; the next one will try again.");
+            }
+            if let Err(error) =
+                remove_orphan_volumes(&self.pool, self.runtime.as_ref(), Utc::now()).await
+            {
+                tracing::warn!(%error, "The volume sweep failed; the next one will try again.");
             }
         }
     }

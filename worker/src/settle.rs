@@ -121,6 +121,20 @@ impl Consumer {
                     }
                 };
             }
+            Err(ActionError::Superseded(reason)) => {
+                let outcome = Outcome::Cancelled { reason };
+                return match actions::finish(&self.pool, message.action_id, claim, &outcome).await {
+                    Ok(_) => {
+                        tracing::info!(attempt, "The action was overtaken; it ends cancelled.");
+                        metrics::counter!(ACTIONS_HANDLED, "kind" => kind, "outcome" => "cancelled").increment(1);
+                        Settled::Ack
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Could not record the cancel; requeueing.");
+                        Settled::Requeue
+                    }
+                };
+            }
             Err(error) => error,
         };
         let class = error.class();
@@ -281,6 +295,38 @@ impl Consumer {
         metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "failed")
             .increment(1);
         Settled::Ack
+    }
+
+    /// An action whose turn has not come (an older action on its resource
+    /// has not ended): back through the shortest delay queue, to be claimed
+    /// again then. Its attempts are untouched.
+    pub(crate) async fn wait_turn(&self, message: &ActionMessage, older: Uuid) -> Settled {
+        tracing::debug!(%older, "An older action on the same resource has not ended; waiting for it.");
+        let delay = contaxy_common::topology::RETRY_DELAYS[0];
+        match self.publisher.publish_retry(message, delay, 0).await {
+            Ok(()) => {
+                metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "waiting")
+                    .increment(1);
+                Settled::Ack
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Could not put the waiting action back; requeueing.");
+                Settled::Requeue
+            }
+        }
+    }
+
+    /// Fails and dead-letters an action that was recorded but refused at
+    /// acceptance (see `crate::accept`): its row keeps the reason.
+    pub(crate) async fn refuse_accepted(&self, message: &ActionMessage, reason: &str) -> Settled {
+        if let Err(error) =
+            actions::fail_unrun(&self.pool, message.action_id, reason, ErrorClass::Permanent).await
+        {
+            return self.store_failed(message, "refused", &error).await;
+        }
+        metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "refused")
+            .increment(1);
+        self.give_up_unclaimed(message, reason).await
     }
 
     pub(crate) async fn give_up_unclaimed(&self, message: &ActionMessage, reason: &str) -> Settled {

@@ -4,6 +4,7 @@
 use contaxy_common::domain::ProjectId;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentType};
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
+use contaxy_common::store::projects;
 use sqlx::PgConnection;
 
 use crate::actions::ResourceWrite;
@@ -29,6 +30,12 @@ impl ResourceWrite<ApiError> for Insert<'_> {
     type Row = DeploymentRecord;
 
     async fn write(self, conn: &mut PgConnection) -> Result<DeploymentRecord, ApiError> {
+        if !projects::lock_live(conn, self.project.as_str()).await? {
+            return Err(ApiError::Conflict(format!(
+                "The project `{}` is being deleted; nothing new is made in it.",
+                self.project
+            )));
+        }
         let new = NewDeployment {
             id: self.id,
             project_id: self.project.as_str(),

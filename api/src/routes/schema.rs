@@ -109,7 +109,7 @@ text_schema! {
 }
 
 text_schema! {
-    /// A deployment's id, `{namespace}-p-{project}-{s|j}-{slug}` (jobs end
+    /// A deployment's id, `{namespace}-p-{project}--{s|j}-{slug}` (jobs end
     /// in `-{6 random}`): lower-case letters, digits and single hyphens, at
     /// most 63 characters.
     pub struct DeploymentIdText {

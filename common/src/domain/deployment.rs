@@ -494,9 +494,11 @@ pub fn parse_endpoint_port(endpoint: &str) -> Option<u16> {
     port.parse::<u16>().ok().filter(|p| *p > 0)
 }
 
-/// The id of a deployment: `{namespace}-p-{project}-{s|j}-{slug}` (jobs add
+/// The id of a deployment: `{namespace}-p-{project}--{s|j}-{slug}` (jobs add
 /// `-{suffix}` so repeats do not clash), at most 63 characters so it is a
-/// valid container name and DNS label.
+/// valid container name and DNS label. The double hyphen ends the project:
+/// a project id never holds one, nor does a slug, so two projects can never
+/// make the same id (`demo-s-x` + `y` and `demo` + `x s y` would, with one).
 pub fn deployment_id(
     namespace: &str,
     project_id: &str,
@@ -504,7 +506,7 @@ pub fn deployment_id(
     display_name: &str,
     job_suffix: &str,
 ) -> String {
-    let prefix = format!("{namespace}-p-{project_id}-{}-", kind.id_letter());
+    let prefix = format!("{namespace}-p-{project_id}--{}-", kind.id_letter());
     let suffix = match kind {
         DeploymentType::Service => String::new(),
         DeploymentType::Job => format!("-{job_suffix}"),

@@ -180,11 +180,21 @@ fn endpoints_parse_to_ports() {
 }
 
 #[test]
+fn ids_of_two_projects_never_meet() {
+    // With one hyphen both were `ctxy-p-demo-s-x-s-y`.
+    let first = deployment_id("ctxy", "demo-s-x", DeploymentType::Service, "y", "");
+    let second = deployment_id("ctxy", "demo", DeploymentType::Service, "x s y", "");
+    assert_ne!(first, second);
+    assert_eq!(first, "ctxy-p-demo-s-x--s-y");
+    assert_eq!(second, "ctxy-p-demo--s-x-s-y");
+}
+
+#[test]
 fn ids_are_deterministic_short_and_dns_safe() {
     let id = deployment_id("ctxy", "demo", DeploymentType::Service, "My Notebook!", "");
-    assert_eq!(id, "ctxy-p-demo-s-my-notebook");
+    assert_eq!(id, "ctxy-p-demo--s-my-notebook");
     let job = deployment_id("ctxy", "demo", DeploymentType::Job, "Train  model", "k3x9");
-    assert_eq!(job, "ctxy-p-demo-j-train-model-k3x9");
+    assert_eq!(job, "ctxy-p-demo--j-train-model-k3x9");
     let long = deployment_id(
         "ctxy",
         "a-very-long-project-id",
@@ -195,13 +205,13 @@ fn ids_are_deterministic_short_and_dns_safe() {
     assert!(long.len() <= 63, "{long}");
     assert!(long.ends_with("-abcdef"));
     let symbols = deployment_id("ctxy", "demo", DeploymentType::Service, "!!!!", "");
-    assert_eq!(symbols, "ctxy-p-demo-s-x");
+    assert_eq!(symbols, "ctxy-p-demo--s-x");
     for id in [id, job, long, symbols] {
         assert!(
             id.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         );
-        assert!(!id.contains("--"), "{id}");
+        assert_eq!(id.matches("--").count(), 1, "{id}");
     }
 }
 

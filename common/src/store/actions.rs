@@ -210,19 +210,47 @@ pub enum Claim {
     /// duplicate delivery), or its worker died and the lease, no longer
     /// renewed, is about to run out.
     Held(DateTime<Utc>),
+    /// Claimable, but another action on the same resource must end first
+    /// (see [`BLOCKED_BY`]): this one waits its turn.
+    Waiting(Uuid),
     /// Not claimable: it ended.
     NotClaimable,
 }
 
-/// The condition of a claimable row: waiting, or running under a lease that
-/// ran out (its worker stopped answering).
-const CLAIMABLE: &str = "(status IN ('queued', 'retrying')
-                          OR (status = 'running' AND lease_expires_at < now()))";
+/// The condition of a claimable row `a`: waiting, or running under a lease
+/// that ran out (its worker stopped answering).
+const CLAIMABLE: &str = "(a.status IN ('queued', 'retrying')
+                          OR (a.status = 'running' AND a.lease_expires_at < now()))";
+
+/// Whether action `o` of the same project keeps action `a` from being
+/// claimed. Actions on one resource apply one at a time, in the order they
+/// were accepted (`(created_at, id)`):
+///
+/// - a deployment action waits while another action on its deployment
+///   runs, and while an older one waits to run; but a delete or cancel does
+///   not wait for older ones that merely wait: those then find their
+///   deployment gone (or cancelled) and end `cancelled`, so a delete never
+///   waits behind a deploy's retries, and nothing older undoes it;
+/// - a project's deletion waits while any action of the project runs (one
+///   mid-deploy finishes making its container, which the deletion then
+///   removes); those that merely wait find the project being deleted when
+///   they run, and make nothing.
+///
+/// The claim holds advisory locks (see [`lock_resource`]) so that two
+/// workers never both see the other's action as not yet running.
+const BLOCKED_BY: &str = "o.project_id = a.project_id AND o.id <> a.id
+      AND ((a.resource_id IS NOT NULL AND o.resource_id = a.resource_id
+            AND (o.status = 'running'
+                 OR (o.status IN ('queued', 'retrying')
+                     AND (o.created_at, o.id) < (a.created_at, a.id)
+                     AND a.kind NOT IN ('deployment.delete', 'deployment.cancel'))))
+           OR (a.kind = 'project.delete' AND o.status = 'running'))";
 
 /// Claims the action for one attempt, at most `max_attempts` in all: a
 /// claimable action whose attempts are used up (each claim counts one, so a
 /// worker that dies mid-attempt spends one) is failed instead, so an action
-/// that kills its worker is not run for ever.
+/// that kills its worker is not run for ever. One that must wait for
+/// another action on its resource is not claimed ([`Claim::Waiting`]).
 pub async fn claim(
     pool: &PgPool,
     id: Uuid,
@@ -230,49 +258,102 @@ pub async fn claim(
     max_attempts: u32,
 ) -> sqlx::Result<Claim> {
     let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+    let mut tx = pool.begin().await?;
+    let target: Option<(String, Option<String>, String)> =
+        sqlx::query_as("SELECT project_id, resource_id, kind FROM actions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((project_id, resource_id, kind)) = target else {
+        return Ok(Claim::NotClaimable);
+    };
+    lock_resource(&mut tx, &project_id, resource_id.as_deref(), &kind).await?;
     let claimed: Option<ActionRecord> = sqlx::query_as(&format!(
-        "UPDATE actions
+        "UPDATE actions a
          SET status = 'running', attempts = attempts + 1, updated_at = now(),
              started_at = coalesce(started_at, now()),
              lease_expires_at = now() + make_interval(secs => $2),
              published_at = coalesce(published_at, now())
-         WHERE id = $1 AND attempts < $3 AND {CLAIMABLE}
+         WHERE a.id = $1 AND a.attempts < $3 AND {CLAIMABLE}
+           AND NOT EXISTS (SELECT 1 FROM actions o WHERE {BLOCKED_BY})
          RETURNING *"
     ))
     .bind(id)
     .bind(lease.as_secs_f64())
     .bind(max_attempts)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     if let Some(row) = claimed {
+        tx.commit().await?;
         return Ok(Claim::Claimed(row));
     }
     let exhausted: Option<ActionRecord> = sqlx::query_as(&format!(
-        "UPDATE actions
+        "UPDATE actions a
          SET status = 'failed', error_class = 'transient', updated_at = now(),
              finished_at = now(), lease_expires_at = NULL,
              last_error = 'gave up after ' || attempts || ' attempts, the last of which '
                           || 'ended without an outcome (the worker running it stopped)'
-         WHERE id = $1 AND attempts >= $2 AND {CLAIMABLE}
+         WHERE a.id = $1 AND a.attempts >= $2 AND {CLAIMABLE}
          RETURNING *"
     ))
     .bind(id)
     .bind(max_attempts)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     if let Some(row) = exhausted {
+        tx.commit().await?;
         return Ok(Claim::Exhausted(row));
     }
     let held: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
         "SELECT lease_expires_at FROM actions WHERE id = $1 AND status = 'running'",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(match held.flatten() {
-        Some(until) => Claim::Held(until),
+    if let Some(until) = held.flatten() {
+        return Ok(Claim::Held(until));
+    }
+    let blocking: Option<Uuid> = sqlx::query_scalar(&format!(
+        "SELECT o.id FROM actions a JOIN actions o ON {BLOCKED_BY}
+         WHERE a.id = $1 AND {CLAIMABLE}
+         ORDER BY o.created_at LIMIT 1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(match blocking {
+        Some(other) => Claim::Waiting(other),
         None => Claim::NotClaimable,
     })
+}
+
+/// Takes the transaction's advisory locks for claiming an action: the
+/// resource's (exclusive), and the project's, shared by actions on its
+/// resources and exclusive for the project's own actions (its deletion).
+/// With them, [`BLOCKED_BY`] is decided by one claim at a time per resource.
+async fn lock_resource(
+    conn: &mut PgConnection,
+    project_id: &str,
+    resource_id: Option<&str>,
+    kind: &str,
+) -> sqlx::Result<()> {
+    let project_key = format!("contaxy project {project_id}");
+    let project_lock = if kind.starts_with("project.") {
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
+    };
+    sqlx::query(project_lock)
+        .bind(&project_key)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(resource_id) = resource_id {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("contaxy resource {project_id} {resource_id}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Renews the lease of the claim that made attempt `attempt`, while its
@@ -305,6 +386,12 @@ pub enum Outcome {
         /// Why this attempt failed.
         error: String,
     },
+    /// Nothing left to do: what it acts on was deleted after it was
+    /// accepted, or its project is being deleted. Ends `cancelled`.
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
     /// Given up.
     Failed {
         /// Why.
@@ -332,6 +419,9 @@ pub async fn finish(
             Some(ErrorClass::Transient),
             None,
         ),
+        Outcome::Cancelled { reason } => {
+            (ActionStatus::Cancelled, Some(reason.as_str()), None, None)
+        }
         Outcome::Failed { error, class } => (
             ActionStatus::Failed,
             Some(error.as_str()),
@@ -343,7 +433,7 @@ pub async fn finish(
         "UPDATE actions
          SET status = $2, last_error = $3, error_class = $4, updated_at = now(),
              lease_expires_at = NULL, result = $6,
-             finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() END
+             finished_at = CASE WHEN $2 IN ('succeeded', 'failed', 'cancelled') THEN now() END
          WHERE id = $1 AND status = 'running' AND attempts = $5",
     )
     .bind(id)

@@ -103,15 +103,15 @@ pub async fn get<'e>(
 }
 
 /// One deployment of a project, whatever its type.
-pub async fn find(
-    pool: &PgPool,
+pub async fn find<'e>(
+    executor: impl PgExecutor<'e>,
     project_id: &str,
     id: &str,
 ) -> sqlx::Result<Option<DeploymentRecord>> {
     sqlx::query_as("SELECT * FROM deployments WHERE project_id = $1 AND id = $2")
         .bind(project_id)
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await
 }
 

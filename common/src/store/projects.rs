@@ -289,6 +289,42 @@ pub async fn is_live(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
     .await
 }
 
+/// Of `ids`, the projects that exist (being deleted or not), with their
+/// incarnations.
+pub async fn incarnations_of(
+    pool: &PgPool,
+    ids: &[String],
+) -> Result<Vec<(String, uuid::Uuid)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, incarnation FROM projects WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}
+
+/// The incarnation of the project when it exists and its deletion is not
+/// queued; `None` otherwise: what a deployment action checks before it makes
+/// anything in the project.
+pub async fn live_incarnation(pool: &PgPool, id: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT incarnation FROM projects WHERE id = $1 AND deleting_since IS NULL")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Whether the project is live, holding its row until the caller's
+/// transaction ends (`FOR SHARE`): a deletion starting meanwhile (its
+/// `UPDATE … SET deleting_since`) waits for that transaction, so a row
+/// written in it is one the deletion will find, and none is written after
+/// the deletion began.
+pub async fn lock_live(conn: &mut PgConnection, id: &str) -> Result<bool, sqlx::Error> {
+    let deleting: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT deleting_since FROM projects WHERE id = $1 FOR SHARE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(matches!(deleting, Some(None)))
+}
+
 /// Of `ids`, those of projects that exist and are not being deleted.
 pub async fn live_among(pool: &PgPool, ids: &[String]) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(

@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 
 use contaxy_common::domain::action::DeploymentAction;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentStatus, DeploymentType};
-use contaxy_common::domain::payload::DeployPayload;
 use contaxy_common::domain::{AccessLevel, Permission, ProjectId, TokenHash, TokenSecret};
 use contaxy_common::message::ActionMessage;
-use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
-use contaxy_common::store::networks;
+use contaxy_common::store::deployments::{self, DeploymentRecord};
 use contaxy_common::store::tokens::{self, DeploymentToken, PreviousToken};
+use contaxy_common::store::{networks, projects};
 
 use super::job_end;
 use super::network::{self, Check};
@@ -35,7 +34,7 @@ pub async fn execute(
     let project_id = message.project_id.as_str();
     let target = DeploymentRef::new(project_id, id);
     match action {
-        DeploymentAction::Deploy(payload) => deploy(ctx, message, id, payload).await,
+        DeploymentAction::Deploy(_) => deploy(ctx, message, id).await,
         DeploymentAction::Delete(payload) if payload.archive_logs => {
             job_end::remove_keeping_record(ctx, &target).await
         }
@@ -111,7 +110,10 @@ async fn clear_volume_if_asked(
     .await
 }
 
-/// The deployment's record; a restart acts on a recorded deployment only.
+/// The deployment's record. Every deployment action was accepted with its
+/// deployment recorded (by the API, the scheduler, or the worker's
+/// acceptance of a broker message: `crate::accept`), so one that finds no
+/// record was overtaken by a delete: it does nothing.
 async fn recorded(
     ctx: &ActionContext,
     project_id: &str,
@@ -119,20 +121,15 @@ async fn recorded(
 ) -> Result<DeploymentRecord, ActionError> {
     deployments::find(&ctx.pool, project_id, id)
         .await?
-        .ok_or_else(|| ActionError::NotRecorded(DeploymentRef::new(project_id, id)))
+        .ok_or_else(|| {
+            ActionError::Superseded(format!(
+                "deployment {id} was deleted after this action was accepted"
+            ))
+        })
 }
 
-async fn deploy(
-    ctx: &ActionContext,
-    message: &ActionMessage,
-    id: &str,
-    payload: &DeployPayload,
-) -> Result<(), ActionError> {
-    let record = match deployments::find(&ctx.pool, &message.project_id, id).await? {
-        Some(record) => record,
-        // Published by another system: record the deployment first.
-        None => record_from_payload(ctx, message, id, payload).await?,
-    };
+async fn deploy(ctx: &ActionContext, message: &ActionMessage, id: &str) -> Result<(), ActionError> {
+    let record = recorded(ctx, &message.project_id, id).await?;
     run(ctx, message, id, record).await
 }
 
@@ -165,7 +162,18 @@ async fn run(
         .await?;
         return Ok(());
     }
+    // Nothing is made in a project being deleted: its deletion waits for
+    // the actions that were running when it began (see the claim), and any
+    // that start later stop here.
+    let Some(incarnation) = projects::live_incarnation(&exec.pool, &action.project_id).await?
+    else {
+        return Err(ActionError::Superseded(format!(
+            "project {} is being deleted",
+            action.project_id
+        )));
+    };
     let mut spec = spec_for(&record, &exec.deployment)?;
+    spec.project_incarnation = Some(incarnation);
     // The network is ensured here, under the project's lock, and not again
     // by the runtime; a network recorded as ready is taken at its word,
     // with no Engine call. Should it be gone by the time the container
@@ -321,30 +329,6 @@ async fn set_status(
         status::announce(&exec.publisher, &event).await;
     }
     Ok(())
-}
-
-async fn record_from_payload(
-    exec: &ActionContext,
-    action: &ActionMessage,
-    id: &str,
-    payload: &DeployPayload,
-) -> Result<DeploymentRecord, ActionError> {
-    payload.input.validate(payload.deployment_type)?;
-    let mut conn = exec.pool.acquire().await?;
-    let new = NewDeployment {
-        id,
-        project_id: &action.project_id,
-        deployment_type: payload.deployment_type,
-        input: &payload.input,
-        created_by: action.requested_by.as_deref(),
-    };
-    if let Some(record) = deployments::insert(&mut conn, &new).await? {
-        return Ok(record);
-    }
-    // Same id in another project, or raced by a duplicate: look again, scoped.
-    deployments::find(&exec.pool, &action.project_id, id)
-        .await?
-        .ok_or_else(|| ActionError::DeploymentIdTaken(id.to_owned()))
 }
 
 /// The runtime spec of a recorded deployment: parameters with templates

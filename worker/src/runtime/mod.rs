@@ -12,7 +12,7 @@
 //!   deployment an operation is about.
 //! - [`validate`]: pure checks made before anything is created.
 //! - [`state`]: statuses, states and status changes reported back.
-//! - [`logs`], [`network`]: the types of those operations.
+//! - [`logs`], [`network`], [`volume`]: the types of those operations.
 //! - [`error`]: [`RuntimeError`] and whether to retry it.
 //! - [`docker`]: the Docker backend (bollard).
 //! - [`kubernetes`]: the Kubernetes backend (kube).
@@ -26,6 +26,7 @@ pub mod network;
 pub mod spec;
 pub mod state;
 pub mod validate;
+pub mod volume;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -41,6 +42,7 @@ pub use spec::{
     ComputeSpec, DeleteOptions, DeploymentRef, DeploymentSpec, DeploymentType, Endpoint,
 };
 pub use state::{Deployed, DeploymentState, DeploymentStatus, StatusChange};
+pub use volume::VolumeInfo;
 
 /// The future every [`Runtime`] operation returns.
 pub type RuntimeFuture<'a, T> = BoxFuture<'a, Result<T, RuntimeError>>;
@@ -127,6 +129,17 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
 
     /// Every network of this namespace, with the containers attached.
     fn list_networks(&self) -> RuntimeFuture<'_, Vec<NetworkInfo>>;
+
+    /// Every deployment volume of this namespace, or of one project, whether
+    /// or not a deployment still uses it.
+    fn list_volumes<'a>(
+        &'a self,
+        project_id: Option<&'a str>,
+    ) -> RuntimeFuture<'a, Vec<VolumeInfo>>;
+
+    /// Removes a volume of this namespace by name; one that is gone counts
+    /// as removed. False when a container still uses it (it stays).
+    fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, bool>;
 
     /// Attaches the deployment to its project's network (which must exist:
     /// [`RuntimeError::NetworkMissing`] otherwise); attaching an attached

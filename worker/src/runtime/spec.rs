@@ -42,6 +42,11 @@ pub struct DeploymentSpec {
     /// Size the volume may grow to, in MiB (recorded on the volume; see the
     /// runtime README for what each backend enforces).
     pub max_volume_size_mb: Option<u64>,
+    /// The incarnation of the owning project (`projects.incarnation`): it
+    /// enters the volume's name, so a later project with the same id never
+    /// mounts the volume of an earlier one. `None` only for specs made
+    /// outside a project's record (the runtime's own tests).
+    pub project_incarnation: Option<uuid::Uuid>,
 }
 
 impl DeploymentSpec {
@@ -66,6 +71,7 @@ impl DeploymentSpec {
             compute: ComputeSpec::default(),
             volume_path: None,
             max_volume_size_mb: None,
+            project_incarnation: None,
         }
     }
 

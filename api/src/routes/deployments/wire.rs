@@ -191,7 +191,7 @@ mod tests {
             .single()
             .expect("time");
         DeploymentRecord {
-            id: "ctxy-p-demo-s-web".to_owned(),
+            id: "ctxy-p-demo--s-web".to_owned(),
             project_id: "demo".to_owned(),
             deployment_type: DeploymentType::Service,
             display_name: "web".to_owned(),
@@ -279,7 +279,7 @@ mod tests {
             id: Uuid::now_v7(),
             project_id: "demo".to_owned(),
             kind: "deployment.deploy".to_owned(),
-            resource_id: Some("ctxy-p-demo-s-web".to_owned()),
+            resource_id: Some("ctxy-p-demo--s-web".to_owned()),
             payload: json!({}),
             status: ActionStatus::Queued,
             attempts: 0,

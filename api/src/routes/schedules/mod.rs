@@ -264,6 +264,9 @@ async fn trigger(state: &AppState, record: &ScheduleRecord) -> Result<ScheduleRu
             "The schedule was triggered in this same millisecond already.".to_owned(),
         )),
         Err(FireError::Template(errors)) => Err(prefixed(errors).into()),
+        Err(FireError::ProjectNotLive) => Err(ApiError::Conflict(
+            "The project is being deleted; nothing new is made in it.".to_owned(),
+        )),
         Err(FireError::Database(error)) => Err(error.into()),
     }
 }

@@ -144,7 +144,7 @@ pub fn volume_mount(spec: &DeploymentSpec) -> Option<Mount> {
     let target = spec.volume_path.clone()?;
     Some(Mount {
         target: Some(target),
-        source: Some(labels::volume_name(&spec.project_id, &spec.deployment_id)),
+        source: Some(labels::volume_name(spec)),
         typ: Some(MountType::VOLUME),
         read_only: Some(false),
         ..Mount::default()

@@ -177,9 +177,6 @@ fn a_volume_is_mounted_by_name_never_a_host_path() {
         .unwrap();
     assert_eq!(mounts.len(), 1);
     assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
-    assert_eq!(
-        mounts[0].source.as_deref(),
-        Some("proj-ns-p-proj-s-web-vol")
-    );
+    assert_eq!(mounts[0].source.as_deref(), Some("ns-p-proj-s-web-vol"));
     assert_eq!(mounts[0].target.as_deref(), Some("/data"));
 }

@@ -192,7 +192,7 @@ impl DockerRuntime {
     }
 
     async fn ensure_volume(&self, spec: &DeploymentSpec) -> Result<(), RuntimeError> {
-        let name = labels::volume_name(&spec.project_id, &spec.deployment_id);
+        let name = labels::volume_name(spec);
         let request = VolumeCreateRequest {
             name: Some(name.clone()),
             driver: Some("local".to_owned()),

@@ -22,6 +22,9 @@ pub const ENDPOINTS: &str = "ctxy.endpoints";
 pub const CREATED_BY: &str = "ctxy.createdBy";
 /// The volume's size limit in MiB, when one was asked for.
 pub const MAX_VOLUME_SIZE_MB: &str = "ctxy.maxVolumeSizeMb";
+/// The incarnation of the project a volume was made for: the sweep removes
+/// volumes whose project (by id and incarnation) is gone.
+pub const PROJECT_INCARNATION: &str = "ctxy.projectIncarnation";
 
 /// `{namespace}-p-{project}-network`, as contaxy names project networks.
 pub use contaxy_common::domain::network::network_name;
@@ -41,10 +44,17 @@ pub fn bridge_name(network_name: &str) -> String {
     format!("{BRIDGE_PREFIX}{hex}")
 }
 
-/// `{project}-{deployment}-vol`, as contaxy names deployment volumes. The
-/// deployment id is unique per installation, so the name is too.
-pub fn volume_name(project_id: &str, deployment_id: &str) -> String {
-    format!("{project_id}-{deployment_id}-vol")
+/// `{deployment}-{incarnation}-vol`: the deployment id names the project
+/// and is unique per installation, and the project's incarnation (32 hex
+/// digits) sets apart projects that reused an id, so a service made in a
+/// new project never mounts the volume a namesake left behind in an old one.
+/// Within one project, a service deleted with `delete_volumes=false` and made
+/// again under the same name finds its volume: that is what keeping it is for.
+pub fn volume_name(spec: &DeploymentSpec) -> String {
+    match spec.project_incarnation {
+        Some(incarnation) => format!("{}-{}-vol", spec.deployment_id, incarnation.simple()),
+        None => format!("{}-vol", spec.deployment_id),
+    }
 }
 
 /// The labels of a deployment's container.
@@ -68,6 +78,9 @@ pub fn volume_labels(namespace: &str, spec: &DeploymentSpec) -> HashMap<String, 
     labels.insert(CREATED_BY.to_owned(), spec.created_by.clone());
     if let Some(size) = spec.max_volume_size_mb {
         labels.insert(MAX_VOLUME_SIZE_MB.to_owned(), size.to_string());
+    }
+    if let Some(incarnation) = spec.project_incarnation {
+        labels.insert(PROJECT_INCARNATION.to_owned(), incarnation.to_string());
     }
     labels
 }
@@ -136,9 +149,23 @@ mod tests {
     #[test]
     fn names_follow_contaxy() {
         assert_eq!(network_name("ns", "proj"), "ns-p-proj-network");
+        assert_eq!(volume_name(&spec()), "ns-p-proj-s-web-vol");
+    }
+
+    #[test]
+    fn a_volume_name_sets_apart_projects_that_reused_an_id() {
+        let mut old = spec();
+        old.project_incarnation = Some(uuid::Uuid::from_u128(1));
+        let mut new = spec();
+        new.project_incarnation = Some(uuid::Uuid::from_u128(2));
         assert_eq!(
-            volume_name("proj", "ns-p-proj-s-web"),
-            "proj-ns-p-proj-s-web-vol"
+            volume_name(&old),
+            "ns-p-proj-s-web-00000000000000000000000000000001-vol"
+        );
+        assert_ne!(volume_name(&old), volume_name(&new));
+        assert_eq!(
+            volume_labels("ns", &new)[PROJECT_INCARNATION],
+            "00000000-0000-0000-0000-000000000002"
         );
     }
 

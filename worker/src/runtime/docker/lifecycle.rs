@@ -3,8 +3,8 @@
 
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
-    ListContainersOptions, ListVolumesOptions, RemoveContainerOptions, RemoveVolumeOptions,
-    RestartContainerOptions, StartContainerOptions, StopContainerOptions,
+    ListContainersOptions, RemoveContainerOptions, RestartContainerOptions, StartContainerOptions,
+    StopContainerOptions,
 };
 
 use super::DockerRuntime;
@@ -160,9 +160,11 @@ impl DockerRuntime {
         id: &str,
         target: &DeploymentRef,
     ) -> Result<(), RuntimeError> {
+        // `v`: its anonymous volumes (an image's `VOLUME`s) go with it; the
+        // named deployment volume stays unless the delete asks for it.
         let options = RemoveContainerOptions {
             force: true,
-            v: false,
+            v: true,
             link: false,
         };
         match self.docker.remove_container(id, Some(options)).await {
@@ -170,34 +172,6 @@ impl DockerRuntime {
             Err(error) if status_of(&error) == Some(404) => Ok(()),
             Err(error) => Err(classify("remove container", &target.to_string(), error)),
         }
-    }
-
-    /// Removes the deployment's volumes, found by label (so only ours).
-    async fn remove_volumes(&self, target: &DeploymentRef) -> Result<(), RuntimeError> {
-        let filters = labels::label_filter(&[
-            (labels::NAMESPACE, self.namespace()),
-            (labels::PROJECT, &target.project_id),
-            (labels::DEPLOYMENT_ID, &target.deployment_id),
-        ]);
-        let found = self
-            .docker
-            .list_volumes(Some(ListVolumesOptions {
-                filters: Some(filters),
-            }))
-            .await
-            .map_err(|e| classify("list volumes", &target.to_string(), e))?;
-        for volume in found.volumes.unwrap_or_default() {
-            match self
-                .docker
-                .remove_volume(&volume.name, Some(RemoveVolumeOptions { force: false }))
-                .await
-            {
-                Ok(()) => {}
-                Err(error) if status_of(&error) == Some(404) => {}
-                Err(error) => return Err(classify("remove volume", &volume.name, error)),
-            }
-        }
-        Ok(())
     }
 
     pub(super) async fn container_state(

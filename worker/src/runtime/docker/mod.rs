@@ -21,6 +21,7 @@ mod lifecycle;
 mod logs;
 mod networks;
 pub mod status;
+mod volumes;
 
 use bollard::Docker;
 use chrono::{DateTime, Utc};
@@ -33,7 +34,7 @@ pub use connect::{EngineFacts, connect_docker, docker_probe};
 
 use super::{
     DeleteOptions, Deployed, DeploymentRef, DeploymentSpec, DeploymentState, LogOptions, LogStream,
-    NetworkInfo, Runtime, RuntimeError, RuntimeFuture, StatusChangeStream, SubnetSpec,
+    NetworkInfo, Runtime, RuntimeError, RuntimeFuture, StatusChangeStream, SubnetSpec, VolumeInfo,
 };
 
 /// Runs deployments as Docker containers, each in its project's bridge
@@ -157,6 +158,17 @@ impl Runtime for DockerRuntime {
 
     fn list_networks(&self) -> RuntimeFuture<'_, Vec<NetworkInfo>> {
         self.list_project_networks().boxed()
+    }
+
+    fn list_volumes<'a>(
+        &'a self,
+        project_id: Option<&'a str>,
+    ) -> RuntimeFuture<'a, Vec<VolumeInfo>> {
+        self.list_deployment_volumes(project_id).boxed()
+    }
+
+    fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, bool> {
+        self.remove_volume_by_name(name).boxed()
     }
 
     fn connect_network<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()> {

@@ -48,7 +48,7 @@ pub use config::KubeRuntimeConfig;
 
 use super::{
     DeleteOptions, Deployed, DeploymentRef, DeploymentSpec, DeploymentState, LogOptions, LogStream,
-    NetworkInfo, Runtime, RuntimeError, RuntimeFuture, StatusChangeStream, SubnetSpec,
+    NetworkInfo, Runtime, RuntimeError, RuntimeFuture, StatusChangeStream, SubnetSpec, VolumeInfo,
 };
 
 /// Runs deployments on a Kubernetes cluster: a namespace per project, a
@@ -181,6 +181,20 @@ impl Runtime for KubeRuntime {
 
     fn list_networks(&self) -> RuntimeFuture<'_, Vec<NetworkInfo>> {
         self.list_project_networks().boxed()
+    }
+
+    /// None to sweep: a deployment's claim lives in its project's namespace
+    /// and is deleted with it (`delete_network`), and a project id reused
+    /// later gets a new namespace.
+    fn list_volumes<'a>(
+        &'a self,
+        _project_id: Option<&'a str>,
+    ) -> RuntimeFuture<'a, Vec<VolumeInfo>> {
+        futures::future::ready(Ok(Vec::new())).boxed()
+    }
+
+    fn remove_volume<'a>(&'a self, _name: &'a str) -> RuntimeFuture<'a, bool> {
+        futures::future::ready(Ok(true)).boxed()
     }
 
     fn connect_network<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()> {

@@ -1,0 +1,81 @@
+//! Accepting an action that arrived on the broker from another system: the
+//! worker records it as the API would have, through the one submit path
+//! (`contaxy_common::submit::accept`), with the resource row it implies, in
+//! one transaction. What the API checks at its door is checked here:
+//!
+//! - a `deployment.deploy` records its deployment row now (not when it
+//!   runs), in a project that is live, holding the project's row so that a
+//!   deletion starting meanwhile waits and then finds the new row; a deploy
+//!   that runs later and finds no row was overtaken by a delete, and does
+//!   nothing;
+//! - `deployment.start|stop|restart` need a recorded deployment.
+//!
+//! A refusal keeps the action's row (it is failed with the reason, and the
+//! message dead-lettered), so the producer can read why.
+
+use contaxy_common::domain::action::{Action, DeploymentAction};
+use contaxy_common::message::ActionMessage;
+use contaxy_common::store::deployments::{self, NewDeployment};
+use contaxy_common::store::projects;
+use contaxy_common::submit::ResourceWrite;
+use sqlx::PgConnection;
+
+/// The resource row a broker-origin action implies.
+pub(crate) struct BrokerResource<'a> {
+    /// The message, as parsed.
+    pub message: &'a ActionMessage,
+}
+
+/// `Err(reason)`: the action is recorded but refused.
+pub(crate) type Acceptance = Result<(), String>;
+
+impl ResourceWrite<sqlx::Error> for BrokerResource<'_> {
+    type Row = Acceptance;
+
+    async fn write(self, conn: &mut PgConnection) -> Result<Acceptance, sqlx::Error> {
+        let project = self.message.project_id.as_str();
+        let Action::Deployment {
+            deployment_id: id,
+            action,
+        } = &self.message.action
+        else {
+            return Ok(Ok(()));
+        };
+        match action {
+            DeploymentAction::Deploy(payload) => {
+                if !projects::lock_live(conn, project).await? {
+                    return Ok(Err(format!(
+                        "project {project} does not exist or is being deleted"
+                    )));
+                }
+                if deployments::find(&mut *conn, project, id).await?.is_some() {
+                    // A deploy of a recorded deployment runs what is recorded.
+                    return Ok(Ok(()));
+                }
+                if let Err(errors) = payload.input.validate(payload.deployment_type) {
+                    return Ok(Err(errors.to_string()));
+                }
+                let new = NewDeployment {
+                    id,
+                    project_id: project,
+                    deployment_type: payload.deployment_type,
+                    input: &payload.input,
+                    created_by: self.message.requested_by.as_deref(),
+                };
+                Ok(match deployments::insert(conn, &new).await? {
+                    Some(_) => Ok(()),
+                    None => Err(format!("deployment id {id} is taken by another project")),
+                })
+            }
+            DeploymentAction::Start | DeploymentAction::Stop | DeploymentAction::Restart(_) => {
+                Ok(match deployments::find(&mut *conn, project, id).await? {
+                    Some(_) => Ok(()),
+                    None => Err(format!("project {project} has no deployment {id}")),
+                })
+            }
+            // Removing what is not there is done; a cancel of a job that
+            // is gone has nothing to stop.
+            DeploymentAction::Delete(_) | DeploymentAction::Cancel(_) => Ok(Ok(())),
+        }
+    }
+}

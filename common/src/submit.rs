@@ -74,18 +74,39 @@ where
     E: From<sqlx::Error>,
     W: ResourceWrite<E>,
 {
+    let submitted = record(pool, action, resource).await?;
+    if let Submitted::New { action, .. } = &submitted {
+        publish(pool, publisher, action).await;
+    }
+    Ok(submitted)
+}
+
+/// Step 1 and 2 of [`submit`] alone: records `action` and the row
+/// `resource` writes in one transaction, and leaves the publishing to the
+/// caller (who has more to publish, in an order of its own). A caller that
+/// never publishes leaves it to the relay.
+pub async fn record<E, W>(
+    pool: &PgPool,
+    action: NewAction,
+    resource: W,
+) -> Result<Submitted<W::Row>, E>
+where
+    E: From<sqlx::Error>,
+    W: ResourceWrite<E>,
+{
     let mut tx = pool.begin().await?;
-    let (action, row) = match actions::record(&mut tx, &action).await? {
+    match actions::record(&mut tx, &action).await? {
         // Dropping the transaction rolls it back: nothing was written.
-        Recorded::Existing(existing) => return Ok(Submitted::Repeat(existing)),
+        Recorded::Existing(existing) => Ok(Submitted::Repeat(existing)),
         Recorded::New(recorded) => {
             let row = resource.write(&mut tx).await?;
             tx.commit().await?;
-            (recorded, row)
+            Ok(Submitted::New {
+                action: recorded,
+                row,
+            })
         }
-    };
-    publish(pool, publisher, &action).await;
-    Ok(Submitted::New { action, row })
+    }
 }
 
 /// Publishes a recorded action and notes the broker's confirm. Returns

@@ -18,6 +18,9 @@ use crate::domain::action::{ActionFamily, ErrorClass};
 use crate::message::{ActionMessage, headers};
 use crate::topology::Topology;
 
+/// Metric: messages published to the dead-letter queue, by error class.
+pub const DEAD_LETTERS: &str = "contaxy_dead_letters_total";
+
 /// Metric: mandatory publishes that came back unrouted.
 pub const UNROUTABLE: &str = "contaxy_unroutable_publishes_total";
 
@@ -139,7 +142,9 @@ impl Publisher {
             // requeued and tried again for ever.
             Routing::Optional,
         )
-        .await
+        .await?;
+        metrics::counter!(DEAD_LETTERS, "class" => class_name(class)).increment(1);
+        Ok(())
     }
 
     /// Publishes a message straight back to a work queue (through the

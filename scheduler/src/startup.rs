@@ -79,7 +79,7 @@ impl Application {
             namespace: config.common.namespace.clone(),
             clock: Arc::new(SystemClock),
             cleanup: config.settings.cleanup(),
-            topology: Topology::new(&config.common.topology_prefix),
+            topology: config.common.topology(),
             shutdown,
         })
     }

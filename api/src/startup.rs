@@ -9,7 +9,6 @@ use contaxy_common::connections::Connections;
 use contaxy_common::ops::{HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::storage::ObjectStore;
-use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
@@ -39,7 +38,7 @@ impl Application {
         );
         let auth = Auth::from_settings(&config.settings, shutdown.child_token())?;
         let file_limits = FileLimits::from_settings(&config.settings)?;
-        let topology = Topology::new(&config.common.topology_prefix);
+        let topology = config.common.topology();
         let state = AppState {
             db: connections.db.pool().clone(),
             auth: Arc::new(auth),

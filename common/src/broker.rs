@@ -110,12 +110,8 @@ impl Target {
                 .await
                 .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
                 .map_err(|e| e.to_string())?;
-        let declared = async {
-            let channel = conn.create_channel().await?;
-            self.topology.declare(&channel).await?;
-            channel.close(200, "topology declared".into()).await
-        };
-        declared
+        self.topology
+            .declare(&conn)
             .await
             .map_err(|e| format!("could not declare the topology: {e}"))?;
         Ok(conn)

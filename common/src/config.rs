@@ -60,6 +60,11 @@ pub struct CommonConfig {
     /// (`CONTAXY_TOPOLOGY_PREFIX`), so several installations or test runs can
     /// share one broker without seeing each other's messages.
     pub topology_prefix: String,
+    /// Most messages the dead-letter queue `{prefix}dead` holds
+    /// (`CONTAXY_DEAD_QUEUE_MAX_LENGTH`, its `x-max-length`); past it the
+    /// oldest is dropped (the action's row keeps its failure). 0: unbounded.
+    /// Every process of an installation must use the same value.
+    pub dead_queue_max_length: u32,
     /// Name of this installation (`CONTAXY_NAMESPACE`): the first part of
     /// every deployment id and the `ctxy.namespace` label on everything
     /// created in the runtime, so installations sharing a runtime never touch
@@ -102,6 +107,7 @@ impl Default for CommonConfig {
             database_acquire_timeout_ms: 2_000,
             amqp_url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
             topology_prefix: String::new(),
+            dead_queue_max_length: crate::topology::DEFAULT_DEAD_QUEUE_MAX_LENGTH,
             namespace: "ctxy".to_owned(),
             log_format: LogFormat::Human,
             probe_timeout_ms: 2_000,
@@ -117,6 +123,12 @@ impl Default for CommonConfig {
 }
 
 impl CommonConfig {
+    /// The broker topology these settings name (prefix, dead queue bound).
+    pub fn topology(&self) -> crate::topology::Topology {
+        crate::topology::Topology::new(&self.topology_prefix)
+            .with_dead_max_length(self.dead_queue_max_length)
+    }
+
     /// Checks what types alone cannot say.
     fn check(&self) -> Result<(), ConfigError> {
         let ns = &self.namespace;

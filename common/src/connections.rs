@@ -6,7 +6,6 @@ use crate::broker::Broker;
 use crate::config::CommonConfig;
 use crate::ops::Probe;
 use crate::store::{Database, StoreError};
-use crate::topology::Topology;
 
 /// PostgreSQL (migrated in the background) and a supervised RabbitMQ
 /// connection, both started without waiting for the services to answer.
@@ -30,7 +29,7 @@ impl Connections {
             broker: Broker::start(
                 &config.amqp_url,
                 name,
-                Topology::new(&config.topology_prefix),
+                config.topology(),
                 shutdown.child_token(),
             ),
         })

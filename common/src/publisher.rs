@@ -1,5 +1,10 @@
 //! Publishing with publisher confirms: a publish returns only once RabbitMQ
 //! has taken responsibility for the message (persistent, routed), or fails.
+//!
+//! Actions are published `mandatory`: a message no queue is bound for comes
+//! back (`basic.return`, then the confirm) and counts as not published
+//! ([`PublishError::Unroutable`]), so its row stays unpublished for the
+//! relay instead of being noted as confirmed while it went nowhere.
 
 use std::time::Duration;
 
@@ -12,6 +17,12 @@ use crate::broker::Broker;
 use crate::domain::action::{ActionFamily, ErrorClass};
 use crate::message::{ActionMessage, headers};
 use crate::topology::Topology;
+
+/// Metric: messages published to the dead-letter queue, by error class.
+pub const DEAD_LETTERS: &str = "contaxy_dead_letters_total";
+
+/// Metric: mandatory publishes that came back unrouted.
+pub const UNROUTABLE: &str = "contaxy_unroutable_publishes_total";
 
 /// How long a publish may wait for RabbitMQ's confirm.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +42,19 @@ pub enum PublishError {
     /// The broker said it could not take the message.
     #[error("RabbitMQ nacked the message")]
     Nacked,
+    /// A mandatory message came back: no queue is bound for its routing key
+    /// (a topology not declared, a binding removed by hand).
+    #[error("RabbitMQ returned the message: no queue is bound for `{0}`")]
+    Unroutable(String),
+}
+
+/// Whether a publish must reach a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Routing {
+    /// Unrouted is an error ([`PublishError::Unroutable`]).
+    Mandatory,
+    /// Unrouted is fine (an event nobody listens to).
+    Optional,
 }
 
 /// Publishes to the topology's exchanges over one confirmed channel,
@@ -69,6 +93,7 @@ impl Publisher {
             message.kind().as_str(),
             &message.to_body(),
             headers,
+            Routing::Mandatory,
         )
         .await
     }
@@ -86,6 +111,7 @@ impl Publisher {
             &Topology::retry_routing_key(family, delay),
             &message.to_body(),
             action_headers(message, attempt),
+            Routing::Mandatory,
         )
         .await
     }
@@ -112,8 +138,13 @@ impl Publisher {
             original_routing_key,
             body,
             headers,
+            // Not mandatory: a dead letter that could not be routed would be
+            // requeued and tried again for ever.
+            Routing::Optional,
         )
-        .await
+        .await?;
+        metrics::counter!(DEAD_LETTERS, "class" => class_name(class)).increment(1);
+        Ok(())
     }
 
     /// Publishes a message straight back to a work queue (through the
@@ -126,7 +157,8 @@ impl Publisher {
         body: &[u8],
         headers: FieldTable,
     ) -> Result<(), PublishError> {
-        self.publish("", queue, body, headers).await
+        self.publish("", queue, body, headers, Routing::Mandatory)
+            .await
     }
 
     /// Publishes an event to the `events` exchange.
@@ -136,6 +168,7 @@ impl Publisher {
             routing_key,
             body,
             FieldTable::default(),
+            Routing::Optional,
         )
         .await
     }
@@ -167,20 +200,27 @@ impl Publisher {
         routing_key: &str,
         body: &[u8],
         headers: FieldTable,
+        routing: Routing,
     ) -> Result<(), PublishError> {
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
             .with_headers(headers);
-        self.send(
-            exchange,
-            routing_key,
-            body,
-            BasicPublishOptions::default(),
-            properties,
-        )
-        .await
-        .map(drop)
+        let options = BasicPublishOptions {
+            mandatory: routing == Routing::Mandatory,
+            ..BasicPublishOptions::default()
+        };
+        let routed = self
+            .send(exchange, routing_key, body, options, properties)
+            .await?;
+        if routed {
+            Ok(())
+        } else {
+            metrics::counter!(UNROUTABLE).increment(1);
+            Err(PublishError::Unroutable(format!(
+                "{exchange}/{routing_key}"
+            )))
+        }
     }
 
     /// Publishes and waits for the confirm; true when the message was

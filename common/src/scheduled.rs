@@ -8,6 +8,12 @@
 //! unique on (schedule, slot): a second fire of the same slot, from another
 //! scheduler that also believes it leads, cannot commit. The job's id and
 //! the action's idempotency key derive from (schedule, slot) as well.
+//!
+//! Under `concurrency_policy = replace` the same transaction also records a
+//! `deployment.cancel` (the action `POST …/jobs/{id}:cancel` submits) of
+//! each of the schedule's unfinished jobs, read after the cursor's row lock:
+//! the cancels and the new job commit together or not at all. They are
+//! published before the new job's deploy.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -17,10 +23,12 @@ use uuid::Uuid;
 use crate::domain::action::{Action, ActionOrigin, DeploymentAction};
 use crate::domain::deployment::{DeploymentInput, DeploymentType, deployment_id};
 use crate::domain::payload::DeployPayload;
+use crate::domain::payload::{CancelPayload, CancelReason};
+use crate::domain::schedule::ConcurrencyPolicy;
 use crate::domain::schedule::RunOutcome;
 use crate::domain::validation::FieldErrors;
 use crate::publisher::Publisher;
-use crate::store::actions::{ActionRecord, NewAction};
+use crate::store::actions::{self, ActionRecord, NewAction, Recorded};
 use crate::store::deployments::{self, NewDeployment};
 use crate::store::projects;
 use crate::store::schedules::{self, NewRun, RunRecord, ScheduleRecord};
@@ -72,6 +80,11 @@ pub struct Firing<'a> {
     pub namespace: &'a str,
 }
 
+/// The most unfinished jobs one `replace` fire cancels (more can only be
+/// left from a time the schedule allowed overlaps; the next fire cancels
+/// the rest).
+const MAX_REPLACED: i64 = 100;
+
 /// A fire that committed.
 #[derive(Debug, Clone)]
 pub struct Fired {
@@ -79,6 +92,8 @@ pub struct Fired {
     pub action: ActionRecord,
     /// The slot's run.
     pub run: RunRecord,
+    /// Under `replace`: the cancels of the jobs it replaced.
+    pub cancels: Vec<ActionRecord>,
 }
 
 /// The id of the job a schedule makes for `slot`: the template's display
@@ -149,10 +164,41 @@ pub async fn fire(
         input: &input,
         now,
     };
-    match submit::submit(firing.pool, firing.publisher, action, write).await? {
-        Submitted::New { action, row } => Ok(Fired { action, run: row }),
+    // Published here rather than by `submit`: the cancels go out before the
+    // new job's deploy.
+    match submit::record(firing.pool, action, write).await? {
+        Submitted::New { action, row } => {
+            for cancel in &row.cancels {
+                submit::publish(firing.pool, firing.publisher, cancel).await;
+            }
+            submit::publish(firing.pool, firing.publisher, &action).await;
+            Ok(Fired {
+                action,
+                run: row.run,
+                cancels: row.cancels,
+            })
+        }
         Submitted::Repeat(_) => Err(FireError::AlreadyHandled),
     }
+}
+
+/// The cancel of `job` that a `replace` fire of `slot` records; its
+/// idempotency key derives from (schedule, slot, job).
+fn replace_cancel(schedule: &ScheduleRecord, slot: DateTime<Utc>, job: &str) -> NewAction {
+    let typed = Action::Deployment {
+        deployment_id: job.to_owned(),
+        action: DeploymentAction::Cancel(CancelPayload {
+            reason: CancelReason::Requested,
+        }),
+    };
+    let mut action = NewAction::new(&schedule.project_id, typed, ActionOrigin::Scheduler);
+    action.idempotency_key = Some(format!(
+        "schedule:{}:{}:cancel:{job}",
+        schedule.id,
+        slot.timestamp_millis()
+    ));
+    action.requested_by = schedule.created_by.clone();
+    action
 }
 
 /// Records a slot that fires nothing (missed, skipped) and moves the
@@ -198,10 +244,16 @@ struct SlotWrite<'a> {
     now: DateTime<Utc>,
 }
 
-impl ResourceWrite<FireError> for SlotWrite<'_> {
-    type Row = RunRecord;
+/// What a fire's transaction wrote besides the deploy action.
+struct SlotRows {
+    run: RunRecord,
+    cancels: Vec<ActionRecord>,
+}
 
-    async fn write(self, conn: &mut PgConnection) -> Result<RunRecord, FireError> {
+impl ResourceWrite<FireError> for SlotWrite<'_> {
+    type Row = SlotRows;
+
+    async fn write(self, conn: &mut PgConnection) -> Result<SlotRows, FireError> {
         let outcome = match self.kind {
             FireKind::Slot { next } => {
                 // First, so that a concurrent fire of the slot waits on the
@@ -216,6 +268,20 @@ impl ResourceWrite<FireError> for SlotWrite<'_> {
         if !projects::lock_live(conn, &self.schedule.project_id).await? {
             return Err(FireError::ProjectNotLive);
         }
+        let mut cancels = Vec::new();
+        if self.schedule.concurrency_policy == ConcurrencyPolicy::Replace {
+            for job in schedules::unfinished_jobs(conn, self.schedule.id, MAX_REPLACED).await? {
+                let cancel = replace_cancel(self.schedule, self.slot, &job);
+                if let Recorded::New(record) = actions::record(conn, &cancel).await? {
+                    cancels.push(record);
+                }
+            }
+        }
+        let replaced: Vec<&str> = cancels
+            .iter()
+            .filter_map(|cancel| cancel.resource_id.as_deref())
+            .collect();
+        let detail = (!replaced.is_empty()).then(|| format!("replaced {}", replaced.join(", ")));
         let deployment = NewDeployment {
             id: self.deployment_id,
             project_id: &self.schedule.project_id,
@@ -233,11 +299,12 @@ impl ResourceWrite<FireError> for SlotWrite<'_> {
             deployment_id: Some(self.deployment_id),
             action_id: Some(self.action_id),
             outcome,
-            detail: None,
+            detail: detail.as_deref(),
             recorded_at: self.now,
         };
-        schedules::insert_run(conn, &run)
+        let run = schedules::insert_run(conn, &run)
             .await?
-            .ok_or(FireError::AlreadyHandled)
+            .ok_or(FireError::AlreadyHandled)?;
+        Ok(SlotRows { run, cancels })
     }
 }

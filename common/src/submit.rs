@@ -74,17 +74,19 @@ where
     E: From<sqlx::Error>,
     W: ResourceWrite<E>,
 {
-    let submitted = accept(pool, action, resource).await?;
+    let submitted = record(pool, action, resource).await?;
     if let Submitted::New { action, .. } = &submitted {
         publish(pool, publisher, action).await;
     }
     Ok(submitted)
 }
 
-/// Steps 1 and 2 of [`submit`], without the publish: for an action that
-/// arrived on the broker, which the worker accepts (records, with its
-/// resource row) as it receives it.
-pub async fn accept<E, W>(
+/// Step 1 and 2 of [`submit`] alone: records `action` and the row
+/// `resource` writes in one transaction, and leaves the publishing to the
+/// caller (who has more to publish, in an order of its own; or the worker,
+/// accepting an action that arrived on the broker). A caller that never
+/// publishes leaves it to the relay.
+pub async fn record<E, W>(
     pool: &PgPool,
     action: NewAction,
     resource: W,
@@ -97,10 +99,13 @@ where
     match actions::record(&mut tx, &action).await? {
         // Dropping the transaction rolls it back: nothing was written.
         Recorded::Existing(existing) => Ok(Submitted::Repeat(existing)),
-        Recorded::New(action) => {
+        Recorded::New(recorded) => {
             let row = resource.write(&mut tx).await?;
             tx.commit().await?;
-            Ok(Submitted::New { action, row })
+            Ok(Submitted::New {
+                action: recorded,
+                row,
+            })
         }
     }
 }

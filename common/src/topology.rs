@@ -17,12 +17,21 @@
 //! `{p}` is `CONTAXY_TOPOLOGY_PREFIX`, so installs and tests can share a
 //! broker. A delay queue's name carries its delay, so a changed ladder makes
 //! new queues instead of clashing with the old ones' arguments.
+//!
+//! `{p}dead` is bounded (`x-max-length`, `CONTAXY_DEAD_QUEUE_MAX_LENGTH`):
+//! past the bound RabbitMQ drops the oldest dead letter (its default
+//! overflow, `drop-head`). A dead letter is a copy for replay: the action's
+//! row keeps its failure and reason. A dead queue declared before with
+//! other arguments cannot be changed in place (RabbitMQ refuses the
+//! declare); it is then used as it is, with a warning to bound it by a
+//! policy or delete it.
 
 use std::time::Duration;
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, Connection, ErrorKind, ExchangeKind};
 
 use crate::domain::action::ActionFamily;
 
@@ -36,18 +45,37 @@ pub const RETRY_DELAYS: [Duration; 5] = [
     Duration::from_secs(600),
 ];
 
+/// The dead queue's bound unless configured (`CONTAXY_DEAD_QUEUE_MAX_LENGTH`).
+pub const DEFAULT_DEAD_QUEUE_MAX_LENGTH: u32 = 100_000;
+
 /// Names of every exchange and queue, under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     prefix: String,
+    dead_max_length: u32,
 }
 
 impl Topology {
-    /// The topology under `prefix` (may be empty).
+    /// The topology under `prefix` (may be empty), the dead queue bounded
+    /// at [`DEFAULT_DEAD_QUEUE_MAX_LENGTH`].
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_owned(),
+            dead_max_length: DEFAULT_DEAD_QUEUE_MAX_LENGTH,
         }
+    }
+
+    /// The same topology with the dead queue bounded at `max_length`
+    /// messages (0: unbounded). Every process of an installation must use
+    /// the same bound (RabbitMQ refuses a declare with other arguments).
+    pub fn with_dead_max_length(mut self, max_length: u32) -> Self {
+        self.dead_max_length = max_length;
+        self
+    }
+
+    /// The dead queue's bound (0: none).
+    pub fn dead_max_length(&self) -> u32 {
+        self.dead_max_length
     }
 
     fn name(&self, base: &str) -> String {
@@ -99,9 +127,63 @@ impl Topology {
         self.name(&format!("retry.{}", Self::retry_routing_key(family, delay)))
     }
 
-    /// Declares everything (idempotent: redeclaring with the same arguments
-    /// is a no-op for RabbitMQ).
-    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+    /// Declares everything on `conn` (idempotent: redeclaring with the same
+    /// arguments is a no-op for RabbitMQ).
+    pub async fn declare(&self, conn: &Connection) -> lapin::Result<()> {
+        let channel = conn.create_channel().await?;
+        self.declare_on(&channel).await?;
+        channel.close(200, "topology declared".into()).await?;
+        self.declare_dead_queue(conn).await
+    }
+
+    /// The bounded dead queue, bound to the dead exchange; an existing one
+    /// with other arguments is kept as it is (see the module documentation).
+    async fn declare_dead_queue(&self, conn: &Connection) -> lapin::Result<()> {
+        let queue = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        let mut args = FieldTable::default();
+        if self.dead_max_length > 0 {
+            args.insert(
+                "x-max-length".into(),
+                AMQPValue::LongLongInt(i64::from(self.dead_max_length)),
+            );
+        }
+        // A refused declare closes its channel: one of its own.
+        let channel = conn.create_channel().await?;
+        let dead = self.dead_queue();
+        let exchange = self.dead_exchange();
+        match declare_bound(&channel, &dead, &exchange, "", args, queue).await {
+            Ok(()) => channel.close(200, "dead queue declared".into()).await,
+            Err(error) if is_precondition_failed(&error) => {
+                tracing::warn!(
+                    queue = dead,
+                    max_length = self.dead_max_length,
+                    "The dead queue exists with other arguments and is used as it is; bound it with a policy (max-length) or delete it so that it is declared bounded."
+                );
+                let channel = conn.create_channel().await?;
+                let passive = QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                };
+                declare_bound(
+                    &channel,
+                    &dead,
+                    &exchange,
+                    "",
+                    FieldTable::default(),
+                    passive,
+                )
+                .await?;
+                channel.close(200, "dead queue declared".into()).await
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Everything but the dead queue, on `channel`.
+    async fn declare_on(&self, channel: &Channel) -> lapin::Result<()> {
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..ExchangeDeclareOptions::default()
@@ -120,15 +202,6 @@ impl Topology {
             durable: true,
             ..QueueDeclareOptions::default()
         };
-        declare_bound(
-            channel,
-            &self.dead_queue(),
-            &self.dead_exchange(),
-            "",
-            FieldTable::default(),
-            queue,
-        )
-        .await?;
         // Logs requests are published straight to their queue and expire on
         // their own (per-message TTL).
         channel
@@ -175,6 +248,14 @@ impl Topology {
         }
         Ok(())
     }
+}
+
+fn is_precondition_failed(error: &lapin::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::ProtocolError(e)
+            if matches!(e.kind(), AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED))
+    )
 }
 
 async fn declare_bound(

@@ -27,6 +27,15 @@ pub struct SchedulerSettings {
     /// in milliseconds (`CONTAXY_RELAY_MIN_AGE_MS`); the API publishes on its
     /// own just after recording, so this avoids racing it.
     pub relay_min_age_ms: u64,
+    /// Seconds after its publish a `queued` action that no worker claimed is
+    /// published again (`CONTAXY_RELAY_QUEUED_LOST_SECS`): its message is
+    /// presumed lost (a queue purged or deleted). Keep it above the longest
+    /// wait in a backlog; a slow message only makes a harmless duplicate.
+    pub relay_queued_lost_secs: u64,
+    /// Seconds past its retry's due time a `retrying` action that no worker
+    /// claimed is published again (`CONTAXY_RELAY_RETRY_LOST_SECS`): its
+    /// delayed copy is presumed lost.
+    pub relay_retry_lost_secs: u64,
     /// Time between two cron ticks, in milliseconds
     /// (`CONTAXY_SCHEDULER_TICK_MS`): each tick renews or takes the leader
     /// lease and fires what is due, so this bounds how late a fire is.
@@ -61,6 +70,8 @@ impl Default for SchedulerSettings {
             scheduler_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9102)),
             relay_interval_ms: 1_000,
             relay_min_age_ms: 5_000,
+            relay_queued_lost_secs: 900,
+            relay_retry_lost_secs: 120,
             scheduler_tick_ms: 500,
             scheduler_lease_ms: 10_000,
             schedule_on_time_secs: 30,

@@ -12,7 +12,8 @@
 //!   an outage the scheduler waits for the next slot.
 //!
 //! A slot that fires under `forbid` while a job of the schedule has not
-//! finished is **skipped_forbid**. The time `now` is always passed in (the
+//! finished is **skipped_forbid**; under `replace` it fires, and the same
+//! transaction cancels the unfinished jobs ([`scheduled::fire`]). The time `now` is always passed in (the
 //! scheduler's [`crate::leader::Clock`]), so tests drive simulated time.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -248,7 +249,8 @@ enum Attempt {
     Lost,
 }
 
-/// Fires the slot, unless `forbid` holds it back or the template fails.
+/// Fires the slot, unless `forbid` holds it back or the template fails
+/// (`replace` cancels the running jobs inside the fire).
 async fn try_fire(
     firing: &Firing<'_>,
     schedule: &ScheduleRecord,
@@ -265,7 +267,7 @@ async fn try_fire(
     match scheduled::fire(firing, schedule, slot, FireKind::Slot { next }, now).await {
         Ok(fired) => {
             tracing::info!(schedule_id = %schedule.id, project_id = %schedule.project_id,
-                action_id = %fired.action.id, %slot, "A schedule fired.");
+                action_id = %fired.action.id, %slot, replaced = fired.cancels.len(), "A schedule fired.");
             Ok(Attempt::Fired)
         }
         Err(FireError::AlreadyHandled) => Ok(Attempt::Lost),

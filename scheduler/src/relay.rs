@@ -1,6 +1,11 @@
 //! The outbox relay: publishes actions that were recorded but never confirmed
-//! by the broker (RabbitMQ was away when the API answered), so an accepted
-//! action is never lost.
+//! by the broker (RabbitMQ was away when the API answered, or the message
+//! came back unroutable), so an accepted action is never lost; and brings
+//! back every other action that is not final and whose message is gone:
+//! a `running` one whose worker stopped answering (lease run out), a
+//! `retrying` one whose delayed copy is well overdue, a `queued` one
+//! published long ago and never claimed ([`actions::take_lost`]). So every
+//! non-final action is delivered again within a bounded time.
 //!
 //! Safe with several scheduler replicas without a leader: each pass locks the
 //! rows it publishes with `FOR UPDATE SKIP LOCKED`, so two replicas never
@@ -11,8 +16,9 @@
 use std::time::Duration;
 
 use contaxy_common::domain::action::ErrorClass;
-use contaxy_common::publisher::Publisher;
+use contaxy_common::publisher::{PublishError, Publisher};
 use contaxy_common::store::actions;
+use contaxy_common::topology::RETRY_DELAYS;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +35,11 @@ pub struct RelaySettings {
     pub min_age: Duration,
     /// Rows per pass at most.
     pub batch: i64,
+    /// A `queued` action published this long ago and never claimed is
+    /// published again.
+    pub queued_lost_after: Duration,
+    /// A `retrying` action whose retry is this overdue is published again.
+    pub retry_lost_after: Duration,
 }
 
 /// Runs passes until `shutdown`.
@@ -67,6 +78,16 @@ pub async fn pass(
     let mut rows = actions::lock_unpublished(&mut tx, settings.min_age, settings.batch).await?;
     let unpublished = rows.len();
     rows.extend(actions::requeue_stuck(&mut tx, settings.batch).await?);
+    rows.extend(
+        actions::take_lost(
+            &mut tx,
+            settings.queued_lost_after,
+            settings.retry_lost_after,
+            &RETRY_DELAYS,
+            settings.batch,
+        )
+        .await?,
+    );
     let mut published = 0;
     for (index, row) in rows.iter().enumerate() {
         let message = match row.message() {
@@ -82,8 +103,17 @@ pub async fn pass(
         };
         // On failure the whole pass rolls back: every row stays as it was
         // for the next pass. Rows already published go out again then; their
-        // duplicates are no-ops at the worker's claim.
-        publisher.publish_action(&message, 1).await?;
+        // duplicates are no-ops at the worker's claim. An unroutable message
+        // is the row's own problem (no queue bound for its kind): it is left
+        // for a later pass without holding the others back.
+        match publisher.publish_action(&message, 1).await {
+            Ok(()) => {}
+            Err(PublishError::Unroutable(target)) => {
+                tracing::warn!(action_id = %row.id, kind = %row.kind, target, "An action came back unroutable; the relay tries again later.");
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        }
         if index < unpublished {
             actions::mark_published(&mut *tx, row.id).await?;
         }

@@ -57,6 +57,8 @@ impl Application {
             interval: Duration::from_millis(config.settings.relay_interval_ms),
             min_age: Duration::from_millis(config.settings.relay_min_age_ms),
             batch: 100,
+            queued_lost_after: Duration::from_secs(config.settings.relay_queued_lost_secs),
+            retry_lost_after: Duration::from_secs(config.settings.relay_retry_lost_secs),
         };
         let cron = CronSettings {
             on_time: chrono::TimeDelta::seconds(
@@ -77,7 +79,7 @@ impl Application {
             namespace: config.common.namespace.clone(),
             clock: Arc::new(SystemClock),
             cleanup: config.settings.cleanup(),
-            topology: Topology::new(&config.common.topology_prefix),
+            topology: config.common.topology(),
             shutdown,
         })
     }

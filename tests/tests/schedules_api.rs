@@ -61,7 +61,7 @@ async fn bad_schedules_are_400_naming_the_field() {
             "job_template.idle_timeout",
         ),
         (
-            json!({"cron": "0 3 * * *", "job_template": job("nightly"), "concurrency_policy": "replace"}),
+            json!({"cron": "0 3 * * *", "job_template": job("nightly"), "concurrency_policy": "sometimes"}),
             "concurrency_policy",
         ),
         (

@@ -1,6 +1,6 @@
 //! Accepting an action that arrived on the broker from another system: the
 //! worker records it as the API would have, through the one submit path
-//! (`contaxy_common::submit::accept`), with the resource row it implies, in
+//! (`contaxy_common::submit::record`), with the resource row it implies, in
 //! one transaction. What the API checks at its door is checked here:
 //!
 //! - a `deployment.deploy` records its deployment row now (not when it

@@ -220,7 +220,7 @@ impl Consumer {
     async fn handle_action(&self, message: &ActionMessage, redelivered: bool) -> Settled {
         // A message from another system may have no row yet: accept it as
         // the API would have (see `accept`).
-        let accepted = submit::accept(
+        let accepted = submit::record(
             &self.pool,
             NewAction::from_message(message),
             BrokerResource { message },

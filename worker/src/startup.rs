@@ -10,7 +10,6 @@ use contaxy_common::ops::{self, HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::storage::ObjectStore;
 use contaxy_common::store::capacity;
-use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WorkerConfig;
@@ -110,7 +109,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
     }
     let pool = connections.db.pool().clone();
     record_capacity(&pool, &config, &runtime_config, runtime.capacity()).await;
-    let topology = Topology::new(&config.common.topology_prefix);
+    let topology = config.common.topology();
     let publisher = Arc::new(Publisher::new(connections.broker.clone(), topology.clone()));
     let deployment = DeploymentSettings {
         base_url: config.settings.container_base_url.clone(),

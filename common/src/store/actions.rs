@@ -489,6 +489,50 @@ pub async fn lock_unpublished(
     .await
 }
 
+/// Takes up to `limit` actions whose message is presumed lost, for the
+/// caller's transaction to publish again, and notes them published now (so
+/// one is taken again only after another bound):
+///
+/// - `queued`, published (confirmed and routed) more than `queued_for` ago,
+///   and still not claimed: its message left the queue without a worker
+///   seeing it (a queue purged or deleted by hand, or a publish from before
+///   publishes were mandatory);
+/// - `retrying`, and its delayed copy is `retry_grace` overdue: the retry
+///   was due `delays[attempts - 1]` (the last delay beyond the ladder)
+///   after the attempt ended, and no worker claimed it since.
+///
+/// A duplicate that results (the message was only slow) is a no-op at the
+/// worker's claim.
+pub async fn take_lost(
+    conn: &mut PgConnection,
+    queued_for: Duration,
+    retry_grace: Duration,
+    delays: &[Duration],
+    limit: i64,
+) -> sqlx::Result<Vec<ActionRecord>> {
+    let delays: Vec<f64> = delays.iter().map(Duration::as_secs_f64).collect();
+    sqlx::query_as(
+        "UPDATE actions SET published_at = now(), updated_at = now()
+         WHERE id IN (
+             SELECT id FROM actions
+             WHERE (status = 'queued' AND published_at < now() - make_interval(secs => $1))
+                OR (status = 'retrying'
+                    AND updated_at + make_interval(secs =>
+                          coalesce($3[least(greatest(attempts, 1), cardinality($3))], 0) + $2)
+                        < now())
+             ORDER BY updated_at
+             LIMIT $4
+             FOR UPDATE SKIP LOCKED)
+         RETURNING *",
+    )
+    .bind(queued_for.as_secs_f64())
+    .bind(retry_grace.as_secs_f64())
+    .bind(&delays)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
 /// Puts back actions whose worker stopped answering (status `running`, lease
 /// run out) as `retrying`, locking them for the caller's transaction, which
 /// publishes them again.

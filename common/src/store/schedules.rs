@@ -385,6 +385,26 @@ pub async fn unfinished_job(pool: &PgPool, schedule_id: Uuid) -> sqlx::Result<Op
     .await
 }
 
+/// The schedule's jobs that have not finished (pending, running or
+/// terminating), newest first, at most `limit`: what a `replace` fire
+/// cancels. Read inside the fire's transaction, after the cursor's row
+/// lock, so two fires of one schedule see each other's jobs.
+pub async fn unfinished_jobs(
+    conn: &mut PgConnection,
+    schedule_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT d.id FROM schedule_runs r JOIN deployments d ON d.id = r.deployment_id
+         WHERE r.schedule_id = $1 AND d.status IN ('pending', 'running', 'terminating')
+         ORDER BY r.slot_time DESC LIMIT $2",
+    )
+    .bind(schedule_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// Deletes the runs beyond the schedule's history limits: the newest
 /// `succeeded` runs whose job succeeded are kept, and the newest `failed`
 /// of the others that have ended (job failed or gone, or nothing fired);

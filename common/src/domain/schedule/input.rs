@@ -107,12 +107,6 @@ impl ScheduleInput {
                 errors.push(&format!("job_template.{}", error.field), &error.message);
             }
         }
-        if self.concurrency_policy == ConcurrencyPolicy::Replace {
-            errors.push(
-                "concurrency_policy",
-                "replace is not yet supported (it needs the deployment.cancel action); use forbid or allow",
-            );
-        }
         if self
             .starting_deadline_seconds
             .is_some_and(|s| s > MAX_DEADLINE_SECONDS)

@@ -173,7 +173,8 @@ pub enum ConcurrencyPolicy {
     Allow,
     /// Skip the slot (recorded `skipped_forbid`).
     Forbid,
-    /// Cancel the running job, then fire (needs `deployment.cancel`).
+    /// Cancel the schedule's unfinished jobs (`deployment.cancel`), then
+    /// fire.
     Replace,
 }
 

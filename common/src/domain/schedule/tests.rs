@@ -179,7 +179,6 @@ fn every_refused_field_is_named() {
         "cron": "* * * * * *",
         "time_zone": "UTC",
         "job_template": {"container_image": "", "display_name": "x", "idle_timeout": 5},
-        "concurrency_policy": "replace",
         "failed_history_limit": 5000,
         "end_at": "2025-01-01T00:00:00Z",
     }))
@@ -189,7 +188,6 @@ fn every_refused_field_is_named() {
         "cron",
         "job_template.container_image",
         "job_template.display_name",
-        "concurrency_policy",
         "failed_history_limit",
         "end_at",
     ] {
@@ -234,4 +232,16 @@ fn an_impossible_date_has_no_slot_and_is_refused_quickly() {
         assert!(refused.has("cron"), "{cron}: {refused}");
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn every_concurrency_policy_is_accepted() {
+    let now = at("2026-01-01T00:00:00Z");
+    for policy in ["allow", "forbid", "replace"] {
+        let valid = input(
+            json!({"cron": "*/5 * * * *", "job_template": job(), "concurrency_policy": policy}),
+        )
+        .validate(TimeDelta::seconds(60), now);
+        assert!(valid.is_ok(), "{policy}: {:?}", valid.err());
+    }
 }

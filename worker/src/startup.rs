@@ -16,7 +16,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::config::WorkerConfig;
 use crate::consumer::{Consumer, ConsumerSettings};
 use crate::context::{ActionContext, DeploymentSettings, NetworkSettings};
-use crate::logs::LogsResponder;
+use crate::logs::{LogsLimits, LogsResponder};
 use crate::network_sweep::NetworkSweeper;
 use crate::orphan_sweep::OrphanSweeper;
 use crate::runtime::{self, RuntimeConfig};
@@ -188,6 +188,13 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         topology,
         runtime,
         publisher,
+        limits: LogsLimits {
+            max_streams: config.settings.worker_max_log_streams.max(1),
+            max_duration: Duration::from_secs(
+                config.settings.worker_log_stream_max_secs.clamp(1, 1500),
+            ),
+            heartbeat: LogsLimits::HEARTBEAT,
+        },
     };
     tokio::join!(
         consumer.run(shutdown.clone()),

@@ -30,9 +30,7 @@ use futures::StreamExt;
 use futures::stream::select_all;
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
@@ -42,6 +40,7 @@ use tracing::Instrument;
 
 use crate::context::ActionContext;
 use crate::dispatch;
+use crate::drain::stop_consuming;
 use crate::error::ActionError;
 use crate::settle::Settled;
 
@@ -358,56 +357,6 @@ impl Consumer {
                 Err(error) => tracing::warn!(%error, "Could not renew the claim; trying again."),
             }
         }
-    }
-}
-
-impl Consumer {
-    /// Gives up attempt `attempt` of a stopping worker at the drain
-    /// deadline: the claim is released so that the requeued delivery is
-    /// taken over at once, not after the lease runs out.
-    async fn hand_back(&self, message: &ActionMessage, attempt: i32) -> Settled {
-        match actions::release(&self.pool, message.action_id, attempt).await {
-            Ok(true) => tracing::warn!(
-                "The attempt did not end within the drain deadline; handed back for another worker."
-            ),
-            Ok(false) => tracing::warn!(
-                "The attempt did not end within the drain deadline and its claim had run out; handed back."
-            ),
-            Err(error) => tracing::warn!(
-                %error,
-                "Could not release the claim at the drain deadline; another worker takes the action over once the lease runs out."
-            ),
-        }
-        metrics::counter!(ACTIONS_HANDLED, "kind" => message.kind().as_str(), "outcome" => "handed_back")
-            .increment(1);
-        Settled::HandBack
-    }
-}
-
-/// Stops the broker from sending more deliveries, and gives back at once
-/// those it sent that were not started (rather than holding them until the
-/// channel closes after the drain).
-async fn stop_consuming(
-    channel: &Channel,
-    tags: &[lapin::types::ShortString],
-    deliveries: &mut (impl futures::Stream<Item = lapin::Result<Delivery>> + Unpin),
-) {
-    for tag in tags {
-        if let Err(error) = channel
-            .basic_cancel(tag.clone(), BasicCancelOptions::default())
-            .await
-        {
-            tracing::warn!(%error, "Could not cancel a consumer; its deliveries return when the channel closes.");
-        }
-    }
-    let requeue = BasicNackOptions {
-        requeue: true,
-        ..BasicNackOptions::default()
-    };
-    while let Ok(Some(Ok(delivery))) =
-        tokio::time::timeout(Duration::from_millis(100), deliveries.next()).await
-    {
-        let _ = delivery.acker.nack(requeue).await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`contaxy_common::config::CommonConfig`]).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use contaxy_common::config::Config;
 use secrecy::SecretString;
@@ -63,10 +64,53 @@ pub struct ApiSettings {
     /// memory (one being read from the client, one on its way to S3); a
     /// file no larger than one part is written in one call.
     pub api_upload_part_bytes: usize,
+    /// Longest a connection may take to send a complete request head, in
+    /// seconds (`CONTAXY_API_IDLE_TIMEOUT_SECS`, at least 1): counted from
+    /// when the server waits for one, so it closes both a client sending
+    /// its headers slowly and a keep-alive connection left idle.
+    pub api_idle_timeout_secs: u64,
+    /// Longest from a request's head to its answer's head, in seconds
+    /// (`CONTAXY_API_REQUEST_TIMEOUT_SECS`), on every route but the files
+    /// routes; then 408 with a problem body. It covers reading the (small)
+    /// body and the handler, not a streamed answer (logs). At least
+    /// `CONTAXY_API_WAIT_TIMEOUT_SECS` + 5, which it is raised to.
+    pub api_request_timeout_secs: u64,
+    /// Longest a body may stall, either way, in seconds
+    /// (`CONTAXY_API_BODY_IDLE_TIMEOUT_SECS`, at least 1): an upload whose
+    /// next piece does not come that long is ended (400), and a client that
+    /// reads nothing of an answer (a download, a log follow) that long is
+    /// cut off, however long the transfer has run; one that makes progress
+    /// is never cut, and a quiet log follow (nothing to send) neither.
+    pub api_body_idle_timeout_secs: u64,
     /// The shortest time allowed between two slots of a schedule, in
     /// seconds (`CONTAXY_SCHEDULE_MIN_INTERVAL_SECS`); a cron expression
     /// that fires more often is refused with 400 naming `cron`.
     pub schedule_min_interval_secs: u64,
+}
+
+/// The time limits of the API's HTTP server (see their settings).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpTimeouts {
+    /// `CONTAXY_API_IDLE_TIMEOUT_SECS`.
+    pub idle: Duration,
+    /// `CONTAXY_API_REQUEST_TIMEOUT_SECS`, raised to the wait timeout + 5 s.
+    pub request: Duration,
+    /// `CONTAXY_API_BODY_IDLE_TIMEOUT_SECS`.
+    pub body_idle: Duration,
+}
+
+impl ApiSettings {
+    /// The server's time limits from these settings.
+    pub fn http_timeouts(&self) -> HttpTimeouts {
+        HttpTimeouts {
+            idle: Duration::from_secs(self.api_idle_timeout_secs.max(1)),
+            request: Duration::from_secs(
+                self.api_request_timeout_secs
+                    .max(self.api_wait_timeout_secs.saturating_add(5)),
+            ),
+            body_idle: Duration::from_secs(self.api_body_idle_timeout_secs.max(1)),
+        }
+    }
 }
 
 impl Default for ApiSettings {
@@ -84,6 +128,9 @@ impl Default for ApiSettings {
             api_logs_timeout_ms: 10_000,
             api_max_upload_bytes: 5 * 1024 * 1024 * 1024,
             api_upload_part_bytes: 8 * 1024 * 1024,
+            api_idle_timeout_secs: 30,
+            api_request_timeout_secs: 90,
+            api_body_idle_timeout_secs: 60,
             schedule_min_interval_secs: 60,
         }
     }

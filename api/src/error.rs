@@ -234,6 +234,10 @@ fn explanation(status: StatusCode) -> &'static str {
         }
         StatusCode::METHOD_NOT_ALLOWED => "The route exists, but not for this method.",
         StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than this server accepts.",
+        StatusCode::REQUEST_TIMEOUT => {
+            "The request was not received and answered in time (a body sent too slowly, or \
+             never completed); send it again, whole."
+        }
         StatusCode::RANGE_NOT_SATISFIABLE => {
             "Ask for a range within the file (Content-Range gives its size)."
         }

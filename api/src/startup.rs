@@ -51,13 +51,21 @@ impl Application {
             file_limits,
             schedule_min_interval: Duration::from_secs(config.settings.schedule_min_interval_secs),
         };
-        let router = routes::router(state, readiness, config.settings.api_max_body_bytes);
+        let timeouts = config.settings.http_timeouts();
+        let router = routes::router(
+            state,
+            readiness,
+            config.settings.api_max_body_bytes,
+            timeouts,
+        );
         let server = HttpServer::bind(
             config.settings.api_listen_addr,
             "CONTAXY_API_LISTEN_ADDR",
             router,
         )
-        .await?;
+        .await?
+        .with_head_timeout(timeouts.idle)
+        .with_write_stall_timeout(timeouts.body_idle);
         Ok(Self {
             server,
             connections,

@@ -128,13 +128,23 @@ async fn supervise(target: Target, tx: watch::Sender<Link>, shutdown: Cancellati
             .build()
     };
     let mut delays = backoff();
+    // When the connection was lost, while it is being made again.
+    let mut lost_at: Option<std::time::Instant> = None;
     while !shutdown.is_cancelled() {
         let error = tokio::select! {
             () = shutdown.cancelled() => break,
             result = target.connect() => match result {
                 Ok(conn) => {
                     let conn = Arc::new(conn);
-                    tracing::info!("Connected to RabbitMQ.");
+                    match lost_at.take() {
+                        // A routine broker restart: worth a look, not an
+                        // operator's action.
+                        Some(lost) => tracing::warn!(
+                            away_ms = u64::try_from(lost.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            "Reconnected to RabbitMQ."
+                        ),
+                        None => tracing::info!("Connected to RabbitMQ."),
+                    }
                     tx.send_replace(Link::Up(conn.clone()));
                     delays = backoff();
                     watch_until_dropped(&conn, &shutdown).await;
@@ -144,6 +154,7 @@ async fn supervise(target: Target, tx: watch::Sender<Link>, shutdown: Cancellati
                         break;
                     }
                     tracing::warn!("Lost the RabbitMQ connection; reconnecting.");
+                    lost_at = Some(std::time::Instant::now());
                     "connection lost".to_owned()
                 }
                 Err(error) => error,

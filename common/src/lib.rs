@@ -24,6 +24,7 @@ pub mod broker;
 pub mod config;
 pub mod connections;
 pub mod domain;
+pub mod http_server;
 pub mod logs;
 pub mod message;
 pub mod ops;

@@ -4,16 +4,26 @@
 //! The API declares a private, exclusive reply queue, publishes a
 //! [`LogsRequest`] to the `{p}logs` queue with `reply_to` and a correlation
 //! id, and reads replies: `start` (or `error`), then `chunk`s, then `end`.
-//! Any worker answers. When the API side goes away (a client stops following)
-//! its reply queue disappears, the worker's next mandatory publish comes back
-//! unrouted, and the worker stops streaming.
+//! Any worker with a free stream slot answers. When the API side goes away
+//! (a client stops following) its reply queue disappears, the worker's next
+//! mandatory publish (a chunk, or an empty chunk it sends as a heartbeat
+//! while the output is quiet) comes back unrouted, and the worker stops
+//! streaming.
+//!
+//! The API side holds a bounded amount: its consumer acknowledges each reply
+//! as the HTTP body takes it, with at most [`REPLY_PREFETCH`] unacknowledged,
+//! and the reply queue holds at most [`REPLY_QUEUE_MAX`] more; past that the
+//! broker refuses the worker's publish and the stream ends (a client that
+//! does not read is not buffered for).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use serde::{Deserialize, Serialize};
@@ -23,8 +33,12 @@ use crate::topology::Topology;
 
 /// The header saying what a reply is.
 pub const REPLY_HEADER: &str = "x-contaxy-logs";
-/// How long an unanswered request may wait in the queue.
-const REQUEST_TTL_MS: &str = "30000";
+/// Replies the API side takes from the broker before the HTTP body has
+/// taken the earlier ones.
+pub const REPLY_PREFETCH: u16 = 16;
+/// Replies a reply queue holds beyond those; then the worker's publish is
+/// refused and its stream ends.
+pub const REPLY_QUEUE_MAX: i64 = 256;
 
 /// What the API asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,8 +120,9 @@ pub enum LogsError {
     /// Not connected to RabbitMQ.
     #[error("not connected to RabbitMQ")]
     NotConnected,
-    /// No worker answered in time.
-    #[error("no worker answered within {} s", .0.as_secs())]
+    /// No worker answered in time: each is streaming as many logs as it
+    /// may, or none runs.
+    #[error("no worker took the request within {} s", .0.as_secs())]
     NoWorker(Duration),
     /// The deployment does not exist.
     #[error("{0}")]
@@ -133,6 +148,15 @@ pub async fn request(
 ) -> Result<LogsStream, LogsError> {
     let conn = broker.connection().ok_or(LogsError::NotConnected)?;
     let channel = conn.create_channel().await?;
+    let mut bounded = FieldTable::default();
+    bounded.insert(
+        "x-max-length".into(),
+        AMQPValue::LongLongInt(REPLY_QUEUE_MAX),
+    );
+    bounded.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
     let queue = channel
         .queue_declare(
             ShortString::from(""),
@@ -141,17 +165,17 @@ pub async fn request(
                 auto_delete: true,
                 ..QueueDeclareOptions::default()
             },
-            FieldTable::default(),
+            bounded,
         )
+        .await?;
+    channel
+        .basic_qos(REPLY_PREFETCH, BasicQosOptions::default())
         .await?;
     let mut replies = channel
         .basic_consume(
             queue.name().clone(),
             ShortString::from(""),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
+            BasicConsumeOptions::default(),
             FieldTable::default(),
         )
         .await?;
@@ -159,7 +183,8 @@ pub async fn request(
     let properties = BasicProperties::default()
         .with_reply_to(queue.name().clone())
         .with_correlation_id(correlation_id.as_str().into())
-        .with_expiration(REQUEST_TTL_MS.into());
+        // A request nobody took before the API gave up is not served.
+        .with_expiration(answer_within.as_millis().to_string().into());
     let body = serde_json::to_vec(request).expect("a logs request always serializes");
     channel
         .basic_publish(
@@ -175,7 +200,16 @@ pub async fn request(
     let first = tokio::time::timeout(answer_within, replies.next())
         .await
         .map_err(|_| LogsError::NoWorker(answer_within))?;
-    match first.map(|d| d.map(|d| LogsReply::decode(d.properties.headers().as_ref(), &d.data))) {
+    let first = first.map(|delivery| {
+        delivery.map(|delivery| {
+            let reply = LogsReply::decode(delivery.properties.headers().as_ref(), &delivery.data);
+            (reply, delivery.acker)
+        })
+    });
+    if let Some(Ok((_, acker))) = &first {
+        acker.ack(BasicAckOptions::default()).await?;
+    }
+    match first.map(|reply| reply.map(|(reply, _)| reply)) {
         Some(Ok(Some(LogsReply::Start))) => {}
         Some(Ok(Some(LogsReply::Error(failure)))) if failure.not_found => {
             return Err(LogsError::NotFound(failure.message));
@@ -195,6 +229,10 @@ pub async fn request(
             guard.as_ref()?;
             let item = match replies.next().await {
                 Some(Ok(delivery)) => {
+                    // Taken by the body: the broker may send one more.
+                    if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
+                        return Some((Err(LogsError::Amqp(error)), (replies, None)));
+                    }
                     match LogsReply::decode(delivery.properties.headers().as_ref(), &delivery.data)
                     {
                         Some(LogsReply::Chunk(bytes)) => Some(Ok(bytes)),
@@ -213,7 +251,9 @@ pub async fn request(
                 _ => None,
             };
             item.map(|item| (item, (replies, next_guard)))
-        });
+        })
+        // Heartbeats carry nothing for the reader.
+        .filter(|item| std::future::ready(!matches!(item, Ok(bytes) if bytes.is_empty())));
     Ok(stream.boxed())
 }
 

@@ -12,11 +12,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -156,43 +154,7 @@ async fn render_metrics() -> impl IntoResponse {
     )
 }
 
-/// An HTTP listener bound to its address, with the router it will serve.
-#[derive(Debug)]
-pub struct HttpServer {
-    listener: tokio::net::TcpListener,
-    router: Router,
-}
-
-impl HttpServer {
-    /// Binds `addr`. `setting` names the variable the address came from, for
-    /// the error message.
-    pub async fn bind(addr: SocketAddr, setting: &str, router: Router) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("could not listen on {setting}={addr}"))?;
-        Ok(Self { listener, router })
-    }
-
-    /// The bound address (the real port when the setting asked for port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound TCP listener has an address")
-    }
-
-    /// Serves until `shutdown` is cancelled, then lets requests in flight
-    /// finish. Handlers can read the peer's address
-    /// (`axum::extract::ConnectInfo<SocketAddr>`).
-    pub async fn serve(self, shutdown: tokio_util::sync::CancellationToken) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-    }
-}
+pub use crate::http_server::HttpServer;
 
 #[cfg(test)]
 mod tests {

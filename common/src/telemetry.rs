@@ -9,31 +9,51 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
 /// The filter used when `RUST_LOG` is not set: our crates at `info`, the
-/// chattier libraries at `warn`.
-const DEFAULT_FILTER: &str = "info,sqlx=warn,lapin=warn,amq_protocol=warn,tower_http=info";
+/// chattier libraries at `warn`. lapin is off: it logs a lost connection
+/// (a routine RabbitMQ restart) at ERROR from its I/O loop, and every one of
+/// its failures also comes back as an error from the call that hit it, which
+/// our code logs at the level it deserves (the broker supervisor: WARN for a
+/// lost connection and for the reconnect). `RUST_LOG=lapin=debug` brings its
+/// own lines back.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,lapin=off,amq_protocol=warn,tower_http=info";
 
-/// Installs the global tracing subscriber. Calling it again (tests start
-/// several binaries in one process) keeps the first one.
+/// Installs the global tracing subscriber, writing to standard output.
+/// Calling it again (tests start several binaries in one process) keeps the
+/// first one.
 pub fn init(format: LogFormat) {
+    init_with_writer(format, std::io::stdout);
+}
+
+/// [`init`], writing to `writer` (a test reads what would be logged).
+pub fn init_with_writer<W>(format: LogFormat, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Human => registry
-            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_writer(writer),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_current_span(true),
+                    .with_current_span(true)
+                    .with_writer(writer),
             )
             .try_init(),
     };

@@ -56,6 +56,29 @@ pub struct WorkerSettings {
     /// Seconds between two reconciles of deployment statuses with the
     /// runtime (`CONTAXY_WORKER_RECONCILE_INTERVAL_SECS`).
     pub worker_reconcile_interval_secs: u64,
+    /// Longest a stopping worker waits for its attempts in flight, in
+    /// seconds (`CONTAXY_WORKER_DRAIN_TIMEOUT_SECS`). On SIGTERM it stops
+    /// taking deliveries and lets its attempts finish (their outcomes and
+    /// retries recorded, their deliveries acknowledged) while its RabbitMQ
+    /// connection stays open; an attempt still running at this deadline is
+    /// handed back (its claim released, its delivery requeued, the attempt
+    /// not counted) for another worker. Keep it below the orchestrator's
+    /// grace period (Kubernetes: `terminationGracePeriodSeconds`, 30 s by
+    /// default).
+    pub worker_drain_timeout_secs: u64,
+    /// Logs requests one worker streams at once
+    /// (`CONTAXY_WORKER_MAX_LOG_STREAMS`, at least 1); also its prefetch on
+    /// the logs queue, so RabbitMQ hands a busy worker's requests to
+    /// another one. When every worker is full, a request waits in the queue
+    /// and the API answers 503 after `CONTAXY_API_LOGS_TIMEOUT_MS`.
+    pub worker_max_log_streams: u16,
+    /// Longest one logs stream lasts, in seconds
+    /// (`CONTAXY_WORKER_LOG_STREAM_MAX_SECS`, at least 1, at most 1500):
+    /// a `follow` still open then ends as if the output had ended (a
+    /// client follows on with `since`). A stream holds its request's
+    /// delivery unacknowledged, so this stays below RabbitMQ's consumer
+    /// timeout (30 minutes by default).
+    pub worker_log_stream_max_secs: u64,
     /// Kubernetes: the namespace the platform runs in
     /// (`CONTAXY_KUBE_PLATFORM_NAMESPACE`), the only one besides a
     /// project's own whose pods may reach the project's deployments.
@@ -126,6 +149,9 @@ impl Default for WorkerSettings {
             worker_attempt_timeout_secs: 300,
             worker_lease_secs: 10,
             worker_reconcile_interval_secs: 30,
+            worker_drain_timeout_secs: 20,
+            worker_max_log_streams: 32,
+            worker_log_stream_max_secs: 900,
             kube_platform_namespace: "contaxy".to_owned(),
             default_memory_mb: 1024,
             default_pids_limit: 512,

@@ -8,6 +8,13 @@
 //! broker). Nothing holds a delivery for longer than one attempt takes: a
 //! job that runs for hours is followed through runtime events, not through
 //! an open delivery.
+//!
+//! Stopping drains: on shutdown the consumers are cancelled (deliveries not
+//! yet started go straight back to their queues), attempts in flight run on
+//! with the connection still open, so their outcomes, retries and acks go
+//! through; an attempt still running at the drain deadline is handed back
+//! (claim released, delivery requeued) for another worker. The broker
+//! connection closes only after this (see `startup`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -35,6 +42,7 @@ use tracing::Instrument;
 use crate::accept::BrokerResource;
 use crate::context::ActionContext;
 use crate::dispatch;
+use crate::drain::stop_consuming;
 use crate::error::ActionError;
 use crate::settle::Settled;
 
@@ -60,6 +68,9 @@ pub struct ConsumerSettings {
     /// while the attempt runs, so a dead worker's claim runs out within one
     /// lease.
     pub lease: Duration,
+    /// How long attempts in flight may run on after shutdown before they
+    /// are handed back.
+    pub drain_timeout: Duration,
 }
 
 /// Everything a delivery's handling needs.
@@ -81,6 +92,18 @@ impl Consumer {
     /// On shutdown it stops taking deliveries and lets those in hand finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
+        // Cancelled at the drain deadline: attempts still running then are
+        // handed back.
+        let hand_back = CancellationToken::new();
+        let deadline = tokio::spawn({
+            let (shutdown, hand_back) = (shutdown.clone(), hand_back.clone());
+            let drain = self.settings.drain_timeout;
+            async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(drain).await;
+                hand_back.cancel();
+            }
+        });
         while !shutdown.is_cancelled() {
             let conn = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -89,6 +112,7 @@ impl Consumer {
             match self.open(&conn).await {
                 Ok((channel, streams)) => {
                     tracing::info!("Consuming actions.");
+                    let tags: Vec<_> = streams.iter().map(lapin::Consumer::tag).collect();
                     let mut deliveries = select_all(streams);
                     loop {
                         // The bound on attempts at once, whichever queue
@@ -107,8 +131,9 @@ impl Consumer {
                         match next {
                             Some(Ok(delivery)) => {
                                 let this = Arc::clone(&self);
+                                let hand_back = hand_back.clone();
                                 tracker.spawn(async move {
-                                    this.handle(delivery).await;
+                                    this.handle(delivery, &hand_back).await;
                                     drop(permit);
                                 });
                             }
@@ -119,8 +144,15 @@ impl Consumer {
                             None => break,
                         }
                     }
-                    // Hand back nothing: unacked deliveries of a closed
-                    // channel are requeued by RabbitMQ. Let ours finish first.
+                    if shutdown.is_cancelled() {
+                        stop_consuming(&channel, &tags, &mut deliveries).await;
+                        tracing::info!(
+                            in_flight = tracker.len(),
+                            "Stopped taking actions; draining those in hand."
+                        );
+                    }
+                    // Unacked deliveries of a closed channel are requeued by
+                    // RabbitMQ. Let ours finish (or be handed back) first.
                     tracker.close();
                     tracker.wait().await;
                     tracker.reopen();
@@ -137,6 +169,7 @@ impl Consumer {
         }
         tracker.close();
         tracker.wait().await;
+        deadline.abort();
     }
 
     async fn open(
@@ -168,7 +201,7 @@ impl Consumer {
         Ok((channel, streams))
     }
 
-    async fn handle(&self, delivery: Delivery) {
+    async fn handle(&self, delivery: Delivery, hand_back: &CancellationToken) {
         let routing_key = delivery.routing_key.to_string();
         let settled = match ActionMessage::parse(&delivery.data) {
             Err(malformed) => {
@@ -182,7 +215,7 @@ impl Consumer {
                     project_id = %message.project_id,
                     kind = %message.kind(),
                 );
-                self.handle_action(&message, delivery.redelivered)
+                self.handle_action(&message, delivery.redelivered, hand_back)
                     .instrument(span)
                     .await
             }
@@ -197,6 +230,15 @@ impl Consumer {
         };
         let acked = match settled {
             Settled::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
+            Settled::HandBack => {
+                delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await
+            }
             Settled::Requeue | Settled::Redeliver { .. } => {
                 // Something we need (PostgreSQL, the broker) is away; give
                 // the message back after a pause rather than spinning on it.
@@ -217,7 +259,12 @@ impl Consumer {
 
     /// Records, claims, executes and settles one action. `redelivered`: the
     /// broker gave the delivery back from a consumer that went away.
-    async fn handle_action(&self, message: &ActionMessage, redelivered: bool) -> Settled {
+    async fn handle_action(
+        &self,
+        message: &ActionMessage,
+        redelivered: bool,
+        hand_back: &CancellationToken,
+    ) -> Settled {
         // A message from another system may have no row yet: accept it as
         // the API would have (see `accept`).
         let accepted = submit::record(
@@ -267,7 +314,10 @@ impl Consumer {
                 .to_std()
                 .unwrap_or_default()
                 .min(self.settings.lease);
-            tokio::time::sleep(left + Duration::from_millis(500)).await;
+            tokio::select! {
+                () = tokio::time::sleep(left + Duration::from_millis(500)) => {}
+                () = hand_back.cancelled() => return Settled::HandBack,
+            }
             claim = self.claim(message).await;
         }
         let claimed = match claim {
@@ -294,6 +344,7 @@ impl Consumer {
                 Err(_) => Err(ActionError::TimedOut(self.settings.attempt_timeout)),
             },
             never = self.heartbeat(message, claimed.attempts) => match never {},
+            () = hand_back.cancelled() => return self.hand_back(message, claimed.attempts).await,
         };
         metrics::histogram!(ATTEMPT_SECONDS, "kind" => message.kind().as_str())
             .record(started.elapsed().as_secs_f64());

@@ -5,6 +5,7 @@
 //! - [`config`]: `WorkerConfig`, the settings of this binary.
 //! - [`consumer`]: deliveries in, parsed once into a typed action, claimed in
 //!   PostgreSQL, executed, settled.
+//! - [`drain`]: how a stopping worker gives back what it cannot finish.
 //! - [`dispatch`]: one attempt of one action, handed to its family's module
 //!   in [`actions`] (one module per action family).
 //! - [`context`]: [`context::ActionContext`], what the families work with.
@@ -34,6 +35,7 @@ pub mod config;
 pub mod consumer;
 pub mod context;
 pub mod dispatch;
+pub mod drain;
 pub mod error;
 pub mod logs;
 pub mod network_sweep;

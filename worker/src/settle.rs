@@ -26,6 +26,10 @@ pub(crate) enum Settled {
     /// needs (PostgreSQL, the broker) is away, which is not this message's
     /// fault.
     Requeue,
+    /// Give it back at once, uncounted: this worker is stopping and the
+    /// attempt did not end within the drain deadline (its claim is
+    /// released), or it was never started.
+    HandBack,
     /// Give it back for another try, counted in its
     /// [`headers::REDELIVERIES`] header: something went wrong that is
     /// neither the message's data nor a dependency away, and might be the

@@ -10,12 +10,12 @@ use contaxy_common::ops::{self, HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::storage::ObjectStore;
 use contaxy_common::store::capacity;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::WorkerConfig;
 use crate::consumer::{Consumer, ConsumerSettings};
 use crate::context::{ActionContext, DeploymentSettings, NetworkSettings};
-use crate::logs::LogsResponder;
+use crate::logs::{LogsLimits, LogsResponder};
 use crate::network_sweep::NetworkSweeper;
 use crate::orphan_sweep::OrphanSweeper;
 use crate::runtime::{self, RuntimeConfig};
@@ -29,14 +29,20 @@ pub struct Application {
     connections: Connections,
     config: WorkerConfig,
     shutdown: CancellationToken,
+    /// Closes the connections (when dropped): only once the work has
+    /// drained, so attempts finishing after SIGTERM can still settle.
+    connections_stop: DropGuard,
 }
 
 impl Application {
     /// Binds the ops listener, checks the runtime's settings and starts
     /// connecting to PostgreSQL and RabbitMQ. Everything stops when
-    /// `shutdown` is cancelled.
+    /// `shutdown` is cancelled: the work first (drained within
+    /// `CONTAXY_WORKER_DRAIN_TIMEOUT_SECS`), the connections after it.
     pub async fn build(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let connections = Connections::start(&config.common, "contaxy-worker", &shutdown)?;
+        // Not a child of `shutdown`: the broker must outlive the drain.
+        let connections_stop = CancellationToken::new();
+        let connections = Connections::start(&config.common, "contaxy-worker", &connections_stop)?;
         let runtime_probe = runtime::probe(&config.settings.runtime(&config.common.namespace))?;
         config.settings.subnet_pool().map_err(|error| {
             anyhow::anyhow!("CONTAXY_NETWORK_POOL / CONTAXY_NETWORK_PREFIX_LEN: {error}")
@@ -58,6 +64,7 @@ impl Application {
             connections,
             config,
             shutdown,
+            connections_stop: connections_stop.drop_guard(),
         })
     }
 
@@ -73,7 +80,9 @@ impl Application {
 
     /// Runs until the shutdown token is cancelled: consumes actions, follows
     /// runtime events, answers logs requests, serves the ops routes. On
-    /// shutdown it stops taking deliveries and finishes those in hand.
+    /// shutdown it stops taking deliveries, finishes those in hand (or
+    /// hands them back at the drain deadline), and only then closes its
+    /// connections.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "The worker is running.");
         let work = tokio::spawn(run_work(
@@ -82,7 +91,9 @@ impl Application {
             self.shutdown.clone(),
         ));
         let served = self.server.serve(self.shutdown).await;
-        work.await.context("the worker's tasks failed")?;
+        let worked = work.await;
+        drop(self.connections_stop);
+        worked.context("the worker's tasks failed")?;
         served.context("the worker's ops server failed")?;
         tracing::info!("The worker has stopped.");
         Ok(())
@@ -161,6 +172,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
             ),
             // At least 3 s, so the heartbeat (a third of it) is not a spin.
             lease: Duration::from_secs(config.settings.worker_lease_secs.max(3)),
+            drain_timeout: Duration::from_secs(config.settings.worker_drain_timeout_secs),
         },
         slots: Arc::new(tokio::sync::Semaphore::new(usize::from(concurrency))),
     });
@@ -175,6 +187,13 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         topology,
         runtime,
         publisher,
+        limits: LogsLimits {
+            max_streams: config.settings.worker_max_log_streams.max(1),
+            max_duration: Duration::from_secs(
+                config.settings.worker_log_stream_max_secs.clamp(1, 1500),
+            ),
+            heartbeat: LogsLimits::HEARTBEAT,
+        },
     };
     tokio::join!(
         consumer.run(shutdown.clone()),

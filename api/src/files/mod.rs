@@ -8,10 +8,12 @@
 //! - [`metadata`]: the File fields kept as S3 user metadata.
 //! - [`sniff`]: the content type of bytes nobody named.
 //! - [`range`]: HTTP `Range` for resumable downloads.
+//! - [`stall`]: an upload body that may not stall for long.
 
 pub mod metadata;
 pub mod range;
 pub mod sniff;
+pub mod stall;
 pub mod upload;
 
 use contaxy_common::domain::file::FileKey;

@@ -10,6 +10,15 @@
 //! Request bodies are limited to `CONTAXY_API_MAX_BODY_BYTES` everywhere
 //! but on the files routes ([`files`]), which stream uploads and set their
 //! own limits.
+//!
+//! Time is bounded the same way: the server closes a connection that does
+//! not send a request head in time (`CONTAXY_API_IDLE_TIMEOUT_SECS`, in
+//! `contaxy_common::http_server`); every route but the files routes must
+//! have its answer's head ready within `CONTAXY_API_REQUEST_TIMEOUT_SECS`
+//! (408 otherwise; a streamed answer such as a log follow runs on after its
+//! head); the files routes, whose bodies are long streams, instead end an
+//! upload whose body stalls for `CONTAXY_API_BODY_IDLE_TIMEOUT_SECS`, so a
+//! long transfer that makes progress is never cut.
 
 pub mod actions;
 pub mod deployments;
@@ -27,10 +36,13 @@ use deployments::{jobs, offers, services};
 
 use std::sync::Arc;
 
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use contaxy_common::ops::{self, Readiness};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
@@ -39,7 +51,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::guard::authenticate;
+use crate::config::HttpTimeouts;
 use crate::error;
+use crate::files::stall::StallLimitedBody;
 use crate::state::AppState;
 
 /// The routes that answer without a token.
@@ -120,7 +134,12 @@ pub fn openapi() -> OpenApiDoc {
 }
 
 /// The full router of the API.
-pub(crate) fn router(state: AppState, readiness: Readiness, max_body_bytes: usize) -> Router {
+pub(crate) fn router(
+    state: AppState,
+    readiness: Readiness,
+    max_body_bytes: usize,
+    timeouts: HttpTimeouts,
+) -> Router {
     let (bounded, mut doc) = bounded_routes().split_for_parts();
     let (file_routes, files_doc) = files::routes().split_for_parts();
     doc.merge(files_doc);
@@ -139,8 +158,15 @@ pub(crate) fn router(state: AppState, readiness: Readiness, max_body_bytes: usiz
         .merge(bounded)
         .fallback(error::no_route)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
-        // After the body limit: uploads stream under their own limit.
-        .merge(file_routes)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeouts.request,
+        ))
+        // After the body limit and the request timeout: uploads stream
+        // under their own limit, and as long as they make progress.
+        .merge(file_routes.layer(MapRequestBodyLayer::new(move |body| {
+            axum::body::Body::new(StallLimitedBody::new(body, timeouts.body_idle))
+        })))
         // Outside the body limit, so that its 413 gets the JSON shape too.
         .layer(middleware::map_response(error::json_errors))
         .layer(
@@ -275,7 +301,12 @@ mod tests {
             schedule_min_interval: Duration::from_secs(60),
         };
         let readiness = Readiness::new(vec![], Duration::from_secs(1));
-        let router = router(state, readiness, 1024);
+        let router = router(
+            state,
+            readiness,
+            1024,
+            ApiSettings::default().http_timeouts(),
+        );
         let served = router_paths(&router);
         // A verb path is served by its base path's handler.
         let documented: BTreeSet<String> = openapi()

@@ -373,6 +373,27 @@ pub async fn renew(pool: &PgPool, id: Uuid, attempt: i32, lease: Duration) -> sq
     Ok(renewed.rows_affected() == 1)
 }
 
+/// Hands back the claim of attempt `attempt`, which a stopping worker could
+/// not finish within its drain deadline: the action waits again
+/// (`retrying`) for the delivery the worker requeues, and the interrupted
+/// attempt is not counted (stopping a worker is not the action's fault, so
+/// rolling restarts do not use up its attempts). False when the claim is no
+/// longer that one.
+pub async fn release(pool: &PgPool, id: Uuid, attempt: i32) -> sqlx::Result<bool> {
+    let released = sqlx::query(
+        "UPDATE actions
+         SET status = 'retrying', attempts = attempts - 1, lease_expires_at = NULL,
+             updated_at = now(), error_class = 'transient',
+             last_error = 'handed back: the worker running it stopped before the attempt ended'
+         WHERE id = $1 AND status = 'running' AND attempts = $2",
+    )
+    .bind(id)
+    .bind(attempt)
+    .execute(pool)
+    .await?;
+    Ok(released.rows_affected() == 1)
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

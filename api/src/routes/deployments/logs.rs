@@ -9,6 +9,13 @@
 //!
 //! A job whose container the TTL cleanup removed answers from its archived
 //! logs (`contaxy_common::storage::logs_archive`) instead, the same way.
+//!
+//! Live output is streamed in both cases, never collected whole (the JSON
+//! string piece by piece, [`super::json_string`]): once a worker has
+//! confirmed the deployment (404 and 503 are answered before), the status is
+//! 200, and a failure later ends the body early. 503 when no worker takes
+//! the request in time: each is streaming as many logs as it may
+//! (`CONTAXY_WORKER_MAX_LOG_STREAMS`), or none runs.
 
 use axum::Json;
 use axum::body::Body;
@@ -17,13 +24,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use contaxy_common::domain::ProjectId;
 use contaxy_common::domain::deployment::DeploymentType;
-use contaxy_common::logs::{self, LogsError, LogsRequest};
+use contaxy_common::logs::{self, LogsError, LogsRequest, LogsStream};
 use contaxy_common::storage::StorageError;
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::json_string::JsonStringEncoder;
 use crate::deployments;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -77,25 +85,37 @@ pub async fn logs(
                 "The {kind} `{}` has no container (yet, or any more), so it has no logs.",
                 request.deployment_id
             )),
+            LogsError::NoWorker(waited) => ApiError::Unavailable(format!(
+                "No worker took the logs request within {} s: each is streaming as many logs \
+                 as it may, or none is running. Try again later.",
+                waited.as_secs()
+            )),
             other => ApiError::Unavailable(format!("The logs could not be read: {other}.")),
         })?;
-    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    if query.follow {
+    if query.follow || wants_text(headers) {
+        let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
         let body = Body::from_stream(stream.map(|chunk| chunk.map_err(std::io::Error::other)));
         return Ok((text, body).into_response());
     }
-    let chunks: Vec<Result<Vec<u8>, LogsError>> = stream.collect().await;
-    let mut out = Vec::new();
-    for chunk in chunks {
-        out.extend(
-            chunk
-                .map_err(|e| ApiError::Unavailable(format!("The logs could not be read: {e}.")))?,
-        );
-    }
-    if wants_text(headers) {
-        return Ok((text, out).into_response());
-    }
-    Ok(Json(String::from_utf8_lossy(&out)).into_response())
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    Ok((json, Body::from_stream(json_string(stream))).into_response())
+}
+
+/// `output` as the pieces of one JSON string.
+fn json_string(output: LogsStream) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> {
+    let open = futures::stream::once(async { Ok(JsonStringEncoder::OPEN.to_vec()) });
+    let pieces = futures::stream::unfold(
+        Some((output, JsonStringEncoder::default())),
+        |state| async move {
+            let (mut output, mut encoder) = state?;
+            match output.next().await {
+                Some(Ok(piece)) => Some((Ok(encoder.push(&piece)), Some((output, encoder)))),
+                Some(Err(error)) => Some((Err(std::io::Error::other(error)), None)),
+                None => Some((Ok(encoder.finish()), None)),
+            }
+        },
+    );
+    open.chain(pieces)
 }
 
 /// The archived output of a job whose container the TTL cleanup removed

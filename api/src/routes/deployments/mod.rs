@@ -5,7 +5,8 @@
 //! - [`input`]: the schemas of what they accept (`ServiceInput`,
 //!   `JobInput`, `ServicePatch`).
 //! - [`wire`]: the [`Deployment`](wire::Deployment) they answer.
-//! - [`logs`]: a deployment's output, from a worker over the broker.
+//! - [`logs`]: a deployment's output, from a worker over the broker;
+//!   [`json_string`] streams it as one JSON string.
 //! - [`offers`]: the deploy actions and job actions contaxy's clients ask
 //!   for.
 //!
@@ -15,6 +16,7 @@
 
 pub mod input;
 pub mod jobs;
+pub mod json_string;
 pub mod logs;
 pub mod offers;
 pub mod services;

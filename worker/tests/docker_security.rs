@@ -27,6 +27,7 @@ async fn the_engine_records_the_secure_defaults_and_limits() {
         .unwrap();
     let host = container.host_config.unwrap();
     assert_eq!(host.privileged, Some(false));
+    assert_eq!(host.init, Some(true), "Docker's init is PID 1");
     assert_eq!(host.cap_drop.unwrap(), ["ALL"]);
     let mut added = host.cap_add.unwrap();
     added.sort();

@@ -79,6 +79,10 @@ fn host_config(config: &DockerRuntimeConfig, spec: &DeploymentSpec, network: &st
     HostConfig {
         // Untrusted code: none of the host's powers, paths or devices.
         privileged: Some(false),
+        // Docker's init (tini) as PID 1: it forwards the stop's SIGTERM to
+        // the program (a shell or server as PID 1 would ignore it and be
+        // killed after the timeout) and reaps orphaned children.
+        init: Some(true),
         cap_drop: Some(vec!["ALL".to_owned()]),
         cap_add: Some(CAPABILITIES_ADDED.iter().map(|c| (*c).to_owned()).collect()),
         security_opt: Some(SECURITY_OPTIONS.iter().map(|o| (*o).to_owned()).collect()),

@@ -51,6 +51,7 @@ impl Application {
             storage: ObjectStore::new(&config.common),
             file_limits,
             schedule_min_interval: Duration::from_secs(config.settings.schedule_min_interval_secs),
+            quotas: config.common.quotas(),
         };
         let router = routes::router(state, readiness, config.settings.api_max_body_bytes);
         let server = HttpServer::bind(

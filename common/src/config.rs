@@ -25,6 +25,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_aux::serde_introspection::serde_introspect;
 
+use crate::store::quotas::Quotas;
+
 /// Prefix of every configuration environment variable.
 pub const ENV_PREFIX: &str = "CONTAXY_";
 /// The variable naming an optional TOML configuration file.
@@ -92,6 +94,16 @@ pub struct CommonConfig {
     /// host name (`CONTAXY_S3_FORCE_PATH_STYLE`); most self-hosted servers
     /// (MinIO, Ceph, moto) want this.
     pub s3_force_path_style: bool,
+    /// Deployments one project may have, finished ones included until they
+    /// are deleted or removed by their TTL
+    /// (`CONTAXY_MAX_DEPLOYMENTS_PER_PROJECT`); `0`: no limit.
+    pub max_deployments_per_project: u32,
+    /// Deployments of one project that may be pending or running at once
+    /// (`CONTAXY_MAX_RUNNING_PER_PROJECT`); `0`: no limit.
+    pub max_running_per_project: u32,
+    /// Projects one user may have created (`CONTAXY_MAX_PROJECTS_PER_USER`);
+    /// `0`: no limit.
+    pub max_projects_per_user: u32,
 }
 
 impl Default for CommonConfig {
@@ -112,11 +124,23 @@ impl Default for CommonConfig {
             s3_bucket_prefix: "contaxy-".to_owned(),
             s3_shared_bucket: String::new(),
             s3_force_path_style: true,
+            max_deployments_per_project: Quotas::default().max_deployments_per_project,
+            max_running_per_project: Quotas::default().max_running_per_project,
+            max_projects_per_user: Quotas::default().max_projects_per_user,
         }
     }
 }
 
 impl CommonConfig {
+    /// The per-tenant limits.
+    pub fn quotas(&self) -> Quotas {
+        Quotas {
+            max_deployments_per_project: self.max_deployments_per_project,
+            max_running_per_project: self.max_running_per_project,
+            max_projects_per_user: self.max_projects_per_user,
+        }
+    }
+
     /// Checks what types alone cannot say.
     fn check(&self) -> Result<(), ConfigError> {
         let ns = &self.namespace;

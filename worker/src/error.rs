@@ -12,6 +12,7 @@ use contaxy_common::domain::action::{ErrorClass, InvalidAction};
 use contaxy_common::domain::validation::FieldErrors;
 use contaxy_common::storage::StorageError;
 use contaxy_common::store::networks::AllocationError;
+use contaxy_common::store::quotas::{QuotaError, QuotaExceeded};
 
 use crate::runtime::{DeploymentRef, RuntimeError};
 
@@ -103,6 +104,10 @@ pub enum ActionError {
     /// Another project's deployment has this id.
     #[error("deployment id {0} is taken")]
     DeploymentIdTaken(String),
+    /// A per-tenant limit would be passed (a deployment another system
+    /// published into a full project).
+    #[error("refused: {0}")]
+    QuotaExceeded(QuotaExceeded),
     /// The attempt ran past its deadline.
     #[error("the attempt took longer than {} s", .0.as_secs())]
     TimedOut(Duration),
@@ -132,7 +137,8 @@ impl ActionError {
             | Self::InvalidEndpoint(_)
             | Self::InvalidAction(_)
             | Self::NotRecorded(_)
-            | Self::DeploymentIdTaken(_) => ErrorClass::Permanent,
+            | Self::DeploymentIdTaken(_)
+            | Self::QuotaExceeded(_) => ErrorClass::Permanent,
         }
     }
 
@@ -151,6 +157,15 @@ impl From<sqlx::Error> for ActionError {
                 Self::DatabaseUnavailable(error)
             }
             other => Self::Database(other),
+        }
+    }
+}
+
+impl From<QuotaError> for ActionError {
+    fn from(error: QuotaError) -> Self {
+        match error {
+            QuotaError::Exceeded(exceeded) => Self::QuotaExceeded(exceeded),
+            QuotaError::Database(error) => error.into(),
         }
     }
 }

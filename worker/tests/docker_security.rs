@@ -99,6 +99,8 @@ async fn a_job_without_limits_still_gets_the_default_limits() {
         .unwrap();
     assert_eq!(host.pids_limit, Some(512));
     assert_eq!(host.memory, Some(1024 * 1024 * 1024));
+    // One core (this host has at least one): never unlimited.
+    assert_eq!(host.nano_cpus, Some(1_000_000_000));
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use contaxy_common::domain::{AccessLevel, Permission, ProjectId, TokenHash, Toke
 use contaxy_common::message::ActionMessage;
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 use contaxy_common::store::networks;
+use contaxy_common::store::quotas;
 use contaxy_common::store::tokens::{self, DeploymentToken, PreviousToken};
 
 use super::job_end;
@@ -359,7 +360,10 @@ async fn record_from_payload(
     payload: &DeployPayload,
 ) -> Result<DeploymentRecord, ActionError> {
     payload.input.validate(payload.deployment_type)?;
-    let mut conn = exec.pool.acquire().await?;
+    // The project's limits hold for other systems too: checked under the
+    // same lock as the API's, in the insert's transaction.
+    let mut tx = exec.pool.begin().await?;
+    quotas::check_new_deployment(&mut tx, &exec.quotas, &action.project_id).await?;
     let new = NewDeployment {
         id,
         project_id: &action.project_id,
@@ -367,9 +371,11 @@ async fn record_from_payload(
         input: &payload.input,
         created_by: action.requested_by.as_deref(),
     };
-    if let Some(record) = deployments::insert(&mut conn, &new).await? {
+    if let Some(record) = deployments::insert(&mut tx, &new).await? {
+        tx.commit().await?;
         return Ok(record);
     }
+    drop(tx);
     // Same id in another project, or raced by a duplicate: look again, scoped.
     deployments::find(&exec.pool, &action.project_id, id)
         .await?

@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use contaxy_common::domain::InvalidValue;
 use contaxy_common::domain::validation::FieldErrors;
 use contaxy_common::storage::StorageError;
+use contaxy_common::store::quotas::{QuotaError, QuotaExceeded};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -50,6 +51,10 @@ pub enum ApiError {
     /// The request conflicts with the resource's state (409).
     #[error("{0}")]
     Conflict(String),
+    /// A per-tenant limit would be passed (409, the limit named in
+    /// `details.limit`, its value in `details.max`).
+    #[error("{0}")]
+    QuotaExceeded(QuotaExceeded),
     /// A value in the request is invalid (400).
     #[error("{0}")]
     Invalid(String),
@@ -106,7 +111,7 @@ impl ApiError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::QuotaExceeded(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::DependencyDown(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -131,6 +136,15 @@ impl From<sqlx::Error> for ApiError {
             return Self::DependencyDown("database");
         }
         Self::Internal(anyhow::Error::new(error).context("a database query failed"))
+    }
+}
+
+impl From<QuotaError> for ApiError {
+    fn from(error: QuotaError) -> Self {
+        match error {
+            QuotaError::Exceeded(exceeded) => Self::QuotaExceeded(exceeded),
+            QuotaError::Database(error) => error.into(),
+        }
     }
 }
 
@@ -332,6 +346,14 @@ impl IntoResponse for ApiError {
                     HeaderValue::from(OUTAGE_RETRY_AFTER_SECS),
                 );
                 response
+            }
+            Self::QuotaExceeded(exceeded) => {
+                let message = format!("Refused: {exceeded}.");
+                problem(
+                    status,
+                    message,
+                    json!({ "limit": exceeded.limit(), "max": exceeded.max() }),
+                )
             }
             Self::NotFound(message)
             | Self::TooLarge(message)

@@ -50,6 +50,7 @@ impl Application {
             storage: ObjectStore::new(&config.common),
             file_limits,
             schedule_min_interval: Duration::from_secs(config.settings.schedule_min_interval_secs),
+            quotas: config.common.quotas(),
         };
         let timeouts = config.settings.http_timeouts();
         let router = routes::router(

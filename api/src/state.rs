@@ -6,6 +6,7 @@ use std::time::Duration;
 use contaxy_common::broker::Broker;
 use contaxy_common::publisher::Publisher;
 use contaxy_common::storage::ObjectStore;
+use contaxy_common::store::quotas::Quotas;
 use sqlx::PgPool;
 
 use crate::auth::Auth;
@@ -35,4 +36,7 @@ pub struct AppState {
     pub file_limits: FileLimits,
     /// The shortest time allowed between two slots of a schedule.
     pub schedule_min_interval: Duration,
+    /// Per-tenant limits (deployments and running ones per project,
+    /// projects per user).
+    pub quotas: Quotas,
 }

@@ -25,6 +25,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_aux::serde_introspection::serde_introspect;
 
+use crate::store::quotas::Quotas;
+
 /// Prefix of every configuration environment variable.
 pub const ENV_PREFIX: &str = "CONTAXY_";
 /// The variable naming an optional TOML configuration file.
@@ -97,6 +99,16 @@ pub struct CommonConfig {
     /// host name (`CONTAXY_S3_FORCE_PATH_STYLE`); most self-hosted servers
     /// (MinIO, Ceph, moto) want this.
     pub s3_force_path_style: bool,
+    /// Deployments one project may have, finished ones included until they
+    /// are deleted or removed by their TTL
+    /// (`CONTAXY_MAX_DEPLOYMENTS_PER_PROJECT`); `0`: no limit.
+    pub max_deployments_per_project: u32,
+    /// Deployments of one project that may be pending or running at once
+    /// (`CONTAXY_MAX_RUNNING_PER_PROJECT`); `0`: no limit.
+    pub max_running_per_project: u32,
+    /// Projects one user may have created (`CONTAXY_MAX_PROJECTS_PER_USER`);
+    /// `0`: no limit.
+    pub max_projects_per_user: u32,
 }
 
 impl Default for CommonConfig {
@@ -118,6 +130,9 @@ impl Default for CommonConfig {
             s3_bucket_prefix: "contaxy-".to_owned(),
             s3_shared_bucket: String::new(),
             s3_force_path_style: true,
+            max_deployments_per_project: Quotas::default().max_deployments_per_project,
+            max_running_per_project: Quotas::default().max_running_per_project,
+            max_projects_per_user: Quotas::default().max_projects_per_user,
         }
     }
 }
@@ -127,6 +142,15 @@ impl CommonConfig {
     pub fn topology(&self) -> crate::topology::Topology {
         crate::topology::Topology::new(&self.topology_prefix)
             .with_dead_max_length(self.dead_queue_max_length)
+    }
+
+    /// The per-tenant limits.
+    pub fn quotas(&self) -> Quotas {
+        Quotas {
+            max_deployments_per_project: self.max_deployments_per_project,
+            max_running_per_project: self.max_running_per_project,
+            max_projects_per_user: self.max_projects_per_user,
+        }
     }
 
     /// Checks what types alone cannot say.

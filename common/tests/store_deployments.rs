@@ -71,3 +71,59 @@ async fn a_status_from_a_listing_older_than_the_row_is_not_written() {
     .expect("query");
     assert_eq!(fresh.as_deref(), Some("alpha"));
 }
+
+#[tokio::test]
+async fn an_exit_after_a_stop_asked_for_leaves_the_deployment_stopped() {
+    let (_db, pool) = TestDb::with_project("alpha").await;
+    insert_deployment(&pool, "alpha", "web", "service", "running").await;
+    insert_deployment(&pool, "alpha", "done", "job", "succeeded").await;
+    let killed = ObservedStatus {
+        status: DeploymentStatus::Failed,
+        exit_code: Some(137),
+        detail: None,
+    };
+    let before = deployments::mark_stopped(&pool, "alpha", "web", "stopped on request")
+        .await
+        .expect("query");
+    assert_eq!(before, Some(DeploymentStatus::Running));
+    // The container's exit (killed after the stop timeout), from its event
+    // and from a later listing: neither turns the stop into a failure.
+    let from_event = deployments::observe_status(&pool, "web", &killed, None)
+        .await
+        .expect("query");
+    assert_eq!(from_event, None);
+    let from_listing = deployments::observe_status(&pool, "web", &killed, Some(Utc::now()))
+        .await
+        .expect("query");
+    assert_eq!(from_listing, None);
+    let status = |id: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status FROM deployments WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .expect("status")
+        }
+    };
+    assert_eq!(status("web").await, "stopped");
+    // Started again, it runs, and a crash then is a failure again.
+    let running = ObservedStatus {
+        status: DeploymentStatus::Running,
+        exit_code: None,
+        detail: None,
+    };
+    deployments::observe_status(&pool, "web", &running, None)
+        .await
+        .expect("query");
+    deployments::observe_status(&pool, "web", &killed, None)
+        .await
+        .expect("query");
+    assert_eq!(status("web").await, "failed");
+    // A finished job keeps its ending.
+    let job = deployments::mark_stopped(&pool, "alpha", "done", "stopped on request")
+        .await
+        .expect("query");
+    assert_eq!(job, None);
+    assert_eq!(status("done").await, "succeeded");
+}

@@ -10,6 +10,7 @@ use std::process::Command;
 
 use contaxy_common::config::CommonConfig;
 use contaxy_common::domain::action::ActionFamily;
+use contaxy_common::store::quotas::Quotas;
 use contaxy_common::topology::Topology;
 use contaxy_scheduler::SchedulerSettings;
 use contaxy_worker::WorkerSettings;
@@ -37,6 +38,9 @@ pub struct StackOptions {
     pub scheduler: Option<SchedulerSettings>,
     /// Another RabbitMQ URL for the API only (one nothing listens on, say).
     pub api_amqp_url: Option<String>,
+    /// Per-tenant limits for the API and the workers (the defaults if
+    /// `None`).
+    pub quotas: Option<Quotas>,
 }
 
 impl Default for StackOptions {
@@ -46,6 +50,7 @@ impl Default for StackOptions {
             worker: WorkerSettings::default(),
             scheduler: None,
             api_amqp_url: None,
+            quotas: None,
         }
     }
 }
@@ -79,6 +84,11 @@ impl Stack {
         let db = TestDb::new().await;
         let mut common = common_config(db.url());
         common.namespace = fresh_namespace("t");
+        if let Some(quotas) = options.quotas {
+            common.max_deployments_per_project = quotas.max_deployments_per_project;
+            common.max_running_per_project = quotas.max_running_per_project;
+            common.max_projects_per_user = quotas.max_projects_per_user;
+        }
         let mut api_common = common.clone();
         if let Some(url) = &options.api_amqp_url {
             api_common.amqp_url = url.clone().into();

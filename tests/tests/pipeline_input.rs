@@ -77,6 +77,11 @@ async fn invalid_deployments_are_refused_naming_the_field_and_nothing_is_written
         ("no display name", "display_name", json!({"display_name": null})),
         ("empty image", "container_image", json!({"container_image": ""})),
         ("bad image", "container_image", json!({"container_image": "Not An Image!"})),
+        ("uppercase repository", "container_image", json!({"container_image": "Foo/Bar"})),
+        ("double colon", "container_image", json!({"container_image": "a::b"})),
+        ("loopback registry", "container_image", json!({"container_image": "localhost:5000/app"})),
+        ("loopback address", "container_image", json!({"container_image": "127.0.0.1:5000/app:1"})),
+        ("metadata service", "container_image", json!({"container_image": "169.254.169.254/app"})),
         ("no image", "container_image", json!({"container_image": null})),
         ("negative cpus", "compute.min_cpus", json!({"compute": {"min_cpus": -1}})),
         ("absurd cpus", "compute.max_cpus", json!({"compute": {"max_cpus": 1e9}})),
@@ -220,4 +225,48 @@ async fn unknown_deployments_and_actions_are_404() {
         .expect("count");
     assert_eq!(actions, 0);
     assert_eq!(stack.work_queue_len().await, 0);
+}
+
+/// An image on the host's own registry address is refused naming the rule,
+/// from the API (400) and from another system's message (the action fails
+/// permanently with the same reason; nothing is created).
+#[tokio::test]
+async fn images_from_the_hosts_own_addresses_are_refused_naming_the_rule() {
+    let stack = Stack::start().await;
+    let answer = stack
+        .call(
+            Method::POST,
+            &format!("/projects/{PROJECT}/jobs"),
+            Some(&job_with(json!({"container_image": "127.0.0.1:5000/app"}))),
+        )
+        .await;
+    assert_names_field(&answer, "container_image", "loopback registry");
+    let message = answer.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("loopback, link-local"), "{message}");
+
+    let action_id = uuid::Uuid::new_v4();
+    let deployment_id = format!("{}-p-{PROJECT}-j-local-image", stack.namespace());
+    let mut input = job_with(json!({"container_image": "169.254.169.254/latest:1"}));
+    input["display_name"] = "local image".into();
+    let published = json!({
+        "schema_version": 1,
+        "action_id": action_id,
+        "kind": "deployment.deploy",
+        "project_id": PROJECT,
+        "resource_id": deployment_id,
+        "payload": {"deployment_type": "job", "input": input},
+        "requested_by": "other-system",
+    });
+    stack
+        .broker
+        .publish_action(
+            "deployment.deploy",
+            &serde_json::to_vec(&published).expect("json"),
+        )
+        .await;
+    let failed = stack.wait_action(&action_id.to_string(), "failed").await;
+    assert_eq!(failed["attempts"], 1, "{failed}");
+    let error = failed["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("loopback, link-local"), "{failed}");
+    assert!(stack.containers(None).await.is_empty(), "nothing ran");
 }

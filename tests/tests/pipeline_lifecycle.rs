@@ -129,11 +129,9 @@ async fn a_service_runs_stops_starts_restarts_and_is_deleted_with_its_volume() {
     );
     assert_eq!(offered(&stack, id).await, ["stop", "restart"]);
 
-    // Stopped, the service shows how its process ended (documented in
-    // worker/src/runtime/README.md): it exits 0 on SIGTERM, so `succeeded`.
+    // Stopped on request, the service is `stopped` (worker/src/runtime/README.md).
     service_action(&stack, id, "stop").await;
-    let stopped = stack.wait_status("services", id, "succeeded").await;
-    assert_eq!(stopped["exit_code"], 0, "{stopped}");
+    let stopped = stack.wait_status("services", id, "stopped").await;
     assert_eq!(stopped["is_stopped"], true, "{stopped}");
     assert_eq!(offered(&stack, id).await, ["start"]);
 
@@ -254,4 +252,44 @@ async fn a_finished_jobs_token_is_revoked() {
     .await;
     assert_eq!(answer.status, 401, "{:?}", answer.body);
     assert_eq!(answer.body["message"], "The API token was revoked.");
+}
+
+/// A service that is a plain `sh -c 'sleep 3600'`: as PID 1 the shell would
+/// ignore SIGTERM and be killed after the stop timeout (137). With Docker's
+/// init as PID 1 the stop's SIGTERM reaches the shell (exit 143), and a
+/// stop asked for ends `stopped`, never `failed`.
+#[tokio::test]
+async fn a_service_stopped_on_request_ends_stopped_and_gets_the_sigterm() {
+    let stack = Stack::start().await;
+    let accepted = stack
+        .submit("services", &job("plain sleeper", "sleep 3600"))
+        .await;
+    let id = str_of(&accepted, "id").to_owned();
+    let id = id.as_str();
+    stack.wait_status("services", id, "running").await;
+    let docker = contaxy_tests::docker::client();
+    let inspected = docker.inspect_container(id, None).await.expect("inspect");
+    let host = inspected.host_config.expect("host config");
+    assert_eq!(host.init, Some(true), "Docker's init is PID 1");
+
+    service_action(&stack, id, "stop").await;
+    let state = docker
+        .inspect_container(id, None)
+        .await
+        .expect("inspect")
+        .state
+        .expect("state");
+    assert_eq!(state.running, Some(false), "{state:?}");
+    assert_eq!(state.exit_code, Some(143), "ended by SIGTERM: {state:?}");
+
+    // Engine events are followed in order: once a later job's exit is
+    // recorded, the stopped service's exit has been read too.
+    let marker = stack.submit("jobs", &job("marker", "true")).await;
+    stack
+        .wait_status("jobs", str_of(&marker, "id"), "succeeded")
+        .await;
+    let stopped = stack.deployment("services", id).await.body;
+    assert_eq!(stopped["status"], "stopped", "{stopped}");
+    assert_eq!(stopped["is_stopped"], true, "{stopped}");
+    assert_eq!(stopped["status_detail"], "stopped on request", "{stopped}");
 }

@@ -8,6 +8,7 @@
 //!   deletion starting meanwhile waits and then finds the new row; a deploy
 //!   that runs later and finds no row was overtaken by a delete, and does
 //!   nothing;
+//! - a new deployment must fit in the project's limits (`store::quotas`);
 //! - `deployment.start|stop|restart` need a recorded deployment.
 //!
 //! A refusal keeps the action's row (it is failed with the reason, and the
@@ -17,6 +18,7 @@ use contaxy_common::domain::action::{Action, DeploymentAction};
 use contaxy_common::message::ActionMessage;
 use contaxy_common::store::deployments::{self, NewDeployment};
 use contaxy_common::store::projects;
+use contaxy_common::store::quotas::{self, QuotaError, Quotas};
 use contaxy_common::submit::ResourceWrite;
 use sqlx::PgConnection;
 
@@ -24,6 +26,8 @@ use sqlx::PgConnection;
 pub(crate) struct BrokerResource<'a> {
     /// The message, as parsed.
     pub message: &'a ActionMessage,
+    /// The per-tenant limits a new deployment must fit in, as at the API.
+    pub quotas: &'a Quotas,
 }
 
 /// `Err(reason)`: the action is recorded but refused.
@@ -54,6 +58,13 @@ impl ResourceWrite<sqlx::Error> for BrokerResource<'_> {
                 }
                 if let Err(errors) = payload.input.validate(payload.deployment_type) {
                     return Ok(Err(errors.to_string()));
+                }
+                match quotas::check_new_deployment(conn, self.quotas, project).await {
+                    Ok(()) => {}
+                    Err(QuotaError::Exceeded(exceeded)) => {
+                        return Ok(Err(format!("refused: {exceeded}")));
+                    }
+                    Err(QuotaError::Database(error)) => return Err(error),
                 }
                 let new = NewDeployment {
                     id,

@@ -89,6 +89,10 @@ pub struct WorkerSettings {
     /// Docker: process limit of every deployment
     /// (`CONTAXY_DEFAULT_PIDS_LIMIT`).
     pub default_pids_limit: i64,
+    /// Docker: CPU limit, in thousandths of a core, of a deployment that
+    /// sets no `max_cpus` (`CONTAXY_DEFAULT_CPU_MILLICORES`); at least its
+    /// `min_cpus`, at most the host's cores.
+    pub default_cpu_millicores: u32,
     /// `CONTAXY_BASE_URL` as containers see it (`CONTAXY_CONTAINER_BASE_URL`).
     pub container_base_url: String,
     /// `CONTAXY_API_ENDPOINT` as containers see it
@@ -117,6 +121,7 @@ impl WorkerSettings {
                     namespace: namespace.to_owned(),
                     default_memory_mb: self.default_memory_mb,
                     default_pids_limit: self.default_pids_limit,
+                    default_cpu_millicores: self.default_cpu_millicores,
                     ..DockerRuntimeConfig::default()
                 },
             },
@@ -155,6 +160,7 @@ impl Default for WorkerSettings {
             kube_platform_namespace: "contaxy".to_owned(),
             default_memory_mb: 1024,
             default_pids_limit: 512,
+            default_cpu_millicores: 1000,
             container_base_url: "http://127.0.0.1:8080".to_owned(),
             container_api_endpoint: "http://127.0.0.1:8080".to_owned(),
             network_pool: "10.96.0.0/14".to_owned(),

@@ -270,7 +270,10 @@ impl Consumer {
         let accepted = submit::record(
             &self.pool,
             NewAction::from_message(message),
-            BrokerResource { message },
+            BrokerResource {
+                message,
+                quotas: &self.context.quotas,
+            },
         )
         .await;
         match accepted {

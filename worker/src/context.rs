@@ -9,6 +9,7 @@ use std::sync::Arc;
 use contaxy_common::domain::network::SubnetPool;
 use contaxy_common::publisher::Publisher;
 use contaxy_common::storage::ObjectStore;
+use contaxy_common::store::quotas::Quotas;
 use sqlx::PgPool;
 
 use crate::runtime::Runtime;
@@ -28,6 +29,8 @@ pub struct ActionContext {
     pub network: NetworkSettings,
     /// Where the status changes an action makes are announced (`events`).
     pub publisher: Arc<Publisher>,
+    /// Per-tenant limits, for deployments another system publishes.
+    pub quotas: Quotas,
 }
 
 /// What the worker tells containers about the platform.

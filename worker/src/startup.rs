@@ -162,6 +162,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
             deployment,
             network,
             publisher: Arc::clone(&publisher),
+            quotas: config.common.quotas(),
         }),
         settings: ConsumerSettings {
             concurrency,

@@ -223,16 +223,23 @@ async fn a_missing_image_is_a_permanent_error_and_leaves_nothing_behind() {
     assert_eq!(test.runtime.status(&spec.target()).await.unwrap(), None);
 }
 
+/// Under Docker's init the container starts and the init cannot run the
+/// command: the job fails with 127 (as a shell says "not found") and its
+/// logs say why.
 #[tokio::test]
-async fn a_command_that_cannot_start_is_permanent_and_leaves_nothing_behind() {
+async fn a_command_that_cannot_start_fails_the_job_with_127_and_its_logs_say_why() {
     let test = TestRuntime::new().await;
     let mut spec = test.job("alpha", "nocmd", "");
     spec.command = vec!["/no/such/binary".to_owned()];
     spec.args.clear();
-    let error = test.deploy(&spec).await.unwrap_err();
-    assert!(matches!(error, RuntimeError::Rejected { .. }), "{error:?}");
-    assert!(!error.is_retryable());
-    assert_eq!(test.runtime.status(&spec.target()).await.unwrap(), None);
+    test.deploy(&spec).await.unwrap();
+    let ended = test.wait_until_ended(&spec.target()).await;
+    assert_eq!(ended.status, DeploymentStatus::Failed, "{ended:?}");
+    assert_eq!(ended.exit_code, Some(127), "{ended:?}");
+    let logs = test
+        .wait_for_output(&spec.target(), "/no/such/binary")
+        .await;
+    assert!(logs.contains("exec /no/such/binary failed"), "{logs}");
 }
 
 #[tokio::test]

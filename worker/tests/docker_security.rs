@@ -27,6 +27,7 @@ async fn the_engine_records_the_secure_defaults_and_limits() {
         .unwrap();
     let host = container.host_config.unwrap();
     assert_eq!(host.privileged, Some(false));
+    assert_eq!(host.init, Some(true), "Docker's init is PID 1");
     assert_eq!(host.cap_drop.unwrap(), ["ALL"]);
     let mut added = host.cap_add.unwrap();
     added.sort();
@@ -98,6 +99,8 @@ async fn a_job_without_limits_still_gets_the_default_limits() {
         .unwrap();
     assert_eq!(host.pids_limit, Some(512));
     assert_eq!(host.memory, Some(1024 * 1024 * 1024));
+    // One core (this host has at least one): never unlimited.
+    assert_eq!(host.nano_cpus, Some(1_000_000_000));
 }
 
 #[tokio::test]

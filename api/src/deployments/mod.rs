@@ -102,6 +102,7 @@ pub async fn create(
         kind,
         input: &input,
         by: &by,
+        quotas: &state.quotas,
     };
     match actions::submit(state, action, row).await? {
         Submitted::New { action, row } => Ok(Changed {

@@ -5,13 +5,15 @@ use contaxy_common::domain::ProjectId;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentType};
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 use contaxy_common::store::projects;
+use contaxy_common::store::quotas::{self, Quotas};
 use sqlx::PgConnection;
 
 use crate::actions::ResourceWrite;
 use crate::error::ApiError;
 
 /// A new deployment's row, for its `deployment.deploy`. Refused (409) when
-/// a deployment with the same id exists.
+/// a deployment with the same id exists, or when the project has no room
+/// for one more (its quotas).
 #[derive(Debug)]
 pub struct Insert<'a> {
     /// The chosen id.
@@ -24,6 +26,8 @@ pub struct Insert<'a> {
     pub input: &'a DeploymentInput,
     /// Who asked.
     pub by: &'a str,
+    /// The project's limits, checked in the same transaction (409).
+    pub quotas: &'a Quotas,
 }
 
 impl ResourceWrite<ApiError> for Insert<'_> {
@@ -36,6 +40,7 @@ impl ResourceWrite<ApiError> for Insert<'_> {
                 self.project
             )));
         }
+        quotas::check_new_deployment(conn, self.quotas, self.project.as_str()).await?;
         let new = NewDeployment {
             id: self.id,
             project_id: self.project.as_str(),

@@ -299,6 +299,7 @@ mod tests {
             file_limits: crate::files::FileLimits::from_settings(&ApiSettings::default())
                 .expect("default limits"),
             schedule_min_interval: Duration::from_secs(60),
+            quotas: contaxy_common::store::quotas::Quotas::default(),
         };
         let readiness = Readiness::new(vec![], Duration::from_secs(1));
         let router = router(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::capacity::HostCapacity;
+use super::image::ImageRef;
 use super::validation::{FieldErrors, check_len};
 
 /// Service or job.
@@ -340,20 +341,10 @@ impl DeploymentInput {
     }
 }
 
+/// The one image check ([`ImageRef::parse`]), as a field error.
 fn check_image(image: &str, errors: &mut FieldErrors) {
-    let valid_chars = image
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'));
-    if image.is_empty() || image.len() > 2000 {
-        errors.push("container_image", "must be 1 to 2000 characters");
-    } else if !valid_chars
-        || image.starts_with(['/', '-', ':', '.', '@'])
-        || image.ends_with([':', '/', '@'])
-    {
-        errors.push(
-            "container_image",
-            "is not an image reference (e.g. registry/repo:tag)",
-        );
+    if let Err(error) = ImageRef::parse(image) {
+        errors.push("container_image", &error.to_string());
     }
 }
 

@@ -14,6 +14,8 @@
 //!   deployment.
 //! - [`deployment`]: services and jobs: contaxy's input and its validation.
 //! - [`file`]: [`file::FileKey`], the validated key of a project's file.
+//! - [`image`]: [`ImageRef`], a container image reference by the OCI
+//!   grammar, never on the host's own addresses.
 //! - [`network`]: project networks: the subnet pool and network statuses.
 //! - [`payload`]: kind-specific payloads of action messages.
 //! - [`schedule`]: cron schedules: their slots (time zones, daylight
@@ -26,6 +28,7 @@ pub mod capacity;
 pub mod deployment;
 pub mod file;
 pub mod ids;
+pub mod image;
 pub mod network;
 pub mod payload;
 pub mod schedule;
@@ -35,6 +38,7 @@ pub mod validation;
 pub use access::{AccessLevel, Permission, Subject};
 pub use capacity::HostCapacity;
 pub use ids::{ProjectId, TokenId, UserId};
+pub use image::ImageRef;
 pub use token::{TokenHash, TokenSecret};
 
 /// Why a value from outside was refused. The message is written for the

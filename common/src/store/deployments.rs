@@ -165,7 +165,9 @@ pub struct ObservedStatus {
 /// Writes a status seen on the runtime. Returns the project when the row
 /// changed, `None` when it already said so (another worker saw the same
 /// event first), when a finished job (succeeded, failed or cancelled) would
-/// be moved back, or, for a status
+/// be moved back, when an exit (succeeded, failed) is seen on a deployment
+/// stopped on request (the exit is the stop's: see [`mark_stopped`]), or,
+/// for a status
 /// read from a snapshot taken at `snapshot_at` (a reconcile's listing), when
 /// the row changed after the snapshot: an event has told something newer
 /// (a listing that saw a container `created` must not undo the `running` its
@@ -189,6 +191,7 @@ pub async fn observe_status(
            AND (status IS DISTINCT FROM $2 OR exit_code IS DISTINCT FROM $3)
            AND NOT (deployment_type = 'job' AND status IN ('succeeded', 'failed', 'cancelled'))
            AND status <> 'terminating'
+           AND NOT (status = 'stopped' AND $2 IN ('succeeded', 'failed'))
            AND ($5::timestamptz IS NULL OR updated_at < $5)
          RETURNING project_id",
     )
@@ -220,6 +223,38 @@ pub async fn set_status(
     .bind(project_id)
     .bind(id)
     .bind(status)
+    .bind(detail)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Marks a deployment `stopped` because a stop (or a restart) was asked
+/// for, before the runtime is asked: the exit that follows, whatever its
+/// code (a process killed after the stop timeout exits 137), is then read
+/// as the stop's and not as a failure (see [`observe_status`]). Should the
+/// stop not happen, the next reconcile sees the container running and says
+/// so. A job that already finished (succeeded, failed, cancelled) keeps its
+/// ending, and a row being deleted (`terminating`) is left alone. Returns
+/// the status it had before when this call changed it.
+pub async fn mark_stopped(
+    pool: &PgPool,
+    project_id: &str,
+    id: &str,
+    detail: &str,
+) -> sqlx::Result<Option<DeploymentStatus>> {
+    sqlx::query_scalar(
+        "UPDATE deployments d SET status = 'stopped', status_detail = $3, updated_at = now(),
+             stopped_at = CASE WHEN before.status = 'stopped' THEN d.stopped_at ELSE now() END
+         FROM (SELECT project_id, id, status FROM deployments
+               WHERE project_id = $1 AND id = $2 FOR UPDATE) before
+         WHERE d.project_id = before.project_id AND d.id = before.id
+           AND before.status <> 'terminating'
+           AND NOT (d.deployment_type = 'job'
+                    AND before.status IN ('succeeded', 'failed', 'cancelled'))
+         RETURNING before.status",
+    )
+    .bind(project_id)
+    .bind(id)
     .bind(detail)
     .fetch_optional(pool)
     .await

@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
-//! [`actions`], [`deployments`], [`networks`], [`schedules`], [`cleanup`]
+//! [`actions`], [`deployments`], [`networks`], [`schedules`], [`quotas`]
+//! (per-tenant limits), [`cleanup`]
 //! (what the scheduler's cleanup passes find due); [`refusal`] tells the
 //! database away from the data refused.
 //!
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub mod members;
 pub mod networks;
 pub mod projects;
+pub mod quotas;
 pub mod refusal;
 pub mod schedules;
 pub mod tokens;

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use super::quotas::{self, QuotaError, Quotas};
 use crate::domain::{AccessLevel, ProjectId, Subject, UserId};
 
 /// A project as stored.
@@ -75,13 +76,19 @@ pub struct ProjectAccessRecord {
 }
 
 /// Creates the project and, when the creator is a user, makes them an
-/// `admin` member, in one transaction. `None` when the id is taken.
+/// `admin` member, in one transaction, if the creator has room for one more
+/// project (`quotas`; the system administrator has no such limit). `None`
+/// when the id is taken.
 pub async fn create(
     pool: &PgPool,
     project: &NewProject,
     creator: &Subject,
-) -> Result<Option<ProjectRecord>, sqlx::Error> {
+    quotas: &Quotas,
+) -> Result<Option<ProjectRecord>, QuotaError> {
     let mut tx = pool.begin().await?;
+    if matches!(creator, Subject::User(_)) && !creator.is_admin() {
+        quotas::check_new_project(&mut tx, quotas, &creator.to_string()).await?;
+    }
     let row: Option<ProjectRecord> = sqlx::query_as(
         "INSERT INTO projects (id, display_name, description, icon, metadata, created_by, updated_by)
          VALUES ($1, $2, $3, $4, $5, $6, $6)

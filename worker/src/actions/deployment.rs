@@ -60,6 +60,7 @@ pub async fn execute(
             Err(error) => Err(error.into()),
         },
         DeploymentAction::Stop => {
+            mark_stopped(ctx, &target, "stopped on request").await?;
             with_retries(|| ctx.runtime.stop(&target)).await?;
             clear_volume_if_asked(ctx, &target).await
         }
@@ -73,8 +74,36 @@ pub async fn execute(
             let record = recorded(ctx, project_id, id).await?;
             run(ctx, message, id, record).await
         }
-        DeploymentAction::Restart(_) => Ok(with_retries(|| ctx.runtime.restart(&target)).await?),
+        DeploymentAction::Restart(_) => {
+            // A restart's stop is asked for too: its exit is no failure.
+            mark_stopped(ctx, &target, "restarting on request").await?;
+            Ok(with_retries(|| ctx.runtime.restart(&target)).await?)
+        }
     }
+}
+
+/// Writes `stopped` before the runtime stops the container, so that its
+/// exit, whatever the code (137 when the stop timeout ran out), reads as the
+/// stop it is and not as a failure; announces the change if it made one.
+async fn mark_stopped(
+    ctx: &ActionContext,
+    target: &DeploymentRef,
+    detail: &str,
+) -> Result<(), ActionError> {
+    let before =
+        deployments::mark_stopped(&ctx.pool, &target.project_id, &target.deployment_id, detail)
+            .await?;
+    if before.is_some_and(|before| before != DeploymentStatus::Stopped) {
+        let event = StatusEvent {
+            deployment_id: &target.deployment_id,
+            project_id: &target.project_id,
+            status: DeploymentStatus::Stopped,
+            exit_code: None,
+            at: chrono::Utc::now(),
+        };
+        status::announce(&ctx.publisher, &event).await;
+    }
+    Ok(())
 }
 
 /// After a stop: a service with `clear_volume_on_stop` and a volume loses

@@ -1,6 +1,7 @@
 //! Checks made before anything is created, as pure functions: a spec that
 //! fails here fails permanently, with the field named.
 
+use contaxy_common::domain::ImageRef;
 use contaxy_common::domain::capacity::HostCapacity;
 
 use super::error::RuntimeError;
@@ -159,14 +160,12 @@ pub fn check_deployment_id(value: &str) -> Result<(), RuntimeError> {
     }
 }
 
+/// The one image check ([`ImageRef::parse`]): a spec that did not come
+/// through the input validation (another system's message) meets it here.
 fn check_image(value: &str) -> Result<(), RuntimeError> {
-    if value.is_empty() || value.len() > 2000 || value.chars().any(char::is_whitespace) {
-        return Err(RuntimeError::invalid(
-            "container_image",
-            format!("{value:?} is not an image reference (1-2000 characters, no whitespace)"),
-        ));
-    }
-    Ok(())
+    ImageRef::parse(value)
+        .map(|_| ())
+        .map_err(|error| RuntimeError::invalid("container_image", format!("{value:?} {error}")))
 }
 
 fn check_volume_path(path: &str) -> Result<(), RuntimeError> {

@@ -159,7 +159,16 @@ fn ids_that_would_be_unsafe_names_or_url_segments_are_invalid() {
 
 #[test]
 fn images_must_be_a_reference() {
-    for bad in ["", "has space", "tab\tx", &"x".repeat(2001)] {
+    for bad in [
+        "",
+        "has space",
+        "tab\tx",
+        &"x".repeat(2001),
+        "Foo/Bar",
+        "a::b",
+        "localhost:5000/app",
+        "169.254.169.254/app",
+    ] {
         assert_eq!(
             field_of(validate_spec(&with(|s| s.image = bad.into()), &HOST)),
             "container_image"

@@ -65,7 +65,7 @@ pub async fn create_project(
         icon: input.icon,
         metadata: serde_json::to_value(&input.metadata).map_err(anyhow::Error::from)?,
     };
-    match store::create(&state.db, &new, &caller.subject).await? {
+    match store::create(&state.db, &new, &caller.subject, &state.quotas).await? {
         Some(row) => Ok((StatusCode::CREATED, Json(row.into()))),
         None => Err(ApiError::Conflict(format!(
             "A project with the id `{}` already exists.",

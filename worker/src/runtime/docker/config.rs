@@ -19,6 +19,10 @@ pub struct DockerRuntimeConfig {
     /// Process limit of a deployment that asks for none (fork bombs stop
     /// there).
     pub default_pids_limit: i64,
+    /// CPU limit in thousandths of a core of a deployment that sets no
+    /// `max_cpus` (but at least its `min_cpus`): a limit is always set, so
+    /// one container cannot take every core. Lowered to the host's cores.
+    pub default_cpu_millicores: u32,
     /// Seconds a container gets between SIGTERM and SIGKILL on stop.
     pub stop_timeout_secs: u32,
     /// Largest size of one log file before it is rotated (`json-file`
@@ -35,6 +39,7 @@ impl Default for DockerRuntimeConfig {
             namespace: "ctxy".to_owned(),
             default_memory_mb: 1024,
             default_pids_limit: 512,
+            default_cpu_millicores: 1000,
             stop_timeout_secs: 10,
             log_max_size: "10m".to_owned(),
             log_max_files: 3,
@@ -72,6 +77,12 @@ impl DockerRuntimeConfig {
             return Err(RuntimeError::invalid(
                 "default_memory_mb",
                 "must be at least 6",
+            ));
+        }
+        if self.default_cpu_millicores < 10 {
+            return Err(RuntimeError::invalid(
+                "default_cpu_millicores",
+                "must be at least 10 (a hundredth of a core)",
             ));
         }
         if self.default_pids_limit < 1 {

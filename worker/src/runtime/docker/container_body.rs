@@ -79,6 +79,10 @@ fn host_config(config: &DockerRuntimeConfig, spec: &DeploymentSpec, network: &st
     HostConfig {
         // Untrusted code: none of the host's powers, paths or devices.
         privileged: Some(false),
+        // Docker's init (tini) as PID 1: it forwards the stop's SIGTERM to
+        // the program (a shell or server as PID 1 would ignore it and be
+        // killed after the timeout) and reaps orphaned children.
+        init: Some(true),
         cap_drop: Some(vec!["ALL".to_owned()]),
         cap_add: Some(CAPABILITIES_ADDED.iter().map(|c| (*c).to_owned()).collect()),
         security_opt: Some(SECURITY_OPTIONS.iter().map(|o| (*o).to_owned()).collect()),
@@ -90,7 +94,7 @@ fn host_config(config: &DockerRuntimeConfig, spec: &DeploymentSpec, network: &st
         memory: Some(memory),
         // Equal to the memory limit: no swap on top of it.
         memory_swap: Some(memory),
-        nano_cpus: spec.compute.max_cpus.map(nano_cpus),
+        nano_cpus: Some(nano_cpus(cpu_limit(config, spec))),
         device_requests: gpu_request(spec.compute.gpus),
         restart_policy: Some(RestartPolicy {
             name: Some(restart),
@@ -118,6 +122,15 @@ pub fn memory_limit_bytes(config: &DockerRuntimeConfig, spec: &DeploymentSpec) -
             .max(compute.min_memory_mb.unwrap_or(0))
     });
     i64::try_from(mb.saturating_mul(MIB)).unwrap_or(i64::MAX)
+}
+
+/// The CPU limit in cores: the spec's maximum, else the configured default
+/// but at least the spec's minimum.
+pub fn cpu_limit(config: &DockerRuntimeConfig, spec: &DeploymentSpec) -> f64 {
+    let compute = &spec.compute;
+    compute.max_cpus.unwrap_or_else(|| {
+        (f64::from(config.default_cpu_millicores) / 1000.0).max(compute.min_cpus.unwrap_or(0.0))
+    })
 }
 
 /// Cores as Docker's `NanoCpus` (billionths of a core).

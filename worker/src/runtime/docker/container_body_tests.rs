@@ -137,9 +137,13 @@ fn compute_limits_convert_to_engine_units() {
 }
 
 #[test]
-fn no_cpu_limit_unless_asked_but_always_a_memory_limit() {
+fn always_a_cpu_limit_and_a_memory_limit() {
     let mut spec = spec(DeploymentType::Job);
-    assert_eq!(host(&container_body(&config(), &spec, "n")).nano_cpus, None);
+    assert_eq!(
+        host(&container_body(&config(), &spec, "n")).nano_cpus,
+        Some(1_000_000_000),
+        "the default: one core"
+    );
     spec.compute.min_memory_mb = Some(2048);
     assert_eq!(memory_limit_bytes(&config(), &spec), 2048 * 1024 * 1024);
     spec.compute.min_memory_mb = Some(100);
@@ -179,4 +183,22 @@ fn a_volume_is_mounted_by_name_never_a_host_path() {
     assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
     assert_eq!(mounts[0].source.as_deref(), Some("ns-p-proj-s-web-vol"));
     assert_eq!(mounts[0].target.as_deref(), Some("/data"));
+}
+
+#[test]
+fn the_cpu_limit_is_the_specs_else_the_default_but_at_least_the_minimum() {
+    let config = DockerRuntimeConfig {
+        default_cpu_millicores: 500,
+        ..config()
+    };
+    let mut spec = spec(DeploymentType::Job);
+    spec.compute.max_cpus = None;
+    spec.compute.min_cpus = None;
+    assert_eq!(cpu_limit(&config, &spec), 0.5);
+    spec.compute.min_cpus = Some(1.5);
+    assert_eq!(cpu_limit(&config, &spec), 1.5);
+    spec.compute.max_cpus = Some(2.0);
+    assert_eq!(cpu_limit(&config, &spec), 2.0);
+    let body = container_body(&config, &spec, "net-id");
+    assert_eq!(body.host_config.unwrap().nano_cpus, Some(2_000_000_000));
 }

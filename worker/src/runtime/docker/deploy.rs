@@ -6,6 +6,7 @@ use std::time::Duration;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerInspectResponse, VolumeCreateRequest};
 use bollard::query_parameters::{CreateContainerOptions, CreateImageOptions};
+use contaxy_common::domain::ImageRef;
 use futures::StreamExt;
 
 use super::DockerRuntime;
@@ -168,7 +169,10 @@ impl DockerRuntime {
             Err(error) => return Err(classify("inspect image", image, error)),
         }
         tracing::info!(image, "Pulling an image that is not available locally.");
-        let (from_image, tag) = pull_reference(image);
+        // Validated with the spec; parsed again only for its parts.
+        let (from_image, tag) = ImageRef::parse(image)
+            .map_err(|e| RuntimeError::invalid("container_image", e.to_string()))?
+            .pull_parts();
         let options = CreateImageOptions {
             from_image: Some(from_image),
             tag,
@@ -233,26 +237,6 @@ fn should_start(kind: DeploymentType, container: &ContainerInspectResponse) -> b
     }
 }
 
-/// Splits an image reference for the pull API. Without a tag the engine
-/// would pull every tag of the repository, so `latest` is made explicit; a
-/// digest reference is passed whole.
-pub fn pull_reference(image: &str) -> (String, Option<String>) {
-    if image.contains('@') {
-        return (image.to_owned(), None);
-    }
-    let name_start = image.rfind('/').map_or(0, |slash| slash + 1);
-    match image[name_start..].rfind(':') {
-        Some(colon) => {
-            let split = name_start + colon;
-            (
-                image[..split].to_owned(),
-                Some(image[split + 1..].to_owned()),
-            )
-        }
-        None => (image.to_owned(), Some("latest".to_owned())),
-    }
-}
-
 fn unavailable(image: &str, reason: String) -> RuntimeError {
     RuntimeError::ImageUnavailable {
         image: image.to_owned(),
@@ -273,33 +257,6 @@ mod tests {
     use bollard::models::{ContainerState, ContainerStateStatusEnum};
 
     use super::*;
-
-    #[test]
-    fn pull_references_always_name_a_tag_or_digest() {
-        let cases = [
-            ("busybox", "busybox", Some("latest")),
-            ("busybox:1.36", "busybox", Some("1.36")),
-            ("contaxy/busybox:test", "contaxy/busybox", Some("test")),
-            (
-                "registry:5000/team/app",
-                "registry:5000/team/app",
-                Some("latest"),
-            ),
-            (
-                "registry:5000/team/app:v2",
-                "registry:5000/team/app",
-                Some("v2"),
-            ),
-            ("app@sha256:abc", "app@sha256:abc", None),
-        ];
-        for (image, from, tag) in cases {
-            assert_eq!(
-                pull_reference(image),
-                (from.to_owned(), tag.map(str::to_owned)),
-                "{image}"
-            );
-        }
-    }
 
     fn in_state(status: ContainerStateStatusEnum) -> ContainerInspectResponse {
         ContainerInspectResponse {

@@ -63,6 +63,12 @@ impl DockerRuntime {
     ) -> Result<Self, RuntimeError> {
         config.validate()?;
         let (docker, engine) = connect::negotiate(docker).await?;
+        let mut config = config;
+        // A default above the host's cores would be refused by the Engine.
+        let host_millicores = (engine.capacity.cpus * 1000.0) as u32;
+        if host_millicores > 0 {
+            config.default_cpu_millicores = config.default_cpu_millicores.min(host_millicores);
+        }
         tracing::info!(
             api_version = %engine.api_version,
             namespace = %config.namespace,

@@ -96,10 +96,19 @@ impl Stream<'_> {
                 return Err(too_large(self.limits.max_upload_bytes));
             }
             self.md5.update(&chunk);
-            self.buffer.extend_from_slice(&chunk);
-            while self.buffer.len() >= self.limits.part_bytes {
-                let part = self.buffer.split_to(self.limits.part_bytes).freeze();
-                self.send_part(part).await?;
+            let mut rest: &[u8] = &chunk;
+            while !rest.is_empty() {
+                // Never past one part: a buffer that grew would reallocate
+                // (copying) and share its allocation with the next part.
+                let room = self.limits.part_bytes - self.buffer.len();
+                let (now, later) = rest.split_at(room.min(rest.len()));
+                self.buffer.extend_from_slice(now);
+                rest = later;
+                if self.buffer.len() == self.limits.part_bytes {
+                    let next = BytesMut::with_capacity(self.limits.part_bytes);
+                    let part = std::mem::replace(&mut self.buffer, next).freeze();
+                    self.send_part(part).await?;
+                }
             }
         }
         let md5: [u8; 16] = self.md5.clone().finalize().into();

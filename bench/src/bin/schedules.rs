@@ -14,6 +14,9 @@
 //! release scheduler as well.
 //! Figures: `docs/benchmarks.md`.
 
+#[path = "../proc_stats.rs"]
+mod proc_stats;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,7 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use contaxy_common::topology::Topology;
 use contaxy_tests::broker::delete_topology_blocking;
 use contaxy_tests::{TestDb, common_config, db::insert_project};
+use proc_stats::{cpu_seconds, rss_kib};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
@@ -103,6 +107,9 @@ async fn measure(
 ) -> anyhow::Result<()> {
     let pid = scheduler.id();
     let expected = count * slots;
+    // Fires of later slots (the scheduler keeps going while the last
+    // measured slot finishes) are not counted.
+    let end = first + TimeDelta::minutes(slots);
     let deadline = first + TimeDelta::minutes(slots) + TimeDelta::seconds(120);
     let started = Instant::now();
     let idle_cpu = cpu_seconds(pid)?;
@@ -117,10 +124,12 @@ async fn measure(
         if cpu_at_first.is_none() && Utc::now() >= first {
             cpu_at_first = Some(cpu_seconds(pid)?);
         }
-        let fired: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM schedule_runs WHERE outcome = 'fired'")
-                .fetch_one(pool)
-                .await?;
+        let fired: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM schedule_runs WHERE outcome = 'fired' AND slot_time < $1",
+        )
+        .bind(end)
+        .fetch_one(pool)
+        .await?;
         if fired >= expected {
             break;
         }
@@ -134,14 +143,17 @@ async fn measure(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY l), percentile_cont(0.99) WITHIN GROUP (ORDER BY l),
                 max(l), count(*) FILTER (WHERE l > 1)
          FROM (SELECT extract(epoch FROM a.created_at - r.slot_time)::float8 AS l
-               FROM schedule_runs r JOIN actions a ON a.id = r.action_id WHERE r.outcome = 'fired') f",
+               FROM schedule_runs r JOIN actions a ON a.id = r.action_id WHERE r.outcome = 'fired' AND r.slot_time < $1) f",
     )
+    .bind(end)
     .fetch_one(pool)
     .await?;
     let per_slot: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
         "SELECT r.slot_time, max(extract(epoch FROM a.created_at - r.slot_time))::float8
-         FROM schedule_runs r JOIN actions a ON a.id = r.action_id GROUP BY r.slot_time ORDER BY 1",
+         FROM schedule_runs r JOIN actions a ON a.id = r.action_id WHERE r.slot_time < $1
+         GROUP BY r.slot_time ORDER BY 1",
     )
+    .bind(end)
     .fetch_all(pool)
     .await?;
     println!(
@@ -161,33 +173,4 @@ async fn measure(
         peak_rss / 1024
     );
     Ok(())
-}
-
-/// User + system CPU time of `pid`, in seconds (`/proc/<pid>/stat`).
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("a stat line")?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after `)`.
-    let ticks: f64 = fields.get(11).context("utime")?.parse::<f64>()?
-        + fields.get(12).context("stime")?.parse::<f64>()?;
-    Ok(ticks / 100.0)
-}
-
-/// Resident set size of `pid`, in KiB (`/proc/<pid>/status`).
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .context("VmRSS")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("a number")?
-        .parse()?)
 }

@@ -96,11 +96,22 @@ where
     W: ResourceWrite<E>,
 {
     let mut tx = pool.begin().await?;
+    // Rolled back explicitly: a dropped transaction is rolled back only when
+    // its connection is next used, holding its locks (a project row held
+    // `FOR SHARE`) until then.
     match actions::record(&mut tx, &action).await? {
-        // Dropping the transaction rolls it back: nothing was written.
-        Recorded::Existing(existing) => Ok(Submitted::Repeat(existing)),
+        Recorded::Existing(existing) => {
+            tx.rollback().await?;
+            Ok(Submitted::Repeat(existing))
+        }
         Recorded::New(recorded) => {
-            let row = resource.write(&mut tx).await?;
+            let row = match resource.write(&mut tx).await {
+                Ok(row) => row,
+                Err(error) => {
+                    tx.rollback().await?;
+                    return Err(error);
+                }
+            };
             tx.commit().await?;
             Ok(Submitted::New {
                 action: recorded,

@@ -136,6 +136,18 @@ impl TestBroker {
     /// Publishes `body` to the actions exchange with `routing_key`,
     /// persistent and confirmed, as another system would.
     pub async fn publish_action(&self, routing_key: &str, body: &[u8]) {
+        self.publish_action_as(routing_key, body, None).await;
+    }
+
+    /// Like [`Self::publish_action`], with the AMQP `user_id` property set
+    /// (RabbitMQ refuses one that is not the connection's user).
+    pub async fn publish_action_as(&self, routing_key: &str, body: &[u8], user_id: Option<&str>) {
+        let mut properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into());
+        if let Some(user_id) = user_id {
+            properties = properties.with_user_id(user_id.into());
+        }
         let channel = self.channel().await;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -150,9 +162,7 @@ impl TestBroker {
                     ..BasicPublishOptions::default()
                 },
                 body,
-                BasicProperties::default()
-                    .with_delivery_mode(2)
-                    .with_content_type("application/json".into()),
+                properties,
             )
             .await
             .expect("publish")

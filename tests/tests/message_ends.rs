@@ -389,3 +389,38 @@ async fn a_repeated_idempotency_key_and_a_start_of_nothing_are_dead_lettered_wit
     let refused = stack.wait_action(&start.to_string(), "failed").await;
     assert_eq!(refused["last_error"], reason.as_str(), "{refused}");
 }
+
+#[tokio::test]
+async fn the_rabbitmq_user_that_published_an_action_is_recorded_beside_its_claim() {
+    let stack = Stack::start().await;
+    let uri: lapin::uri::AMQPUri = contaxy_tests::broker::amqp_url()
+        .parse()
+        .expect("the test broker's URL");
+    let user = uri.authority.userinfo.username;
+    let body = deploy_body(&stack, "signed", "users/admin", "signed");
+    let action_id = action_id_of_body(&body);
+    stack
+        .broker
+        .publish_action_as("deployment.deploy", &body, Some(&user))
+        .await;
+    let unsigned = deploy_body(&stack, "unsigned", "users/admin", "unsigned");
+    let unsigned_id = action_id_of_body(&unsigned);
+    stack
+        .broker
+        .publish_action("deployment.deploy", &unsigned)
+        .await;
+
+    let action = stack.wait_action(&action_id, "succeeded").await;
+    assert_eq!(action["broker_user"], user.as_str(), "{action}");
+    assert_eq!(
+        action["requested_by"], "users/admin",
+        "what the producer claims"
+    );
+    let action = stack.wait_action(&unsigned_id, "succeeded").await;
+    assert_eq!(action["broker_user"], Value::Null, "{action}");
+}
+
+fn action_id_of_body(body: &[u8]) -> String {
+    let value: Value = serde_json::from_slice(body).expect("json");
+    str_of(&value, "action_id").to_owned()
+}

@@ -215,7 +215,12 @@ impl Consumer {
                     project_id = %message.project_id,
                     kind = %message.kind(),
                 );
-                self.handle_action(&message, delivery.redelivered, hand_back)
+                let publisher = delivery
+                    .properties
+                    .user_id()
+                    .as_ref()
+                    .map(ToString::to_string);
+                self.handle_action(&message, publisher, delivery.redelivered, hand_back)
                     .instrument(span)
                     .await
             }
@@ -262,6 +267,7 @@ impl Consumer {
     async fn handle_action(
         &self,
         message: &ActionMessage,
+        broker_user: Option<String>,
         redelivered: bool,
         hand_back: &CancellationToken,
     ) -> Settled {
@@ -269,7 +275,10 @@ impl Consumer {
         // the API would have (see `accept`).
         let accepted = submit::record(
             &self.pool,
-            NewAction::from_message(message),
+            NewAction {
+                broker_user,
+                ..NewAction::from_message(message)
+            },
             BrokerResource {
                 message,
                 quotas: &self.context.quotas,

@@ -117,7 +117,7 @@ async fn delete_removes_the_container_and_on_request_its_volume() {
         s.status == DeploymentStatus::Running
     })
     .await;
-    let volume = format!("alpha-{}-vol", spec.deployment_id);
+    let volume = format!("{}-vol", spec.deployment_id);
     let inspected = test.docker().inspect_volume(&volume).await.unwrap();
     assert_eq!(inspected.labels["ctxy.namespace"], test.namespace);
     assert_eq!(inspected.labels["ctxy.maxVolumeSizeMb"], "16");

@@ -67,8 +67,11 @@ pub struct Action {
     /// Where it came from.
     #[schema(schema_with = schema::action_origin)]
     pub origin: ActionOrigin,
-    /// Who asked.
+    /// Who asked (for a broker-origin action: who the producer says).
     pub requested_by: Option<String>,
+    /// For a broker-origin action, the RabbitMQ user that published it, when
+    /// the message carried the AMQP `user_id` (which RabbitMQ checks).
+    pub broker_user: Option<String>,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
     /// When it was recorded.
@@ -100,6 +103,7 @@ impl From<ActionRecord> for Action {
             error_class: record.error_class,
             origin: record.origin,
             requested_by: record.requested_by,
+            broker_user: record.broker_user,
             idempotency_key: record.idempotency_key,
             created_at: record.created_at,
             updated_at: record.updated_at,

@@ -50,6 +50,9 @@ pub struct ActionRecord {
     /// What it reported when it succeeded (a file action's counts), if
     /// anything.
     pub result: Option<serde_json::Value>,
+    /// The RabbitMQ user that published it (the message's validated AMQP
+    /// `user_id`), for a broker-origin action that carried one.
+    pub broker_user: Option<String>,
 }
 
 impl ActionRecord {
@@ -90,6 +93,9 @@ pub struct NewAction {
     pub requested_by: Option<String>,
     /// Where it came from.
     pub origin: ActionOrigin,
+    /// The RabbitMQ user that published it, when the message said (AMQP
+    /// `user_id`, which RabbitMQ checks against the connection's user).
+    pub broker_user: Option<String>,
 }
 
 impl NewAction {
@@ -102,6 +108,7 @@ impl NewAction {
             idempotency_key: None,
             requested_by: None,
             origin,
+            broker_user: None,
         }
     }
 
@@ -114,6 +121,7 @@ impl NewAction {
             idempotency_key: message.idempotency_key.clone(),
             requested_by: message.requested_by.clone(),
             origin: ActionOrigin::Broker,
+            broker_user: None,
         }
     }
 }
@@ -139,8 +147,8 @@ impl Recorded {
 /// Records an action, or finds the one with the same id or idempotency key.
 pub async fn record(conn: &mut PgConnection, new: &NewAction) -> sqlx::Result<Recorded> {
     let inserted = sqlx::query_as::<_, ActionRecord>(
-        "INSERT INTO actions (id, project_id, kind, resource_id, payload, idempotency_key, requested_by, origin)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO actions (id, project_id, kind, resource_id, payload, idempotency_key, requested_by, origin, broker_user)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT DO NOTHING
          RETURNING *",
     )
@@ -152,6 +160,7 @@ pub async fn record(conn: &mut PgConnection, new: &NewAction) -> sqlx::Result<Re
     .bind(&new.idempotency_key)
     .bind(&new.requested_by)
     .bind(new.origin)
+    .bind(&new.broker_user)
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(record) = inserted {
@@ -257,8 +266,22 @@ pub async fn claim(
     lease: Duration,
     max_attempts: u32,
 ) -> sqlx::Result<Claim> {
-    let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+    // Ended explicitly whatever the answer: a transaction that is only
+    // dropped is rolled back when its connection is next used, and until
+    // then its advisory locks would hold up every claim on the resource.
     let mut tx = pool.begin().await?;
+    let claim = claim_in(&mut *tx, id, lease, max_attempts).await?;
+    tx.commit().await?;
+    Ok(claim)
+}
+
+async fn claim_in(
+    tx: &mut PgConnection,
+    id: Uuid,
+    lease: Duration,
+    max_attempts: u32,
+) -> sqlx::Result<Claim> {
+    let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
     let target: Option<(String, Option<String>, String)> =
         sqlx::query_as("SELECT project_id, resource_id, kind FROM actions WHERE id = $1")
             .bind(id)
@@ -267,7 +290,7 @@ pub async fn claim(
     let Some((project_id, resource_id, kind)) = target else {
         return Ok(Claim::NotClaimable);
     };
-    lock_resource(&mut tx, &project_id, resource_id.as_deref(), &kind).await?;
+    lock_resource(&mut *tx, &project_id, resource_id.as_deref(), &kind).await?;
     let claimed: Option<ActionRecord> = sqlx::query_as(&format!(
         "UPDATE actions a
          SET status = 'running', attempts = attempts + 1, updated_at = now(),
@@ -284,7 +307,6 @@ pub async fn claim(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(row) = claimed {
-        tx.commit().await?;
         return Ok(Claim::Claimed(row));
     }
     let exhausted: Option<ActionRecord> = sqlx::query_as(&format!(
@@ -301,7 +323,6 @@ pub async fn claim(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(row) = exhausted {
-        tx.commit().await?;
         return Ok(Claim::Exhausted(row));
     }
     let held: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(

@@ -75,6 +75,7 @@ pub async fn remove(
 ) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let Some(before) = level_of(&mut tx, project, user).await? else {
+        tx.rollback().await?;
         return Ok(false);
     };
     sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")

@@ -294,6 +294,7 @@ mod tests {
             started_at: None,
             finished_at: None,
             result: None,
+            broker_user: None,
         };
         let typed = |action: Option<&ActionRecord>| {
             serde_json::to_value(Deployment::new(record(), action)).expect("JSON")

@@ -270,7 +270,7 @@ pub async fn claim(
     // dropped is rolled back when its connection is next used, and until
     // then its advisory locks would hold up every claim on the resource.
     let mut tx = pool.begin().await?;
-    let claim = claim_in(&mut *tx, id, lease, max_attempts).await?;
+    let claim = claim_in(&mut tx, id, lease, max_attempts).await?;
     tx.commit().await?;
     Ok(claim)
 }

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// kind, status, attempts, last_error, published_at.
+type ActionRow = (String, String, i32, Option<String>, Option<String>);
+
 /// Publishes a recorded action as the relay would.
 async fn publish_recorded(stack: &Stack, pool: &PgPool, action_id: &str) {
     let id: Uuid = action_id.parse().expect("a uuid");
@@ -141,7 +144,7 @@ async fn a_project_deletion_racing_deploys_from_the_broker_always_completes() {
         })
         .await;
         if gone.is_err() {
-            let rows: Vec<(String, String, i32, Option<String>, Option<String>)> = sqlx::query_as(
+            let rows: Vec<ActionRow> = sqlx::query_as(
                 "SELECT kind, status::text, attempts, last_error, published_at::text FROM actions
                  WHERE project_id = $1 ORDER BY created_at",
             )

@@ -45,11 +45,15 @@ impl DockerRuntime {
     /// Removes the volume `name` if it is this namespace's; gone is removed,
     /// in use (a 409) is false.
     pub(super) async fn remove_volume_by_name(&self, name: &str) -> Result<bool, RuntimeError> {
-        let ours = self
-            .list_deployment_volumes(None)
-            .await?
-            .iter()
-            .any(|volume| volume.name == name);
+        let volume = match self.docker.inspect_volume(name).await {
+            Ok(volume) => volume,
+            Err(error) if status_of(&error) == Some(404) => return Ok(true),
+            Err(error) => return Err(classify("inspect volume", name, error)),
+        };
+        let ours = volume
+            .labels
+            .get(labels::NAMESPACE)
+            .is_some_and(|namespace| namespace == self.namespace());
         if !ours {
             return Ok(true);
         }

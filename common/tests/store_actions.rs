@@ -214,3 +214,58 @@ async fn accept_project_delete(pool: &sqlx::PgPool) -> uuid::Uuid {
     use contaxy_common::domain::action::ProjectAction;
     accept(pool, Action::Project(ProjectAction::Delete)).await
 }
+
+/// The claim decides "blocked" and "by whom" in two statements: an action
+/// that ended between them must not make the waiting one look ended (it was
+/// then acknowledged as a duplicate and never ran: a project's deletion was
+/// seen to stay `queued` for good under load).
+#[tokio::test]
+async fn a_blocker_ending_during_the_claim_never_drops_the_waiting_action() {
+    let (_db, pool) = TestDb::with_project("alpha").await;
+    let lease = Duration::from_secs(30);
+    let ended = actions::Outcome::Succeeded { result: None };
+    for round in 0..200_u64 {
+        let job = format!("ctxy-p-alpha--j-x-{round}");
+        let running = accept(&pool, on(&job, DeploymentAction::Start)).await;
+        assert!(matches!(
+            actions::claim(&pool, running, lease, 3)
+                .await
+                .expect("claim"),
+            Claim::Claimed(_)
+        ));
+        let project = accept_project_delete(&pool).await;
+        let finishing = {
+            let pool = pool.clone();
+            let ended = ended.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_micros((round % 10) * 150)).await;
+                actions::finish(&pool, running, 1, &ended)
+                    .await
+                    .expect("finish")
+            })
+        };
+        let claim = actions::claim(&pool, project, lease, 3)
+            .await
+            .expect("claim");
+        assert!(finishing.await.expect("finished"));
+        match claim {
+            Claim::Claimed(_) | Claim::Waiting(_) => {}
+            other => panic!("round {round}: the waiting deletion was answered {other:?}"),
+        }
+        // Done with this round's deletion: end it so the next round's waits
+        // only for its own job.
+        let claimed = actions::claim(&pool, project, lease, 3)
+            .await
+            .expect("claim");
+        let attempt = match claimed {
+            Claim::Claimed(row) => row.attempts,
+            Claim::Held(_) => 1,
+            other => panic!("round {round}: {other:?}"),
+        };
+        assert!(
+            actions::finish(&pool, project, attempt, &ended)
+                .await
+                .expect("finish")
+        );
+    }
+}

@@ -291,6 +291,31 @@ async fn claim_in(
         return Ok(Claim::NotClaimable);
     };
     lock_resource(&mut *tx, &project_id, resource_id.as_deref(), &kind).await?;
+    // Each statement reads its own snapshot: an action that blocked the
+    // claim can end before the statement that names the blocker, which then
+    // finds none. The action is then claimable again, so try again. Under
+    // the locks taken above no new blocker starts running and none older is
+    // accepted, so blockers only go away and a few rounds suffice; past
+    // them the action waits its turn (redelivered later), never dropped.
+    for _ in 0..CLAIM_ROUNDS {
+        if let Some(claim) = claim_round(tx, id, lease, max_attempts).await? {
+            return Ok(claim);
+        }
+    }
+    Ok(Claim::Waiting(id))
+}
+
+/// How many times [`claim_in`] tries while blockers end under it.
+const CLAIM_ROUNDS: usize = 4;
+
+/// One try at claiming: `None` when the action is claimable but nothing
+/// blocks it any more (a blocker ended during the try).
+async fn claim_round(
+    tx: &mut PgConnection,
+    id: Uuid,
+    lease: Duration,
+    max_attempts: i32,
+) -> sqlx::Result<Option<Claim>> {
     let claimed: Option<ActionRecord> = sqlx::query_as(&format!(
         "UPDATE actions a
          SET status = 'running', attempts = attempts + 1, updated_at = now(),
@@ -307,7 +332,7 @@ async fn claim_in(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(row) = claimed {
-        return Ok(Claim::Claimed(row));
+        return Ok(Some(Claim::Claimed(row)));
     }
     let exhausted: Option<ActionRecord> = sqlx::query_as(&format!(
         "UPDATE actions a
@@ -323,7 +348,7 @@ async fn claim_in(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(row) = exhausted {
-        return Ok(Claim::Exhausted(row));
+        return Ok(Some(Claim::Exhausted(row)));
     }
     let held: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
         "SELECT lease_expires_at FROM actions WHERE id = $1 AND status = 'running'",
@@ -332,7 +357,7 @@ async fn claim_in(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(until) = held.flatten() {
-        return Ok(Claim::Held(until));
+        return Ok(Some(Claim::Held(until)));
     }
     let blocking: Option<Uuid> = sqlx::query_scalar(&format!(
         "SELECT o.id FROM actions a JOIN actions o ON {BLOCKED_BY}
@@ -342,10 +367,16 @@ async fn claim_in(
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    Ok(match blocking {
-        Some(other) => Claim::Waiting(other),
-        None => Claim::NotClaimable,
-    })
+    if let Some(other) = blocking {
+        return Ok(Some(Claim::Waiting(other)));
+    }
+    let claimable: bool = sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM actions a WHERE a.id = $1 AND {CLAIMABLE})"
+    ))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((!claimable).then_some(Claim::NotClaimable))
 }
 
 /// Takes the transaction's advisory locks for claiming an action: the

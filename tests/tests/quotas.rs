@@ -86,6 +86,72 @@ async fn a_project_runs_no_more_deployments_than_its_limit_and_a_stop_makes_room
     assert_eq!(accepted.status, 202, "{:?}", accepted.body);
 }
 
+async fn service_action(stack: &Stack, id: &str, verb: &str) -> Answer {
+    stack
+        .call(
+            Method::POST,
+            &format!("/projects/{PROJECT}/services/{id}/actions/{verb}"),
+            None,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn starting_a_stopped_service_needs_room_too_from_the_api_or_the_broker() {
+    let stack = Stack::start_with(limits(0, 1, 0)).await;
+    let first = stack.submit("services", &job("first service", IDLE)).await;
+    let first = str_of(&first, "id").to_owned();
+    stack.wait_status("services", &first, "running").await;
+    assert_eq!(service_action(&stack, &first, "stop").await.status, 202);
+    stack.wait_status("services", &first, "stopped").await;
+    let second = stack.submit("services", &job("second service", IDLE)).await;
+    let second = str_of(&second, "id").to_owned();
+    stack.wait_status("services", &second, "running").await;
+
+    for verb in ["start", "restart"] {
+        let refused = service_action(&stack, &first, verb).await;
+        assert_limit(&refused, "max_running_per_project", 1);
+    }
+    // Another system asking the same through the broker is refused alike.
+    let action_id = uuid::Uuid::new_v4();
+    let message = json!({
+        "schema_version": 1,
+        "action_id": action_id,
+        "kind": "deployment.start",
+        "project_id": PROJECT,
+        "resource_id": first,
+        "requested_by": "other-system",
+    });
+    stack
+        .broker
+        .publish_action(
+            "deployment.start",
+            &serde_json::to_vec(&message).expect("json"),
+        )
+        .await;
+    let failed = stack.wait_action(&action_id.to_string(), "failed").await;
+    assert_eq!(failed["attempts"], 0, "refused when accepted: {failed}");
+    let error = failed["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("max_running_per_project"), "{failed}");
+    assert_eq!(
+        stack.deployment("services", &first).await.body["status"],
+        "stopped"
+    );
+    // A running service's restart takes no new place.
+    assert_eq!(service_action(&stack, &second, "restart").await.status, 202);
+
+    // Stopped once the stop ran (the restart stops the container on its
+    // way, so the status alone says nothing yet).
+    let stop = service_action(&stack, &second, "stop").await;
+    assert_eq!(stop.status, 202, "{:?}", stop.body);
+    stack
+        .wait_action(str_of(&stop.body, "action_id"), "succeeded")
+        .await;
+    let started = service_action(&stack, &first, "start").await;
+    assert_eq!(started.status, 202, "{:?}", started.body);
+    stack.wait_status("services", &first, "running").await;
+}
+
 #[tokio::test]
 async fn a_deployment_published_into_a_full_project_fails_naming_the_limit() {
     let stack = Stack::start_with(limits(1, 0, 0)).await;

@@ -78,11 +78,22 @@ impl ResourceWrite<sqlx::Error> for BrokerResource<'_> {
                     None => Err(format!("deployment id {id} is taken by another project")),
                 })
             }
-            DeploymentAction::Start | DeploymentAction::Stop | DeploymentAction::Restart(_) => {
+            DeploymentAction::Stop => {
                 Ok(match deployments::find(&mut *conn, project, id).await? {
                     Some(_) => Ok(()),
                     None => Err(format!("project {project} has no deployment {id}")),
                 })
+            }
+            DeploymentAction::Start | DeploymentAction::Restart(_) => {
+                if deployments::find(&mut *conn, project, id).await?.is_none() {
+                    return Ok(Err(format!("project {project} has no deployment {id}")));
+                }
+                let action_id = self.message.action_id;
+                match quotas::check_start(conn, self.quotas, project, id, action_id).await {
+                    Ok(()) => Ok(Ok(())),
+                    Err(QuotaError::Exceeded(exceeded)) => Ok(Err(format!("refused: {exceeded}"))),
+                    Err(QuotaError::Database(error)) => Err(error),
+                }
             }
             // Removing what is not there is done; a cancel of a job that
             // is gone has nothing to stop.

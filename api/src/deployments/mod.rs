@@ -170,15 +170,31 @@ pub async fn update(
 }
 
 /// Records and publishes one action on an existing deployment (delete,
-/// start, stop, restart).
+/// start, stop, restart). A start or restart must find room among the
+/// project's running deployments (409 naming the limit).
 pub async fn act_on(
     state: &AppState,
     who: Requester<'_>,
     record: &DeploymentRecord,
     action: DeploymentAction,
 ) -> Result<ActionRecord, ApiError> {
+    let starts = matches!(
+        action,
+        DeploymentAction::Start | DeploymentAction::Restart(_)
+    );
     let action = who.action(&record.id, action);
-    Ok(actions::submit(state, action, ()).await?.action().clone())
+    let submitted = if starts {
+        let room = rows::StartRoom {
+            id: &record.id,
+            project: who.project,
+            action_id: action.id,
+            quotas: &state.quotas,
+        };
+        actions::submit(state, action, room).await?
+    } else {
+        actions::submit(state, action, ()).await?
+    };
+    Ok(submitted.action().clone())
 }
 
 /// Deletes each of `records`, with its volume; the action ids in order.

@@ -57,6 +57,37 @@ impl ResourceWrite<ApiError> for Insert<'_> {
     }
 }
 
+/// Room for a start or restart of deployment `id` among its project's
+/// running ones (its quota, 409), checked in the transaction that records
+/// the action `action_id`.
+#[derive(Debug)]
+pub struct StartRoom<'a> {
+    /// The deployment.
+    pub id: &'a str,
+    /// Its project.
+    pub project: &'a ProjectId,
+    /// The start or restart being recorded.
+    pub action_id: uuid::Uuid,
+    /// The project's limits.
+    pub quotas: &'a Quotas,
+}
+
+impl ResourceWrite<ApiError> for StartRoom<'_> {
+    type Row = ();
+
+    async fn write(self, conn: &mut PgConnection) -> Result<(), ApiError> {
+        quotas::check_start(
+            conn,
+            self.quotas,
+            self.project.as_str(),
+            self.id,
+            self.action_id,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 /// A changed input (PATCH), for the `deployment.restart` that recreates the
 /// container from it. Refused (404) when the deployment is gone.
 #[derive(Debug)]

@@ -4,8 +4,8 @@
 //! what it counts (the project, the user), so two requests at once cannot
 //! both take the last place; the lock goes with the transaction.
 //!
-//! The API checks in the transaction of the create (a 409 naming the
-//! limit); the worker checks the same way for a deployment another system
+//! The API checks in the transaction of the create, or of the start of a
+//! stopped deployment (a 409 naming the limit); the worker checks the same way for a deployment another system
 //! published (the action fails permanently, with the same message).
 
 use sqlx::PgConnection;
@@ -103,12 +103,13 @@ pub async fn check_new_deployment(
         return Ok(());
     }
     lock(conn, "deployments", project_id).await?;
-    let (total, running): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE archived_at IS NULL),
-                count(*) FILTER (WHERE status IN ('pending', 'running'))
-         FROM deployments WHERE project_id = $1",
-    )
+    let (total, running): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT count(*) FILTER (WHERE d.archived_at IS NULL),
+                count(*) FILTER (WHERE {COUNTS_AS_RUNNING})
+         FROM deployments d WHERE d.project_id = $1"
+    ))
     .bind(project_id)
+    .bind(None::<uuid::Uuid>)
     .fetch_one(&mut *conn)
     .await?;
     let max = quotas.max_deployments_per_project;
@@ -117,6 +118,48 @@ pub async fn check_new_deployment(
     }
     let max = quotas.max_running_per_project;
     if max > 0 && running >= i64::from(max) {
+        return Err(QuotaExceeded::RunningPerProject { max }.into());
+    }
+    Ok(())
+}
+
+/// Whether deployment `d` takes a place among its project's running ones:
+/// pending or running, or about to be (a start or restart accepted and not
+/// yet ended, other than action `$2`), so starts accepted together cannot
+/// overshoot the limit.
+const COUNTS_AS_RUNNING: &str = "(d.status IN ('pending', 'running')
+     OR EXISTS (SELECT 1 FROM actions a
+                WHERE a.project_id = d.project_id AND a.resource_id = d.id
+                  AND a.kind IN ('deployment.start', 'deployment.restart')
+                  AND a.status IN ('queued', 'retrying', 'running')
+                  AND a.id IS DISTINCT FROM $2))";
+
+/// Before action `action_id`, a start or restart of deployment `id` of
+/// `project_id`, is accepted (in the transaction that recorded it): room
+/// for the deployment among the running ones, unless it takes a place
+/// already (it runs, or another start of it is under way).
+pub async fn check_start(
+    conn: &mut PgConnection,
+    quotas: &Quotas,
+    project_id: &str,
+    id: &str,
+    action_id: uuid::Uuid,
+) -> Result<(), QuotaError> {
+    let max = quotas.max_running_per_project;
+    if max == 0 {
+        return Ok(());
+    }
+    lock(conn, "deployments", project_id).await?;
+    let (running, counted): (i64, bool) = sqlx::query_as(&format!(
+        "SELECT count(*), coalesce(bool_or(d.id = $3), false)
+         FROM deployments d WHERE d.project_id = $1 AND {COUNTS_AS_RUNNING}"
+    ))
+    .bind(project_id)
+    .bind(action_id)
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !counted && running >= i64::from(max) {
         return Err(QuotaExceeded::RunningPerProject { max }.into());
     }
     Ok(())

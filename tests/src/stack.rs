@@ -67,6 +67,9 @@ pub struct Stack {
     pub common: CommonConfig,
     /// The test's view of RabbitMQ.
     pub broker: TestBroker,
+    /// The subnet pool of this stack's workers when their settings keep
+    /// the default one (see [`crate::subnets::stack_pool`]).
+    network_pool: String,
     guard: NamespaceGuard,
     /// The API (owns the database).
     pub api: TestApi,
@@ -115,6 +118,7 @@ impl Stack {
             workers: Vec::new(),
             scheduler: None,
             broker: TestBroker::connect(guard.topology.clone()).await,
+            network_pool: crate::subnets::stack_pool(),
             common,
             guard,
             api,
@@ -139,7 +143,12 @@ impl Stack {
     }
 
     /// Starts one more worker and waits until it is ready.
-    pub async fn add_worker(&mut self, settings: WorkerSettings) -> &Spawned {
+    pub async fn add_worker(&mut self, mut settings: WorkerSettings) -> &Spawned {
+        // Stacks run side by side, each allocating from the start of its
+        // pool: on the default one they would all meet on its first subnets.
+        if settings.network_pool == WorkerSettings::default().network_pool {
+            settings.network_pool.clone_from(&self.network_pool);
+        }
         let worker = spawn_worker(self.common.clone(), settings)
             .await
             .expect("a worker starts");

@@ -3,6 +3,8 @@
 //!
 //! - 96–99: the subnet store tests (`common/tests/store_networks.rs`), which
 //!   make no Docker network at all;
+//! - 100–127: a [`crate::stack::Stack`]'s workers that keep the default pool
+//!   ([`stack_pool`]), a random /20 each;
 //! - 128–199: pipeline tests ([`random_pool`]), one octet per test;
 //! - 200–249: the runtime tests in `worker/tests` ([`random_subnet`]).
 //!
@@ -19,6 +21,14 @@ pub fn random_pool(second_octet: u8, prefix_len: u8) -> String {
     let block = 1u16 << (24 - prefix_len);
     let third = (u16::from(Uuid::new_v4().into_bytes()[0]) / block * block) % 256;
     format!("10.{second_octet}.{third}.0/{prefix_len}")
+}
+
+/// A random /20 in `10.100.0.0`–`10.127.240.0`: the pool of one stack's
+/// workers (448 of them, so stacks running at once rarely share one).
+pub fn stack_pool() -> String {
+    let bytes = Uuid::new_v4().into_bytes();
+    let (second, third) = (100 + bytes[0] % 28, (bytes[1] % 16) * 16);
+    format!("10.{second}.{third}.0/20")
 }
 
 /// A random /24 in `10.200.0.0`–`10.249.255.0` and its gateway (`.1`), for a

@@ -4,7 +4,10 @@
 //! ([`FileLimits::part_bytes`]); each full buffer goes out as a part of a
 //! multipart upload while the next one is read (one part in flight at a
 //! time), so an upload holds about two parts in memory whatever the file's
-//! size, and the client and S3 transfer at the same time. A file that ends before its first part is full is
+//! size, and the client and S3 transfer at the same time. The two buffers
+//! take turns: once S3 has a part, its buffer is filled again rather than
+//! freed and another allocated (the allocator kept freed part-sized
+//! buffers, so the process grew by several parts during a large upload). A file that ends before its first part is full is
 //! written in one `PutObject`. The MD5 digest is computed on the way and
 //! recorded with the object; the content type is the part's, else sniffed
 //! from the first part's bytes ([`super::sniff`]).
@@ -13,7 +16,7 @@
 //! fails) aborts the multipart upload, so no parts are left behind.
 
 use axum::extract::multipart::{Field, MultipartError};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use contaxy_common::domain::file::FileKey;
 use contaxy_common::storage::upload::{MultipartUpload, NewObject, SentPart, hex};
 use contaxy_common::storage::{Location, ObjectStore, StorageError};
@@ -49,8 +52,11 @@ struct Stream<'a> {
     md5: Md5,
     size: u64,
     multipart: Option<MultipartUpload>,
-    /// The part on its way to S3.
-    in_flight: Option<JoinHandle<Result<SentPart, StorageError>>>,
+    /// The part on its way to S3, and its bytes (shared with the request),
+    /// to fill again once the request has let go of them.
+    in_flight: Option<(JoinHandle<Result<SentPart, StorageError>>, Bytes)>,
+    /// A buffer of a part S3 has, to fill next.
+    spare: Option<BytesMut>,
 }
 
 /// Streams `field` to `key`, with `metadata` and the field's content type.
@@ -74,10 +80,11 @@ pub async fn stream_field(
         size: 0,
         multipart: None,
         in_flight: None,
+        spare: None,
     };
     let result = stream.run(&mut field).await;
     if result.is_err() {
-        if let Some(sending) = stream.in_flight.take() {
+        if let Some((sending, _)) = stream.in_flight.take() {
             sending.abort();
             let _ = sending.await;
         }
@@ -105,7 +112,13 @@ impl Stream<'_> {
                 self.buffer.extend_from_slice(now);
                 rest = later;
                 if self.buffer.len() == self.limits.part_bytes {
-                    let next = BytesMut::with_capacity(self.limits.part_bytes);
+                    // The part before must land first: its buffer is the
+                    // one to fill next.
+                    self.land_in_flight().await?;
+                    let next = self
+                        .spare
+                        .take()
+                        .unwrap_or_else(|| BytesMut::with_capacity(self.limits.part_bytes));
                     let part = std::mem::replace(&mut self.buffer, next).freeze();
                     self.send_part(part).await?;
                 }
@@ -157,15 +170,15 @@ impl Stream<'_> {
         }
         self.land_in_flight().await?;
         if let Some(upload) = self.multipart.as_mut() {
-            let sender = upload.part_sender(part)?;
-            self.in_flight = Some(tokio::spawn(sender));
+            let sender = upload.part_sender(part.clone())?;
+            self.in_flight = Some((tokio::spawn(sender), part));
         }
         Ok(())
     }
 
     /// Waits for the part on its way, and records it.
     async fn land_in_flight(&mut self) -> Result<(), ApiError> {
-        let Some(sending) = self.in_flight.take() else {
+        let Some((sending, part)) = self.in_flight.take() else {
             return Ok(());
         };
         let sent = sending
@@ -173,6 +186,11 @@ impl Stream<'_> {
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("sending a part")))??;
         if let Some(upload) = self.multipart.as_mut() {
             upload.record(sent);
+        }
+        // Still shared (the client kept the body): a new buffer is made.
+        if let Ok(mut buffer) = part.try_into_mut() {
+            buffer.clear();
+            self.spare = Some(buffer);
         }
         Ok(())
     }

@@ -51,5 +51,6 @@ conformance!(
     deleting_is_idempotent,
     a_deploy_without_its_network_is_network_missing,
     networks_are_ensured_connected_disconnected_and_removed,
+    isolation_follows_the_project_and_disconnection,
     volumes_are_listed_and_removed_once_unused,
 );

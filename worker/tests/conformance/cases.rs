@@ -480,3 +480,82 @@ pub async fn volumes_are_listed_and_removed_once_unused(s: &Subject) {
         "a removed volume counts as removed"
     );
 }
+
+/// A script that fetches `http://{host}:8080/` until it answers (then
+/// prints the page and exits 0), or exits 1 after about a minute.
+fn fetch_until_reached(host: &str) -> String {
+    format!(
+        "for i in $(seq 1 40); do timeout 3 wget -q -O- http://{host}:8080/ && exit 0; sleep 1; done; exit 1"
+    )
+}
+
+/// A script that fetches `http://{host}:8080/` until it fails three times
+/// in a row (then prints `unreachable` and exits 0), or exits 1 after
+/// about a minute: a change of policy may take a moment to apply.
+fn fetch_until_unreachable(host: &str) -> String {
+    format!(
+        "n=0; for i in $(seq 1 40); do \
+           if timeout 3 wget -q -O- http://{host}:8080/ >/dev/null 2>&1; then n=0; \
+           else n=$((n+1)); if [ $n -ge 3 ]; then echo unreachable; exit 0; fi; fi; \
+           sleep 1; done; exit 1"
+    )
+}
+
+/// Runs `script` as a job of `project` and asserts it succeeded; its logs.
+async fn probe(s: &Subject, project: &str, slug: &str, script: &str) -> String {
+    let spec = s.spec(project, DeploymentType::Job, slug, script);
+    s.deploy(&spec).await.expect("probe deployed");
+    let state = s
+        .wait_for(&spec.target(), "the probe to end", |state| {
+            state.status.is_final()
+        })
+        .await;
+    let logs = s.logs(&spec.target(), LogOptions::default()).await;
+    assert_eq!(
+        state.status,
+        DeploymentStatus::Succeeded,
+        "{slug}: exit {:?}: {logs}",
+        state.exit_code
+    );
+    logs
+}
+
+/// A service is reached by name from its own project and not from
+/// another; disconnected, not even from its own; connected again, it is.
+pub async fn isolation_follows_the_project_and_disconnection(s: &Subject) {
+    let project = "iota";
+    let mut web = s.spec(
+        project,
+        DeploymentType::Service,
+        "web",
+        &format!(
+            "mkdir -p /tmp/www && echo hi-from-web > /tmp/www/index.html && httpd -p 8080 -h /tmp/www; {IDLE}"
+        ),
+    );
+    web.endpoints = vec![Endpoint::parse("8080").expect("an endpoint")];
+    let target = web.target();
+    s.deploy(&web).await.expect("deployed");
+    s.wait_for(&target, "running", |state| {
+        state.status == DeploymentStatus::Running
+    })
+    .await;
+    let host = &web.deployment_id;
+
+    let logs = probe(s, project, "near", &fetch_until_reached(host)).await;
+    assert!(logs.contains("hi-from-web"), "{logs}");
+
+    let elsewhere = (s.host_from_elsewhere)(&s.namespace, project, host);
+    let logs = probe(s, "kappa", "far", &fetch_until_unreachable(&elsewhere)).await;
+    assert!(!logs.contains("hi-from-web"), "{logs}");
+
+    s.runtime
+        .disconnect_network(&target)
+        .await
+        .expect("disconnected");
+    let logs = probe(s, project, "cut", &fetch_until_unreachable(host)).await;
+    assert!(logs.lines().any(|line| line == "unreachable"), "{logs}");
+
+    s.runtime.connect_network(&target).await.expect("connected");
+    let logs = probe(s, project, "back", &fetch_until_reached(host)).await;
+    assert!(logs.contains("hi-from-web"), "{logs}");
+}

@@ -32,6 +32,10 @@ pub struct Subject {
     /// How long a deployment may take to reach a state (an image pull on a
     /// cluster takes longer than a local start on Docker).
     pub deadline: Duration,
+    /// The host name a deployment's endpoints are asked for by from
+    /// outside its project (runtime namespace, project, deployment id):
+    /// what another project would use to reach it if it were not isolated.
+    pub host_from_elsewhere: fn(&str, &str, &str) -> String,
     /// Removes what the namespace made, when dropped.
     pub _cleanup: Box<dyn Send + Sync>,
 }

@@ -28,6 +28,9 @@ pub async fn docker() -> Subject {
         namespace: test.namespace.clone(),
         image: IMAGE.to_owned(),
         deadline: DEADLINE,
+        // Names resolve only inside the project's network; by address is
+        // tested in docker_networks.rs.
+        host_from_elsewhere: |_, _, deployment_id| deployment_id.to_owned(),
         _cleanup: Box::new(test),
     }
 }
@@ -53,6 +56,15 @@ pub async fn kubernetes(case: &str) -> Option<Subject> {
         namespace: namespace.clone(),
         image,
         deadline: Duration::from_secs(240),
+        // The Service's name qualified by its namespace resolves
+        // cluster-wide: only the NetworkPolicy keeps other projects out.
+        host_from_elsewhere: |namespace, project, deployment_id| {
+            format!(
+                "{}.{}",
+                names::object_name(deployment_id),
+                names::project_namespace(namespace, project)
+            )
+        },
         _cleanup: Box::new(KubeNamespaces { namespace }),
     })
 }

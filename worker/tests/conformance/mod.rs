@@ -65,6 +65,9 @@ impl Subject {
         spec.display_name = slug.to_owned();
         spec.created_by = "conformance".to_owned();
         spec.compute.max_memory_mb = Some(64);
+        // Small, so that the cases running at once fit a small cluster:
+        // without a request Kubernetes reserves the limit.
+        spec.compute.max_cpus = Some(0.25);
         spec
     }
 

@@ -373,3 +373,21 @@ async fn a_mounted_claim_stays_and_an_unused_one_is_deleted() {
     );
     nothing_more(runtime, handle).await;
 }
+
+#[tokio::test]
+async fn a_namespace_being_deleted_is_removed_already() {
+    let (runtime, mut handle) = runtime().await;
+    let mut terminating = our_namespace();
+    terminating["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
+    terminating["status"] = json!({"phase": "Terminating"});
+    let (result, lookup) = tokio::join!(
+        runtime.delete_network("proj"),
+        answer(&mut handle, 200, terminating)
+    );
+    result.expect("removed already");
+    assert_eq!(
+        (lookup.method.as_str(), lookup.path.as_str()),
+        ("GET", "/api/v1/namespaces/ns-p-proj")
+    );
+    nothing_more(runtime, handle).await;
+}

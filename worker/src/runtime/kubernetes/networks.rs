@@ -72,6 +72,11 @@ impl KubeRuntime {
                 what: format!("namespace {name}"),
             });
         }
+        // Being removed already: the API server would answer a second
+        // delete with 409 until the namespace's content is gone.
+        if found.metadata.deletion_timestamp.is_some() {
+            return Ok(());
+        }
         if !self.list_deployments(Some(project_id)).await?.is_empty() {
             return Err(RuntimeError::NetworkInUse { network: name });
         }

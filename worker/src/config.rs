@@ -89,9 +89,10 @@ pub struct WorkerSettings {
     /// Docker: process limit of every deployment
     /// (`CONTAXY_DEFAULT_PIDS_LIMIT`).
     pub default_pids_limit: i64,
-    /// Docker: CPU limit, in thousandths of a core, of a deployment that
-    /// sets no `max_cpus` (`CONTAXY_DEFAULT_CPU_MILLICORES`); at least its
-    /// `min_cpus`, at most the host's cores.
+    /// Docker and Kubernetes: CPU limit, in thousandths of a core, of a
+    /// deployment that sets no `max_cpus` (`CONTAXY_DEFAULT_CPU_MILLICORES`);
+    /// at least its `min_cpus`, at most the host's (the largest node's)
+    /// cores.
     pub default_cpu_millicores: u32,
     /// `CONTAXY_BASE_URL` as containers see it (`CONTAXY_CONTAINER_BASE_URL`).
     pub container_base_url: String,
@@ -130,6 +131,7 @@ impl WorkerSettings {
                     namespace: namespace.to_owned(),
                     platform_namespace: self.kube_platform_namespace.clone(),
                     default_memory_mb: self.default_memory_mb,
+                    default_cpu_millicores: self.default_cpu_millicores,
                     ..KubeRuntimeConfig::default()
                 },
             },
@@ -199,6 +201,8 @@ mod tests {
         );
         let kubernetes = WorkerSettings {
             runtime: RuntimeBackend::Kubernetes,
+            default_memory_mb: 256,
+            default_cpu_millicores: 250,
             ..WorkerSettings::default()
         };
         let RuntimeConfig::Kubernetes { settings } = kubernetes.runtime("ns1") else {
@@ -206,6 +210,10 @@ mod tests {
         };
         assert_eq!(settings.namespace, "ns1");
         assert_eq!(settings.platform_namespace, "contaxy");
+        assert_eq!(
+            (settings.default_memory_mb, settings.default_cpu_millicores),
+            (256, 250)
+        );
     }
 
     #[test]

@@ -63,14 +63,20 @@ pub async fn apply<K: Object>(
     .map_err(|error| classify(operation, &what::<K>(&name), error))
 }
 
-/// A JSON merge patch (`replicas`, `suspend`, an annotation).
+/// A JSON merge patch (`replicas`, `suspend`, an annotation, a label),
+/// under our field manager (as an update: its fields are not the applied
+/// configuration's, so a redelivered deploy's apply leaves them be).
 pub async fn merge<K: Object>(
     api: &Api<K>,
     operation: &'static str,
     name: &str,
     patch: serde_json::Value,
 ) -> Result<K, RuntimeError> {
-    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch(name, &params, &Patch::Merge(patch))
         .await
         .map_err(|error| classify(operation, &what::<K>(name), error))
 }

@@ -18,6 +18,11 @@ pub struct KubeRuntimeConfig {
     /// Memory limit in MiB of a deployment that asks for none: a limit is
     /// always set, as on Docker.
     pub default_memory_mb: u64,
+    /// CPU limit, in thousandths of a core, of a deployment that asks for
+    /// none (`CONTAXY_DEFAULT_CPU_MILLICORES`, as on Docker): at least its
+    /// `min_cpus`, at most the largest node's allocatable CPU. Without a
+    /// CPU request, Kubernetes takes the limit as the request too.
+    pub default_cpu_millicores: u32,
     /// Size in MiB of a volume whose deployment gives no `max_volume_size`.
     pub default_volume_size_mb: u64,
     /// Storage class of volumes; the cluster's default when absent.
@@ -38,6 +43,7 @@ impl Default for KubeRuntimeConfig {
             namespace: "ctxy".to_owned(),
             platform_namespace: "contaxy".to_owned(),
             default_memory_mb: 1024,
+            default_cpu_millicores: 1000,
             default_volume_size_mb: 1024,
             storage_class: None,
             job_ttl_secs: 3600,
@@ -80,6 +86,12 @@ impl KubeRuntimeConfig {
             return Err(RuntimeError::invalid(
                 "default_memory_mb",
                 "must be at least 6",
+            ));
+        }
+        if self.default_cpu_millicores < 10 {
+            return Err(RuntimeError::invalid(
+                "default_cpu_millicores",
+                "must be at least 10 (a hundredth of a core)",
             ));
         }
         if self.default_volume_size_mb == 0 {

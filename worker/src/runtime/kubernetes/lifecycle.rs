@@ -194,6 +194,21 @@ impl KubeRuntime {
         &self,
         project_id: Option<&str>,
     ) -> Result<Vec<DeploymentState>, RuntimeError> {
+        let (deployments, jobs) = self.list_objects(project_id).await?;
+        let mut states: Vec<DeploymentState> = deployments
+            .iter()
+            .filter_map(status::deployment_state)
+            .chain(jobs.iter().filter_map(|j| status::job_state(j, None)))
+            .collect();
+        states.sort_by(|a, b| a.deployment_id.cmp(&b.deployment_id));
+        Ok(states)
+    }
+
+    /// Our Deployments and Jobs, of every project or of one.
+    pub(super) async fn list_objects(
+        &self,
+        project_id: Option<&str>,
+    ) -> Result<(Vec<Deployment>, Vec<Job>), RuntimeError> {
         let mut labels = vec![format!("{}={}", names::NAMESPACE, self.config.namespace)];
         if let Some(project) = project_id {
             labels.push(format!("{}={project}", names::PROJECT));
@@ -207,13 +222,6 @@ impl KubeRuntime {
             .list(&params)
             .await
             .map_err(|error| classify("list", "jobs", error))?;
-        let mut states: Vec<DeploymentState> = deployments
-            .items
-            .iter()
-            .filter_map(status::deployment_state)
-            .chain(jobs.items.iter().filter_map(|j| status::job_state(j, None)))
-            .collect();
-        states.sort_by(|a, b| a.deployment_id.cmp(&b.deployment_id));
-        Ok(states)
+        Ok((deployments.items, jobs.items))
     }
 }

@@ -254,9 +254,10 @@ async fn a_project_network_is_its_namespace_and_policy_applied_server_side() {
         let lookup = answer(&mut handle, 404, failure(404, "NotFound")).await;
         let namespace = respond(&mut handle, 201, applied).await;
         let policy = respond(&mut handle, 201, applied).await;
-        (lookup, namespace, policy)
+        let isolation = respond(&mut handle, 201, applied).await;
+        (lookup, namespace, policy, isolation)
     };
-    let (network, (lookup, namespace, policy)) =
+    let (network, (lookup, namespace, policy, isolation)) =
         tokio::join!(runtime.ensure_network("proj", None), server);
     let network = network.expect("ensured");
     assert_eq!(
@@ -278,6 +279,18 @@ async fn a_project_network_is_its_namespace_and_policy_applied_server_side() {
     );
     assert_eq!(policy.body["spec"]["policyTypes"], json!(["Ingress"]));
     assert!(policy.query.contains("fieldManager=contaxy-worker"));
+    assert_eq!(
+        (isolation.method.as_str(), isolation.path.as_str()),
+        (
+            "PATCH",
+            "/apis/networking.k8s.io/v1/namespaces/ns-p-proj/networkpolicies/ctxy-disconnected"
+        )
+    );
+    assert_eq!(isolation.content_type, "application/apply-patch+yaml");
+    assert_eq!(
+        isolation.body["spec"]["policyTypes"],
+        json!(["Ingress", "Egress"])
+    );
 }
 
 #[tokio::test]

@@ -6,13 +6,15 @@
 //! - [`names`]: names, labels and annotations; how contaxy's ids become
 //!   Kubernetes names.
 //! - [`objects`]: the objects a project and a deployment become, with the
-//!   security defaults (pure functions).
+//!   security defaults (pure functions); [`network_policies`]: the two
+//!   policies of a project namespace.
 //! - [`status`]: Deployments, Jobs and pods read as states and changes.
 //! - [`errors`]: kube errors classified into `RuntimeError`.
 //! - [`capacity`]: the nodes' allocatable resources.
-//! - `client`, `deploy`, `lifecycle`, `networks`, `logs`, `watch`: the
-//!   operations.
+//! - `client`, `deploy`, `lifecycle`, `networks`, `attach`, `volumes`,
+//!   `logs`, `watch`: the operations.
 
+mod attach;
 pub mod capacity;
 mod client;
 pub mod config;
@@ -21,11 +23,16 @@ pub mod errors;
 mod lifecycle;
 pub mod logs;
 pub mod names;
+pub mod network_policies;
 mod networks;
 pub mod objects;
 pub mod status;
+pub mod volumes;
 mod watch;
 
+#[cfg(test)]
+#[path = "mock_network_tests.rs"]
+mod mock_network_tests;
 #[cfg(test)]
 #[path = "mock_server.rs"]
 mod mock_server;
@@ -89,6 +96,13 @@ impl KubeRuntime {
     ) -> Result<Self, RuntimeError> {
         config.validate()?;
         let capacity = Self::read_capacity(&client).await?;
+        let mut config = config;
+        // A default limit above every node would make an unschedulable
+        // request (the limit is the request when none is given).
+        let node_millicores = (capacity.cpus * 1000.0) as u32;
+        if node_millicores > 0 {
+            config.default_cpu_millicores = config.default_cpu_millicores.min(node_millicores);
+        }
         tracing::info!(namespace = %config.namespace, cpus = capacity.cpus, "Connected to the Kubernetes API server.");
         Ok(Self {
             client,
@@ -183,18 +197,15 @@ impl Runtime for KubeRuntime {
         self.list_project_networks().boxed()
     }
 
-    /// None to sweep: a deployment's claim lives in its project's namespace
-    /// and is deleted with it (`delete_network`), and a project id reused
-    /// later gets a new namespace.
     fn list_volumes<'a>(
         &'a self,
-        _project_id: Option<&'a str>,
+        project_id: Option<&'a str>,
     ) -> RuntimeFuture<'a, Vec<VolumeInfo>> {
-        futures::future::ready(Ok(Vec::new())).boxed()
+        self.list_deployment_volumes(project_id).boxed()
     }
 
-    fn remove_volume<'a>(&'a self, _name: &'a str) -> RuntimeFuture<'a, bool> {
-        futures::future::ready(Ok(true)).boxed()
+    fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, bool> {
+        self.remove_volume_by_name(name).boxed()
     }
 
     fn connect_network<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()> {
@@ -202,7 +213,7 @@ impl Runtime for KubeRuntime {
     }
 
     fn disconnect_network<'a>(&'a self, target: &'a DeploymentRef) -> RuntimeFuture<'a, ()> {
-        futures::future::ready(Self::disconnect_deployment(target)).boxed()
+        self.disconnect_deployment(target).boxed()
     }
 
     /// `since` is not needed: the watch lists every pod's current state

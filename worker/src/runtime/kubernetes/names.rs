@@ -64,6 +64,14 @@ pub fn volume_claim_name(deployment_id: &str) -> String {
 /// The project's NetworkPolicy.
 pub const NETWORK_POLICY_NAME: &str = "ctxy-project-ingress";
 
+/// The NetworkPolicy that isolates disconnected pods.
+pub const DISCONNECTED_POLICY_NAME: &str = "ctxy-disconnected";
+
+/// The label `network.disconnect` sets on a deployment's pods (through a
+/// Deployment's pod template, or on a Job's pods) and on the Deployment
+/// or Job itself; `network.connect` removes it.
+pub const DISCONNECTED: &str = "ctxy.disconnected";
+
 /// `value` when it is a DNS label of at most 52 characters (room for the
 /// `-token`/`-vol` suffixes and pod hashes); otherwise a lowercase prefix
 /// of it and 10 hex digits of its SHA-256.

@@ -9,12 +9,12 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Api;
 use kube::api::ListParams;
 
+use super::attach::is_disconnected;
 use super::client::{apply, delete, get};
 use super::errors::classify;
-use super::{KubeRuntime, names, objects};
+use super::{KubeRuntime, names, objects, status};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::network::{NetworkInfo, SubnetSpec};
-use crate::runtime::spec::DeploymentRef;
 
 impl KubeRuntime {
     fn namespaces(&self) -> Api<Namespace> {
@@ -43,12 +43,12 @@ impl KubeRuntime {
             &objects::namespace(&self.config, project_id),
         )
         .await?;
-        apply(
-            &self.api::<NetworkPolicy>(&name),
-            "network ensure",
-            &objects::network_policy(&self.config, project_id),
-        )
-        .await?;
+        for policy in [
+            objects::network_policy(&self.config, project_id),
+            objects::disconnected_policy(&self.config, project_id),
+        ] {
+            apply(&self.api::<NetworkPolicy>(&name), "network ensure", &policy).await?;
+        }
         Ok(NetworkInfo {
             name,
             id: namespace.metadata.uid.unwrap_or_default(),
@@ -72,6 +72,11 @@ impl KubeRuntime {
                 what: format!("namespace {name}"),
             });
         }
+        // Being removed already: the API server would answer a second
+        // delete with 409 until the namespace's content is gone.
+        if found.metadata.deletion_timestamp.is_some() {
+            return Ok(());
+        }
         if !self.list_deployments(Some(project_id)).await?.is_empty() {
             return Err(RuntimeError::NetworkInUse { network: name });
         }
@@ -85,10 +90,20 @@ impl KubeRuntime {
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(|error| classify("network list", "namespaces", error))?;
-        let deployments = self.list_deployments(None).await?;
+        // A disconnected deployment is not attached, as on Docker.
+        let (deployments, jobs) = self.list_objects(None).await?;
+        let attached: Vec<(String, String)> = deployments
+            .iter()
+            .map(|d| &d.metadata)
+            .chain(jobs.iter().map(|j| &j.metadata))
+            .filter(|meta| !is_disconnected(meta))
+            .filter_map(status::identity)
+            .collect();
         let mut networks: Vec<NetworkInfo> = namespaces
             .items
             .into_iter()
+            // One being deleted is gone for contaxy.
+            .filter(|namespace| namespace.metadata.deletion_timestamp.is_none())
             .filter_map(|namespace| {
                 let project_id = namespace
                     .metadata
@@ -96,10 +111,10 @@ impl KubeRuntime {
                     .as_ref()?
                     .get(names::PROJECT)?
                     .clone();
-                let mut containers: Vec<String> = deployments
+                let mut containers: Vec<String> = attached
                     .iter()
-                    .filter(|d| d.project_id == project_id)
-                    .map(|d| d.deployment_id.clone())
+                    .filter(|(project, _)| *project == project_id)
+                    .map(|(_, id)| id.clone())
                     .collect();
                 containers.sort();
                 Some(NetworkInfo {
@@ -114,27 +129,5 @@ impl KubeRuntime {
             .collect();
         networks.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(networks)
-    }
-
-    /// A deployment is in its project's namespace from creation: attaching
-    /// only needs the namespace to exist.
-    pub(super) async fn connect_deployment(
-        &self,
-        target: &DeploymentRef,
-    ) -> Result<(), RuntimeError> {
-        self.require_namespace(&target.project_id).await.map(|_| ())
-    }
-
-    /// Not supported yet: cutting one pod off inside its namespace needs a
-    /// per-deployment NetworkPolicy and a label the project's policy
-    /// excludes (see the runtime README). Refused rather than pretended.
-    pub(super) fn disconnect_deployment(target: &DeploymentRef) -> Result<(), RuntimeError> {
-        Err(RuntimeError::Rejected {
-            operation: "network disconnect",
-            status: 501,
-            message: format!(
-                "detaching {target} from its project is not supported on Kubernetes yet"
-            ),
-        })
     }
 }

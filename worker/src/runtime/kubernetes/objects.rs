@@ -16,15 +16,13 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service,
     ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
-use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
-};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::config::KubeRuntimeConfig;
 use super::names;
+pub use super::network_policies::{disconnected_policy, network_policy};
 use crate::runtime::docker::container_body::CAPABILITIES_ADDED;
 use crate::runtime::spec::{DeploymentSpec, DeploymentType};
 
@@ -48,47 +46,6 @@ pub fn namespace(config: &KubeRuntimeConfig, project_id: &str) -> Namespace {
             ..ObjectMeta::default()
         },
         ..Namespace::default()
-    }
-}
-
-/// The project's NetworkPolicy: every pod of the namespace accepts traffic
-/// only from pods of the same namespace and of the platform's namespace.
-pub fn network_policy(config: &KubeRuntimeConfig, project_id: &str) -> NetworkPolicy {
-    let from_namespace = |name: &str| NetworkPolicyPeer {
-        namespace_selector: Some(LabelSelector {
-            match_labels: Some(BTreeMap::from([(
-                names::NAMESPACE_NAME_LABEL.to_owned(),
-                name.to_owned(),
-            )])),
-            ..LabelSelector::default()
-        }),
-        ..NetworkPolicyPeer::default()
-    };
-    NetworkPolicy {
-        metadata: ObjectMeta {
-            name: Some(names::NETWORK_POLICY_NAME.to_owned()),
-            namespace: Some(names::project_namespace(&config.namespace, project_id)),
-            labels: Some(names::project_labels(&config.namespace, project_id)),
-            ..ObjectMeta::default()
-        },
-        spec: Some(NetworkPolicySpec {
-            // Empty: every pod of the namespace.
-            pod_selector: Some(LabelSelector::default()),
-            policy_types: Some(vec!["Ingress".to_owned()]),
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![
-                    // An empty pod selector without a namespace selector:
-                    // every pod of this namespace.
-                    NetworkPolicyPeer {
-                        pod_selector: Some(LabelSelector::default()),
-                        ..NetworkPolicyPeer::default()
-                    },
-                    from_namespace(&config.platform_namespace),
-                ]),
-                ports: None,
-            }]),
-            ..NetworkPolicySpec::default()
-        }),
     }
 }
 
@@ -131,8 +88,18 @@ pub fn volume_claim(
     let size_mb = spec
         .max_volume_size_mb
         .unwrap_or(config.default_volume_size_mb);
+    let mut metadata = metadata(config, spec, names::volume_claim_name(&spec.deployment_id));
+    // Which incarnation of the project it holds data of: the orphan sweep
+    // removes a claim left by a deleted project whose id was taken again.
+    if let (Some(labels), Some(incarnation)) = (metadata.labels.as_mut(), spec.project_incarnation)
+    {
+        labels.insert(
+            crate::runtime::docker::labels::PROJECT_INCARNATION.to_owned(),
+            incarnation.to_string(),
+        );
+    }
     Some(PersistentVolumeClaim {
-        metadata: metadata(config, spec, names::volume_claim_name(&spec.deployment_id)),
+        metadata,
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
             resources: Some(VolumeResourceRequirements {
@@ -262,6 +229,12 @@ fn pod_template(
             host_network: Some(false),
             host_pid: Some(false),
             host_ipc: Some(false),
+            // The init process Docker gets from `init: true`: with one PID
+            // namespace for the pod, the pause container is PID 1 and
+            // reaps orphaned processes, and the program is not PID 1, so
+            // SIGTERM stops it even when it installs no handler. The pod
+            // has one container, so nothing else is visible.
+            share_process_namespace: Some(true),
             enable_service_links: Some(false),
             termination_grace_period_seconds: Some(i64::from(config.stop_timeout_secs)),
             volumes: volume.map(|volume| vec![volume]),
@@ -349,8 +322,8 @@ pub fn security_context() -> SecurityContext {
     }
 }
 
-/// Requests from `min_*`, limits from `max_*`; a memory limit always (the
-/// configured default, at least the minimum, as on Docker); GPUs as the
+/// Requests from `min_*`, limits from `max_*`; a memory and a CPU limit
+/// always (the configured defaults, at least the minimums, as on Docker); GPUs as the
 /// NVIDIA device plugin's resource (a limit, which is also the request).
 pub fn resources(config: &KubeRuntimeConfig, spec: &DeploymentSpec) -> ResourceRequirements {
     let compute = &spec.compute;
@@ -362,9 +335,10 @@ pub fn resources(config: &KubeRuntimeConfig, spec: &DeploymentSpec) -> ResourceR
     if let Some(mb) = compute.min_memory_mb {
         requests.insert("memory".to_owned(), Quantity(format!("{mb}Mi")));
     }
-    if let Some(cpus) = compute.max_cpus {
-        limits.insert("cpu".to_owned(), millicores(cpus));
-    }
+    let cpus = compute.max_cpus.unwrap_or_else(|| {
+        (f64::from(config.default_cpu_millicores) / 1000.0).max(compute.min_cpus.unwrap_or(0.0))
+    });
+    limits.insert("cpu".to_owned(), millicores(cpus));
     let memory_mb = compute.max_memory_mb.unwrap_or_else(|| {
         config
             .default_memory_mb

@@ -57,14 +57,32 @@ fn a_project_gets_a_labelled_namespace_and_a_policy_allowing_only_itself_and_the
     );
     let policy = to_json(&network_policy(&config(), "proj"));
     assert_eq!(policy["metadata"]["namespace"], "ns-p-proj");
-    assert_eq!(policy["spec"]["podSelector"], json!({}));
+    assert_eq!(policy["metadata"]["name"], "ctxy-project-ingress");
+    let connected =
+        json!({"matchExpressions": [{"key": "ctxy.disconnected", "operator": "DoesNotExist"}]});
+    assert_eq!(policy["spec"]["podSelector"], connected);
     assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]));
     assert_eq!(
         policy["spec"]["ingress"],
         json!([{"from": [
-            {"podSelector": {}},
+            {"podSelector": connected},
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "contaxy"}}}
         ]}])
+    );
+}
+
+#[test]
+fn disconnected_pods_are_selected_by_a_policy_that_allows_nothing() {
+    let policy = to_json(&disconnected_policy(&config(), "proj"));
+    assert_eq!(policy["metadata"]["namespace"], "ns-p-proj");
+    assert_eq!(policy["metadata"]["name"], "ctxy-disconnected");
+    assert_eq!(
+        policy["spec"],
+        json!({
+            "podSelector": {"matchExpressions": [{"key": "ctxy.disconnected", "operator": "Exists"}]},
+            "policyTypes": ["Ingress", "Egress"]
+        }),
+        "no rule in either direction"
     );
 }
 
@@ -149,6 +167,8 @@ fn every_pod_is_locked_down_as_on_docker() {
         assert_eq!(pod_spec["hostPID"], false);
         assert_eq!(pod_spec["hostIPC"], false);
         assert_eq!(pod_spec["enableServiceLinks"], false);
+        // The pause container as PID 1, Docker's `init: true`.
+        assert_eq!(pod_spec["shareProcessNamespace"], true);
         let text = pod_spec.to_string();
         assert!(!text.contains("hostPath"), "{text}");
         let context = &pod_spec["containers"][0]["securityContext"];
@@ -174,10 +194,10 @@ fn a_job_is_never_retried_by_the_cluster_and_has_a_deadline_and_a_ttl() {
     assert_eq!(pod["restartPolicy"], "Never");
     assert_eq!(pod["containers"][0]["command"], json!(["sh", "-c"]));
     assert_eq!(pod["containers"][0]["args"], json!(["echo hi"]));
-    // No max_memory: the default limit, no requests.
+    // No max_memory nor max_cpus: the default limits, no requests.
     assert_eq!(
         pod["containers"][0]["resources"],
-        json!({"limits": {"memory": "1024Mi"}})
+        json!({"limits": {"cpu": "1000m", "memory": "1024Mi"}})
     );
     let without_deadline = to_json(&job(&KubeRuntimeConfig::default(), &job_spec()));
     assert!(
@@ -203,5 +223,43 @@ fn a_service_object_has_one_port_per_endpoint_port() {
     assert_eq!(
         s["spec"]["selector"],
         json!({"ctxy.deploymentId": "ns-p-proj-s-web", "ctxy.namespace": "ns", "ctxy.projectName": "proj"})
+    );
+}
+
+#[test]
+fn the_default_cpu_limit_is_at_least_the_minimum() {
+    let config = KubeRuntimeConfig {
+        default_cpu_millicores: 250,
+        ..config()
+    };
+    let mut spec = job_spec();
+    assert_eq!(to_json(&resources(&config, &spec))["limits"]["cpu"], "250m");
+    spec.compute.min_cpus = Some(0.5);
+    let both = to_json(&resources(&config, &spec));
+    assert_eq!(
+        (&both["requests"]["cpu"], &both["limits"]["cpu"]),
+        (&json!("500m"), &json!("500m"))
+    );
+    spec.compute.max_cpus = Some(2.0);
+    assert_eq!(
+        to_json(&resources(&config, &spec))["limits"]["cpu"],
+        "2000m"
+    );
+}
+
+#[test]
+fn a_volume_claim_records_the_project_incarnation() {
+    let mut spec = service_spec();
+    assert!(
+        to_json(&volume_claim(&config(), &spec).unwrap())["metadata"]["labels"]
+            .get("ctxy.projectIncarnation")
+            .is_none()
+    );
+    let incarnation = uuid::Uuid::new_v4();
+    spec.project_incarnation = Some(incarnation);
+    let claim = to_json(&volume_claim(&config(), &spec).unwrap());
+    assert_eq!(
+        claim["metadata"]["labels"]["ctxy.projectIncarnation"],
+        incarnation.to_string()
     );
 }

@@ -51,6 +51,15 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The Deployment as `network.disconnect`'s merge patch leaves it.
+fn disconnected(deployment: &k8s_openapi::api::apps::v1::Deployment) -> serde_json::Value {
+    let mut value = serde_json::to_value(deployment).expect("json");
+    let label = serde_json::json!("true");
+    value["metadata"]["labels"][names::DISCONNECTED] = label.clone();
+    value["spec"]["template"]["metadata"]["labels"][names::DISCONNECTED] = label;
+    value
+}
+
 #[test]
 fn every_object_sent_and_the_rbac_manifest_are_valid_kubernetes() {
     let dir = scratch("valid");
@@ -68,7 +77,17 @@ fn every_object_sent_and_the_rbac_manifest_are_valid_kubernetes() {
             "networkpolicy",
             &objects::network_policy(&config, "proj"),
         ),
+        write(
+            &dir,
+            "disconnected-policy",
+            &objects::disconnected_policy(&config, "proj"),
+        ),
         write(&dir, "deployment", &objects::deployment(&config, &service)),
+        write(
+            &dir,
+            "deployment-disconnected",
+            &disconnected(&objects::deployment(&config, &service)),
+        ),
         write(&dir, "job", &objects::job(&config, &job)),
     ];
     files.push(write(
@@ -91,8 +110,8 @@ fn every_object_sent_and_the_rbac_manifest_are_valid_kubernetes() {
     for version in SUPPORTED_VERSIONS {
         let (ok, text) = validate(&files, version);
         assert!(ok, "Kubernetes {version}:\n{text}");
-        // 7 objects and the 3 of the RBAC manifest, each named as passed.
-        assert_eq!(text.matches(" passed for resource ").count(), 10, "{text}");
+        // 9 objects and the 3 of the RBAC manifest, each named as passed.
+        assert_eq!(text.matches(" passed for resource ").count(), 12, "{text}");
     }
     std::fs::remove_dir_all(&dir).ok();
 }

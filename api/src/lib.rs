@@ -23,6 +23,7 @@
 //! - [`json`]: `JsonBody`, the body extractor that names the field of a
 //!   body of the wrong shape.
 //! - [`query`]: booleans in query strings, read as FastAPI reads them.
+//! - [`request_metrics`]: the API's request counts and latencies by route.
 //! - [`deployments`]: the deployment service: validation, id choice,
 //!   capacity check, PATCH merge, the rows written with each action.
 //! - [`routes`]: the HTTP routes, their typed bodies and the OpenAPI
@@ -37,6 +38,7 @@ pub mod error;
 pub mod files;
 pub mod json;
 pub mod query;
+pub mod request_metrics;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -21,9 +21,10 @@ impl Connections {
     /// Starts both; `name` identifies this process to RabbitMQ.
     pub fn start(
         config: &CommonConfig,
-        name: &str,
+        name: &'static str,
         shutdown: &CancellationToken,
     ) -> Result<Self, StoreError> {
+        crate::telemetry::record_build_info(name);
         Ok(Self {
             db: Database::start(config, shutdown.child_token())?,
             broker: Broker::start(

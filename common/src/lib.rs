@@ -7,6 +7,7 @@
 //! - [`message`]: the versioned action message carried by the broker.
 //! - [`topology`]: every exchange and queue, declared in one place.
 //! - [`telemetry`]: tracing subscriber and Prometheus recorder, set up once.
+//! - [`metric_catalog`]: every exported metric with its help text.
 //! - [`shutdown`]: one cancellation token fed by SIGTERM and ctrl-c.
 //! - [`ops`]: the `/healthz`, `/readyz` and `/metrics` routes and the probes
 //!   behind `/readyz`.
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod http_server;
 pub mod logs;
 pub mod message;
+pub mod metric_catalog;
 pub mod ops;
 pub mod publisher;
 pub mod scheduled;

@@ -194,6 +194,27 @@ impl Publisher {
         Ok(routed)
     }
 
+    /// How many messages `queue` holds now (a passive declare on a channel
+    /// of its own: one for a missing queue closes its channel).
+    pub async fn queue_length(&self, queue: &str) -> Result<u32, PublishError> {
+        let conn = self.broker.connection().ok_or(PublishError::NotConnected)?;
+        let channel = conn.create_channel().await?;
+        let declared = channel
+            .queue_declare(
+                ShortString::from(queue),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..lapin::options::QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        if channel.status().connected() {
+            let _ = channel.close(200, "done".into()).await;
+        }
+        Ok(declared?.message_count())
+    }
+
     async fn publish(
         &self,
         exchange: &str,

@@ -3,7 +3,8 @@
 //! [`init`] installs the tracing subscriber (human lines by default, JSON with
 //! `CONTAXY_LOG_FORMAT=json`, filtered by `RUST_LOG`). [`metrics_handle`]
 //! installs the Prometheus recorder on first use (when a binary builds its
-//! ops routes); `/metrics` renders it.
+//! ops routes), with buckets for every histogram and a help text for every
+//! metric ([`crate::metric_catalog`]); `/metrics` renders it.
 
 use std::sync::OnceLock;
 
@@ -14,6 +15,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
+use crate::metric_catalog::{LATENCY_BUCKETS, describe_all};
 
 /// The filter used when `RUST_LOG` is not set: our crates at `info`, the
 /// chattier libraries at `warn`. lapin is off: it logs a lost connection
@@ -70,11 +72,29 @@ where
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        // Buckets rather than summaries: a histogram's buckets add up
+        // across replicas, a summary's quantiles do not.
+        let builder = PrometheusBuilder::new();
+        let builder = match builder.set_buckets(LATENCY_BUCKETS) {
+            Ok(builder) => builder,
+            Err(error) => {
+                tracing::warn!(%error, "The histogram buckets were refused; histograms render as summaries.");
+                PrometheusBuilder::new()
+            }
+        };
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("A metrics recorder was already installed; /metrics will be empty.");
         }
+        describe_all();
         handle
     })
+}
+
+/// Sets `contaxy_build_info{binary, version} 1` for `binary`.
+pub fn record_build_info(binary: &'static str) {
+    metrics_handle();
+    metrics::gauge!("contaxy_build_info", "binary" => binary, "version" => env!("CARGO_PKG_VERSION"))
+        .set(1.0);
 }

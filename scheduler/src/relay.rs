@@ -24,6 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Metric: actions the relay published.
 const RELAYED: &str = "contaxy_scheduler_relayed_actions_total";
+/// Metric: actions recorded and not yet confirmed by the broker.
+const OUTBOX_BACKLOG: &str = "contaxy_scheduler_outbox_backlog";
+/// Metric: messages in the dead queue.
+const DEAD_QUEUE: &str = "contaxy_scheduler_dead_queue_messages";
 
 /// How the relay behaves.
 #[derive(Debug, Clone)]
@@ -63,6 +67,20 @@ pub async fn run(
                 tracing::warn!(%error, "A relay pass failed; the next one will try again.")
             }
         }
+        report_backlogs(&pool, publisher).await;
+    }
+}
+
+/// Sets the outbox backlog and dead queue gauges; a failure leaves them as
+/// they were (the relay's own failures are logged by the pass).
+async fn report_backlogs(pool: &PgPool, publisher: &Publisher) {
+    if let Ok(backlog) = actions::count_unpublished(pool).await {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!(OUTBOX_BACKLOG).set(backlog as f64);
+    }
+    let dead = publisher.topology().dead_queue();
+    if let Ok(length) = publisher.queue_length(&dead).await {
+        metrics::gauge!(DEAD_QUEUE).set(f64::from(length));
     }
 }
 

@@ -167,6 +167,8 @@ pub(crate) fn router(
         .merge(file_routes.layer(MapRequestBodyLayer::new(move |body| {
             axum::body::Body::new(StallLimitedBody::new(body, timeouts.body_idle))
         })))
+        // Every route so far, with its template: counts and latencies.
+        .route_layer(middleware::from_fn(crate::request_metrics::record))
         // Outside the body limit, so that its 413 gets the JSON shape too.
         .layer(middleware::map_response(error::json_errors))
         .layer(

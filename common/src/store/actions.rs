@@ -541,6 +541,16 @@ pub async fn fail_unrun<'e>(
     Ok(updated.rows_affected() == 1)
 }
 
+/// How many actions are recorded and not yet confirmed by the broker (the
+/// outbox backlog).
+pub async fn count_unpublished(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM actions WHERE published_at IS NULL AND status = 'queued'",
+    )
+    .fetch_one(pool)
+    .await
+}
+
 /// Locks up to `limit` actions that were recorded at least `min_age` ago
 /// and never confirmed by the broker, skipping rows another relay holds.
 pub async fn lock_unpublished(

@@ -12,6 +12,8 @@
 //! - [`ops`]: the `/healthz`, `/readyz` and `/metrics` routes and the probes
 //!   behind `/readyz`.
 //! - [`publisher`]: confirmed publishing of actions, retries, dead letters, events.
+//! - [`dead_queue`]: reading the dead queue without emptying it, taking one
+//!   letter out (the replay of a failed action).
 //! - [`storage`]: project files in S3-compatible object storage.
 //! - [`submit`]: the one submit path: action and resource row in one
 //!   transaction, then a confirmed publish (the relay catches up).
@@ -24,6 +26,7 @@
 pub mod broker;
 pub mod config;
 pub mod connections;
+pub mod dead_queue;
 pub mod domain;
 pub mod http_server;
 pub mod logs;

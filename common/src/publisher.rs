@@ -223,7 +223,10 @@ impl Publisher {
         headers: FieldTable,
         routing: Routing,
     ) -> Result<(), PublishError> {
+        // When it was published (seconds): a dead letter's time of death.
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
         let properties = BasicProperties::default()
+            .with_timestamp(now)
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
             .with_headers(headers);

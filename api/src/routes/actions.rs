@@ -88,6 +88,13 @@ pub struct Action {
     /// what it removed.
     #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
+    /// How many times a system administrator replayed it after it failed
+    /// (`POST /admin/dead-letters/{action_id}:replay`).
+    pub replays: i32,
+    /// When it was last replayed.
+    pub replayed_at: Option<DateTime<Utc>>,
+    /// Who last replayed it.
+    pub replayed_by: Option<String>,
 }
 
 impl From<ActionRecord> for Action {
@@ -110,6 +117,9 @@ impl From<ActionRecord> for Action {
             started_at: record.started_at,
             finished_at: record.finished_at,
             result: record.result,
+            replays: record.replays,
+            replayed_at: record.replayed_at,
+            replayed_by: record.replayed_by,
         }
     }
 }

@@ -21,6 +21,7 @@
 //! long transfer that makes progress is never cut.
 
 pub mod actions;
+pub mod dead_letters;
 pub mod deployments;
 mod document;
 pub mod files;
@@ -123,6 +124,8 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(actions::get_action))
         .routes(routes!(system::health))
         .routes(routes!(system::info))
+        .routes(routes!(dead_letters::list_dead_letters))
+        .routes(routes!(dead_letters::dead_letter_verb))
 }
 
 /// The OpenAPI document of the API.

@@ -53,6 +53,12 @@ pub struct ActionRecord {
     /// The RabbitMQ user that published it (the message's validated AMQP
     /// `user_id`), for a broker-origin action that carried one.
     pub broker_user: Option<String>,
+    /// How many times an administrator replayed it after it failed.
+    pub replays: i32,
+    /// When it was last replayed.
+    pub replayed_at: Option<DateTime<Utc>>,
+    /// Who last replayed it.
+    pub replayed_by: Option<String>,
 }
 
 impl ActionRecord {
@@ -539,6 +545,71 @@ pub async fn fail_unrun<'e>(
     .execute(executor)
     .await?;
     Ok(updated.rows_affected() == 1)
+}
+
+/// Why a replay was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// No such action.
+    #[error("no action {0}")]
+    NotFound(Uuid),
+    /// Only a failed action is replayed.
+    #[error("the action is {0:?}, not failed; only a failed action can be replayed")]
+    NotFailed(ActionStatus),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Sends failed action `id` round again, by `by`: queued, with a fresh
+/// attempt budget and no error, not yet published (the caller publishes
+/// it; the relay does if that fails), its replay counted. A failed
+/// `deployment.deploy` also puts its deployment back to `pending`, so the
+/// outcome of the new run is written (a failed job is otherwise final).
+pub async fn replay(pool: &PgPool, id: Uuid, by: &str) -> Result<ActionRecord, ReplayError> {
+    let mut tx = pool.begin().await?;
+    let status: Option<ActionStatus> =
+        sqlx::query_scalar("SELECT status FROM actions WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match status {
+        Some(ActionStatus::Failed) => {}
+        None => {
+            tx.rollback().await?;
+            return Err(ReplayError::NotFound(id));
+        }
+        Some(other) => {
+            tx.rollback().await?;
+            return Err(ReplayError::NotFailed(other));
+        }
+    }
+    let row: ActionRecord = sqlx::query_as(
+        "UPDATE actions
+         SET status = 'queued', attempts = 0, last_error = NULL, error_class = NULL,
+             lease_expires_at = NULL, started_at = NULL, finished_at = NULL, result = NULL,
+             published_at = NULL, updated_at = now(),
+             replays = replays + 1, replayed_at = now(), replayed_by = $2
+         WHERE id = $1
+         RETURNING *",
+    )
+    .bind(id)
+    .bind(by)
+    .fetch_one(&mut *tx)
+    .await?;
+    if row.kind == "deployment.deploy" {
+        sqlx::query(
+            "UPDATE deployments
+             SET status = 'pending', status_detail = NULL, exit_code = NULL, updated_at = now()
+             WHERE project_id = $1 AND id = $2 AND status = 'failed'",
+        )
+        .bind(&row.project_id)
+        .bind(&row.resource_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(row)
 }
 
 /// How many actions are recorded and not yet confirmed by the broker (the

@@ -295,6 +295,9 @@ mod tests {
             finished_at: None,
             result: None,
             broker_user: None,
+            replays: 0,
+            replayed_at: None,
+            replayed_by: None,
         };
         let typed = |action: Option<&ActionRecord>| {
             serde_json::to_value(Deployment::new(record(), action)).expect("JSON")

@@ -53,6 +53,13 @@ pub struct ApiSettings {
     /// Longest a logs request waits for a worker to answer, in milliseconds
     /// (`CONTAXY_API_LOGS_TIMEOUT_MS`); then it answers 503.
     pub api_logs_timeout_ms: u64,
+    /// Event streams (`GET /projects/{id}/events`) one API process serves
+    /// at once (`CONTAXY_API_MAX_EVENT_STREAMS`); past it, 503.
+    pub api_max_event_streams: u32,
+    /// Longest one event stream stays open, in seconds
+    /// (`CONTAXY_API_EVENT_STREAM_MAX_SECS`); the client reconnects with its
+    /// last event id and misses nothing.
+    pub api_event_stream_max_secs: u64,
     /// Largest file one upload through the API may carry, in bytes
     /// (`CONTAXY_API_MAX_UPLOAD_BYTES`); a larger one gets 413. At most
     /// 10,000 times `CONTAXY_API_UPLOAD_PART_BYTES` (S3 takes at most
@@ -126,6 +133,8 @@ impl Default for ApiSettings {
             api_unknown_tokens_burst: 20,
             api_wait_timeout_secs: 60,
             api_logs_timeout_ms: 10_000,
+            api_max_event_streams: 256,
+            api_event_stream_max_secs: 3600,
             api_max_upload_bytes: 5 * 1024 * 1024 * 1024,
             api_upload_part_bytes: 8 * 1024 * 1024,
             api_idle_timeout_secs: 30,

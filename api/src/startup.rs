@@ -51,6 +51,10 @@ impl Application {
             file_limits,
             schedule_min_interval: Duration::from_secs(config.settings.schedule_min_interval_secs),
             quotas: config.common.quotas(),
+            event_streams: Arc::new(tokio::sync::Semaphore::new(
+                config.settings.api_max_event_streams as usize,
+            )),
+            event_stream_max: Duration::from_secs(config.settings.api_event_stream_max_secs),
         };
         let timeouts = config.settings.http_timeouts();
         let router = routes::router(

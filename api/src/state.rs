@@ -39,4 +39,8 @@ pub struct AppState {
     /// Per-tenant limits (deployments and running ones per project,
     /// projects per user).
     pub quotas: Quotas,
+    /// The event streams open now, bounded (`CONTAXY_API_MAX_EVENT_STREAMS`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// Longest one event stream stays open.
+    pub event_stream_max: Duration,
 }

@@ -111,6 +111,13 @@ pub const METRICS: &[MetricDoc] = &[
         "Requests answered 503 because PostgreSQL or the object storage could not be reached.",
     ),
     metric(
+        "contaxy_api_event_streams",
+        Gauge,
+        "api",
+        &[],
+        "Event streams (GET /projects/{id}/events) this API process is serving now.",
+    ),
+    metric(
         "contaxy_worker_actions_total",
         Counter,
         "worker",

@@ -62,6 +62,9 @@ pub struct SchedulerSettings {
     /// Seconds after its expiry a token's row is deleted
     /// (`CONTAXY_TOKEN_EXPIRED_GRACE_SECS`).
     pub token_expired_grace_secs: u64,
+    /// Seconds a recorded status change is kept for followers of
+    /// `GET /projects/{id}/events` (`CONTAXY_STATUS_EVENTS_RETENTION_SECS`).
+    pub status_events_retention_secs: u64,
 }
 
 impl Default for SchedulerSettings {
@@ -79,6 +82,7 @@ impl Default for SchedulerSettings {
             job_ttl_secs: 24 * 3600,
             job_record_retention_secs: 30 * 24 * 3600,
             token_expired_grace_secs: 24 * 3600,
+            status_events_retention_secs: 24 * 3600,
         }
     }
 }
@@ -95,6 +99,7 @@ impl SchedulerSettings {
             job_record_retention: (self.job_record_retention_secs > 0)
                 .then(|| Duration::from_secs(self.job_record_retention_secs)),
             token_grace: Duration::from_secs(self.token_expired_grace_secs),
+            events_retention: Duration::from_secs(self.status_events_retention_secs),
             ..CleanupSettings::default()
         })
     }

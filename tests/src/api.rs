@@ -39,6 +39,9 @@ pub fn test_api_settings(admin_token: &str) -> ApiSettings {
         admin_token: Some(admin_token.to_owned().into()),
         // No test waits 10 s for a worker that is not there.
         api_logs_timeout_ms: 1_000,
+        // Event streams end soon, so that a test reading one to its end
+        // (and its reconnects) does not wait an hour.
+        api_event_stream_max_secs: 2,
         ..ApiSettings::default()
     }
 }

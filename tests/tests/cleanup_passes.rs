@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use contaxy_common::storage::{ObjectStore, StorageError};
-use contaxy_scheduler::cleanup::{CleanupSettings, expired_tokens, idle_services, job_ttl};
+use contaxy_scheduler::cleanup::{
+    CleanupSettings, expired_tokens, idle_services, job_ttl, status_events,
+};
 use contaxy_tests::cleanup::{cleanup_context, db_now_plus};
 use contaxy_tests::stack::{PROJECT, Stack, job};
 use contaxy_tests::storage::remove_buckets;
@@ -154,6 +156,45 @@ async fn idle_services_are_stopped_and_others_keep_running() {
         stack.deployment("services", &busy).await.body["status"],
         "running"
     );
+}
+
+#[tokio::test]
+async fn status_events_past_their_retention_are_pruned_and_newer_ones_stay() {
+    let stack = Stack::start().await;
+    let accepted = stack.submit("jobs", &job("evented job", "true")).await;
+    stack
+        .wait_status("jobs", str_of(&accepted, "id"), "succeeded")
+        .await;
+    let cleanup = cleanup_context(
+        &stack,
+        CleanupSettings {
+            events_retention: Duration::from_secs(3600),
+            ..settings()
+        },
+    )
+    .await;
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deployment_events")
+            .fetch_one(&cleanup.pool)
+            .await
+            .expect("a count")
+    };
+    let recorded = count().await;
+    assert!(recorded >= 2, "the job's changes were recorded: {recorded}");
+
+    // Within the retention: nothing goes.
+    let report = status_events::run_once(&cleanup.ctx, db_now_plus(&cleanup.pool, 1800).await)
+        .await
+        .expect("a pass");
+    assert_eq!(report.deleted, 0);
+    assert_eq!(count().await, recorded);
+
+    // Past it: every one.
+    let report = status_events::run_once(&cleanup.ctx, db_now_plus(&cleanup.pool, 3700).await)
+        .await
+        .expect("a pass");
+    assert_eq!(report.deleted, recorded as u64);
+    assert_eq!(count().await, 0);
 }
 
 #[tokio::test]

@@ -328,6 +328,16 @@ fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
         ),
         case(
             Method::GET,
+            "/projects/{project_id}/events",
+            "/projects/alpha/events",
+            None,
+            "alpha_read",
+            200,
+            404,
+            200,
+        ),
+        case(
+            Method::GET,
             "/projects/{project_id}/networks",
             "/projects/alpha/networks",
             None,

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use contaxy_common::domain::deployment::DeploymentStatus;
 use contaxy_common::publisher::Publisher;
 use contaxy_common::store::deployments::{self, ObservedStatus};
-use contaxy_common::store::tokens;
+use contaxy_common::store::{events, tokens};
 use futures::StreamExt;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -199,6 +199,7 @@ impl StatusWatcher {
         at: DateTime<Utc>,
     ) {
         announce(
+            &self.pool,
             &self.publisher,
             &StatusEvent {
                 deployment_id,
@@ -212,11 +213,12 @@ impl StatusWatcher {
     }
 }
 
-/// Counts, logs and publishes a status change (`deployment.<project>.<status>`
-/// on `events`), whatever wrote it: the runtime's events, a reconcile, or an
+/// Counts, logs, records (for the project's event stream) and publishes a
+/// status change (`deployment.<project>.<status>` on `events`), whatever
+/// wrote it: the runtime's events, a reconcile, or an
 /// action (a deploy that failed before there was a container, a delete). The
 /// caller publishes only a change it made itself, so each is published once.
-pub async fn announce(publisher: &Publisher, event: &StatusEvent<'_>) {
+pub async fn announce(pool: &PgPool, publisher: &Publisher, event: &StatusEvent<'_>) {
     let status = event.status;
     metrics::counter!(STATUS_CHANGES, "status" => status.as_str()).increment(1);
     tracing::info!(
@@ -226,6 +228,19 @@ pub async fn announce(publisher: &Publisher, event: &StatusEvent<'_>) {
         exit_code = ?event.exit_code,
         "Deployment status changed."
     );
+    // Kept for followers of `GET /projects/{id}/events`, who resume by id.
+    if let Err(error) = events::record(
+        pool,
+        event.project_id,
+        event.deployment_id,
+        status,
+        event.exit_code,
+        event.at,
+    )
+    .await
+    {
+        tracing::warn!(%error, "Could not record a status event; the deployment row has the status.");
+    }
     let key = format!("deployment.{}.{}", event.project_id, status.as_str());
     let body = serde_json::to_vec(event).expect("a status event always serializes");
     if let Err(error) = publisher.publish_event(&key, &body).await {

@@ -66,6 +66,7 @@ impl From<DeadLetter> for DeadLetterView {
 
 /// How many letters to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
     /// At most this many, oldest first (default 100, at most 1000).
     pub limit: Option<usize>,

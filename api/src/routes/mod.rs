@@ -24,6 +24,7 @@ pub mod actions;
 pub mod dead_letters;
 pub mod deployments;
 mod document;
+pub mod events;
 pub mod files;
 pub mod members;
 pub mod networks;
@@ -79,6 +80,7 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(members::list_members))
         .routes(routes!(members::put_member, members::remove_member))
         .routes(routes!(networks::list_networks))
+        .routes(routes!(events::project_events))
         .routes(routes!(tokens::project_token))
         .routes(routes!(tokens::create::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
@@ -305,6 +307,8 @@ mod tests {
                 .expect("default limits"),
             schedule_min_interval: Duration::from_secs(60),
             quotas: contaxy_common::store::quotas::Quotas::default(),
+            event_streams: Arc::new(tokio::sync::Semaphore::new(1)),
+            event_stream_max: Duration::from_secs(1),
         };
         let readiness = Readiness::new(vec![], Duration::from_secs(1));
         let router = router(

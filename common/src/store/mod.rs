@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
-//! [`actions`], [`deployments`], [`networks`], [`schedules`], [`quotas`]
+//! [`actions`], [`deployments`], [`events`] (status changes kept for
+//! followers), [`networks`], [`schedules`], [`quotas`]
 //! (per-tenant limits), [`cleanup`]
 //! (what the scheduler's cleanup passes find due); [`refusal`] tells the
 //! database away from the data refused.
@@ -14,6 +15,7 @@ pub mod actions;
 pub mod capacity;
 pub mod cleanup;
 pub mod deployments;
+pub mod events;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! publish path as the API ([`submit`]), with an idempotency key naming the
 //! occasion, so a pass repeated before the action ran (or run by a second
 //! scheduler) submits nothing twice. Only rows with no runtime side
-//! (expired tokens) are deleted here directly.
+//! (expired tokens, old status events) are deleted here directly.
 //!
 //! One module per rule, each a `run_once(&CleanupContext, now)` that logs
 //! and counts what it did and returns a [`Report`]; `now` is a parameter so
@@ -20,6 +20,8 @@
 //! - [`idle_services`]: running services idle past their `idle_timeout`
 //!   → `deployment.stop`.
 //! - [`expired_tokens`]: tokens expired longer than a grace period → deleted.
+//! - [`status_events`]: recorded status changes past their retention →
+//!   deleted.
 //!
 //! Not here, because they already exist: actions stuck in `running` after
 //! their worker died are requeued by the relay once their lease ran out
@@ -31,6 +33,7 @@ pub mod deadlines;
 pub mod expired_tokens;
 pub mod idle_services;
 pub mod job_ttl;
+pub mod status_events;
 pub mod submit;
 
 use std::sync::Arc;
@@ -71,6 +74,8 @@ pub struct CleanupSettings {
     pub job_record_retention: Option<Duration>,
     /// How long after expiry a token's row is deleted.
     pub token_grace: Duration,
+    /// How long a recorded status change is kept for event followers.
+    pub events_retention: Duration,
     /// Items one pass handles at most (the next round takes the rest).
     pub batch: i64,
 }
@@ -82,6 +87,7 @@ impl Default for CleanupSettings {
             job_ttl: Duration::from_secs(24 * 3600),
             job_record_retention: Some(Duration::from_secs(30 * 24 * 3600)),
             token_grace: Duration::from_secs(24 * 3600),
+            events_retention: Duration::from_secs(24 * 3600),
             batch: 100,
         }
     }
@@ -158,6 +164,7 @@ pub async fn run_all_once(ctx: &CleanupContext, now: DateTime<Utc>) -> Vec<Repor
             expired_tokens::PASS,
             expired_tokens::run_once(ctx, now).await,
         ),
+        (status_events::PASS, status_events::run_once(ctx, now).await),
     ];
     let mut reports = Vec::new();
     for (pass, result) in results {

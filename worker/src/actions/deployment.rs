@@ -101,7 +101,7 @@ async fn mark_stopped(
             exit_code: None,
             at: chrono::Utc::now(),
         };
-        status::announce(&ctx.publisher, &event).await;
+        status::announce(&ctx.pool, &ctx.publisher, &event).await;
     }
     Ok(())
 }
@@ -355,7 +355,7 @@ async fn set_status(
             exit_code: None,
             at: chrono::Utc::now(),
         };
-        status::announce(&exec.publisher, &event).await;
+        status::announce(&exec.pool, &exec.publisher, &event).await;
     }
     Ok(())
 }

@@ -59,7 +59,7 @@ pub async fn cancel(
             exit_code: None,
             at: chrono::Utc::now(),
         };
-        status::announce(&ctx.publisher, &event).await;
+        status::announce(&ctx.pool, &ctx.publisher, &event).await;
     }
     match with_retries(|| ctx.runtime.stop(target)).await {
         // Never started (a cancel before its deploy ran; the deploy then

@@ -9,6 +9,10 @@ exit status is 0 when the script ran to its end (whatever the calls did);
 the Rust test (tests/tests/contaxy_client.rs) decides which calls must
 work. Settings come from the environment: CONTAXY_API_URL, CONTAXY_TOKEN
 (an admin token), CONTAXY_PROJECT (an existing project), CONTAXY_IMAGE.
+
+The API runs with CONTAXY_API_WAIT_BY_DEFAULT on, so its deployment
+changes finish before they answer, as contaxy's did: the script asserts
+each change's result right after the call, without polling.
 """
 
 import os
@@ -273,15 +277,14 @@ def deploy_service():
     )
     assert service.display_name == "client-web", service
     assert service.compute.max_memory == 100, service.compute
+    # Synchronous: the deploy answers once the service runs.
+    assert service.status == "running", service.status
     state["service"] = service.id
 
 
 def get_service():
-    def running():
-        service = deployments.get_service_metadata(PROJECT, state["service"])
-        return service if service.status == "running" else None
-
-    service = eventually("the service to run", running)
+    service = deployments.get_service_metadata(PROJECT, state["service"])
+    assert service.status == "running", service.status
     assert service.container_image == IMAGE and service.endpoints == ["8080"], service
 
 
@@ -295,6 +298,9 @@ def update_service():
         PROJECT, state["service"], ServiceUpdate(description="updated")
     )
     assert service.description == "updated", service
+    # Synchronous: answered once the service runs from its new input.
+    assert service.status == "running", service.status
+    assert deployments.get_service_metadata(PROJECT, state["service"]).description == "updated"
 
 
 def service_logs():
@@ -314,24 +320,44 @@ def service_logs_since():
 
 def service_actions():
     ids = [a.action_id for a in deployments.list_service_actions(PROJECT, state["service"])]
-    assert "restart" in ids and "stop" in ids, ids
+    assert ids == ["stop", "restart", "access-8080"], ids
 
 
 def execute_service_action():
-    deployments.execute_service_action(PROJECT, state["service"], "restart")
+    # Each answers once done, as contaxy's: the status right after says so.
+    service = state["service"]
+    deployments.execute_service_action(PROJECT, service, "stop")
+    assert deployments.get_service_metadata(PROJECT, service).status == "stopped"
+    ids = [a.action_id for a in deployments.list_service_actions(PROJECT, service)]
+    assert ids == ["start"], ids
+    deployments.execute_service_action(PROJECT, service, "start")
+    assert deployments.get_service_metadata(PROJECT, service).status == "running"
+    deployments.execute_service_action(PROJECT, service, "restart")
+    assert deployments.get_service_metadata(PROJECT, service).status == "running"
 
 
 def delete_service():
     deployments.delete_service(PROJECT, state["service"], delete_volumes=False)
-    eventually(
-        "the service to be gone",
-        lambda: state["service"] not in [s.id for s in deployments.list_services(PROJECT)],
+    # Gone at once, from the list and from reads.
+    assert state["service"] not in [s.id for s in deployments.list_services(PROJECT)]
+    try:
+        deployments.get_service_metadata(PROJECT, state["service"])
+    except Exception as error:  # noqa: BLE001 -- the 404 is the point
+        assert getattr(error, "status_code", None) == 404, error
+    else:
+        fail("service after its deletion")
+    # The same name again: a new service under the same id.
+    again = deployments.deploy_service(
+        PROJECT,
+        ServiceInput(container_image=IMAGE, display_name="client-web", command=["sh", "-c", IDLE]),
     )
+    assert again.id == state["service"] and again.status == "running", again
+    assert again.endpoints == [], again
 
 
 def delete_services():
     deployments.delete_services(PROJECT)
-    eventually("no services", lambda: deployments.list_services(PROJECT) == [])
+    assert deployments.list_services(PROJECT) == []
 
 
 call("DeploymentClient.deploy_service", deploy_service)
@@ -376,6 +402,8 @@ def deploy_job():
         ),
     )
     assert job.display_name == "client-job", job
+    # Synchronous: answered once the job started (or already ended).
+    assert job.status in ("running", "succeeded"), job.status
     state["job"] = job.id
 
 
@@ -400,10 +428,7 @@ def job_logs():
 
 def delete_job():
     deployments.delete_job(PROJECT, state["job"])
-    eventually(
-        "the job to be gone",
-        lambda: state["job"] not in [j.id for j in deployments.list_jobs(PROJECT)],
-    )
+    assert state["job"] not in [j.id for j in deployments.list_jobs(PROJECT)]
 
 
 def delete_jobs():
@@ -411,8 +436,13 @@ def delete_jobs():
         PROJECT, JobInput(container_image=IMAGE, command=["true"], display_name="old-job")
     )
     now = datetime.now(timezone.utc)
-    deployments.delete_jobs(PROJECT, date_from=now - timedelta(days=1), date_to=now + timedelta(days=1))
-    eventually("no jobs", lambda: deployments.list_jobs(PROJECT) == [])
+    # Calendar days, both ends included (contaxy's): tomorrow keeps it.
+    tomorrow = now + timedelta(days=1)
+    deployments.delete_jobs(PROJECT, date_from=tomorrow, date_to=tomorrow)
+    assert [j.display_name for j in deployments.list_jobs(PROJECT)] == ["old-job"]
+    # Today to today takes it, whatever the time of day.
+    deployments.delete_jobs(PROJECT, date_from=now, date_to=now)
+    assert deployments.list_jobs(PROJECT) == []
 
 
 call("DeploymentClient.deploy_job", deploy_job)

@@ -52,8 +52,10 @@ impl ResourceWrite<sqlx::Error> for BrokerResource<'_> {
                         "project {project} does not exist or is being deleted"
                     )));
                 }
-                if deployments::find(&mut *conn, project, id).await?.is_some() {
-                    // A deploy of a recorded deployment runs what is recorded.
+                let recorded = deployments::find(&mut *conn, project, id).await?;
+                if recorded.is_some_and(|r| r.deleting_since.is_none()) {
+                    // A deploy of a recorded deployment runs what is recorded
+                    // (one being deleted is taken back by the insert below).
                     return Ok(Ok(()));
                 }
                 if let Err(errors) = payload.input.validate(payload.deployment_type) {
@@ -80,7 +82,8 @@ impl ResourceWrite<sqlx::Error> for BrokerResource<'_> {
             }
             DeploymentAction::Start | DeploymentAction::Stop | DeploymentAction::Restart(_) => {
                 Ok(match deployments::find(&mut *conn, project, id).await? {
-                    Some(_) => Ok(()),
+                    Some(r) if r.deleting_since.is_none() => Ok(()),
+                    Some(_) => Err(format!("deployment {id} is being deleted")),
                     None => Err(format!("project {project} has no deployment {id}")),
                 })
             }

@@ -94,6 +94,8 @@ pub enum QuotaError {
 
 /// Before a new deployment of `project_id` is inserted (in the same
 /// transaction): room for one more deployment, and for one more running.
+/// Deployments whose delete was accepted do not count: they are on their
+/// way out (and a deploy of the same id takes their row back).
 pub async fn check_new_deployment(
     conn: &mut PgConnection,
     quotas: &Quotas,
@@ -106,7 +108,7 @@ pub async fn check_new_deployment(
     let (total, running): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE archived_at IS NULL),
                 count(*) FILTER (WHERE status IN ('pending', 'running'))
-         FROM deployments WHERE project_id = $1",
+         FROM deployments WHERE project_id = $1 AND deleting_since IS NULL",
     )
     .bind(project_id)
     .fetch_one(&mut *conn)

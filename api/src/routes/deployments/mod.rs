@@ -11,8 +11,12 @@
 //!   for.
 //!
 //! Every change answers `202 Accepted` as soon as its action is recorded
-//! (and published, or left to the relay); `wait=true` on create waits,
-//! bounded, for the action's outcome.
+//! (and published, or left to the relay); with `wait=true` (or, when the
+//! client does not say, `CONTAXY_API_WAIT_BY_DEFAULT`) a deploy, update,
+//! start, stop, restart or delete waits, bounded by
+//! `CONTAXY_API_WAIT_TIMEOUT_SECS`, until the change is done
+//! ([`crate::actions::wait_until_done`]): 200 then, 202 when the wait ran
+//! out. A deployment whose delete is accepted is gone from reads at once.
 
 pub mod input;
 pub mod jobs;
@@ -40,9 +44,11 @@ use wire::Deployment;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CreateQuery {
-    /// Wait (bounded) for the deploy action to end before answering.
-    #[serde(default, deserialize_with = "crate::query::flag")]
-    pub wait: bool,
+    /// Wait (bounded) until the deployment runs before answering; left
+    /// out, the server's default (`CONTAXY_API_WAIT_BY_DEFAULT`).
+    #[serde(default, deserialize_with = "crate::query::optional_flag")]
+    #[param(value_type = Option<bool>)]
+    pub wait: Option<bool>,
     /// contaxy's choice of deploy action; only `default` is supported.
     #[param(inline, value_type = DeployActionName, required = false)]
     pub action_id: Option<String>,
@@ -80,10 +86,27 @@ pub struct DeleteQuery {
     /// Also delete the deployment's volume (its data is lost).
     #[serde(default, deserialize_with = "crate::query::flag")]
     pub delete_volumes: bool,
+    /// Wait (bounded) until the deployment is removed before answering;
+    /// left out, the server's default (`CONTAXY_API_WAIT_BY_DEFAULT`).
+    #[serde(default, deserialize_with = "crate::query::optional_flag")]
+    #[param(value_type = Option<bool>)]
+    pub wait: Option<bool>,
+}
+
+/// Query of the other changes (update, start, stop, restart).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Wait (bounded) until the change is done before answering; left
+    /// out, the server's default (`CONTAXY_API_WAIT_BY_DEFAULT`).
+    #[serde(default, deserialize_with = "crate::query::optional_flag")]
+    #[param(value_type = Option<bool>)]
+    pub wait: Option<bool>,
 }
 
 /// The answer to a create (or a PATCH): the deployment with its action;
-/// with `wait`, once the action ended (200) or the wait ran out (202). A
+/// with `wait`, once the change is done (200) or the wait ran out (202). A
 /// repeated `Idempotency-Key` answers 200 with what the first request made.
 pub async fn respond(
     state: &AppState,
@@ -105,8 +128,8 @@ pub async fn respond(
             Json(Deployment::new(record, Some(&action))),
         ));
     }
-    let action = actions::wait_for_outcome(state, action).await;
-    let status = if action.status.is_final() {
+    let waited = actions::wait_until_done(state, action).await;
+    let status = if waited.done {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
@@ -114,5 +137,5 @@ pub async fn respond(
     let record = store::get(&state.db, &record.project_id, kind, &record.id)
         .await?
         .unwrap_or(record);
-    Ok((status, Json(Deployment::new(record, Some(&action)))))
+    Ok((status, Json(Deployment::new(record, Some(&waited.action)))))
 }

@@ -213,6 +213,7 @@ mod tests {
             deadline_at: None,
             archived_at: None,
             last_access_at: None,
+            deleting_since: None,
         }
     }
 

@@ -117,23 +117,46 @@ def system_info():
 
 def system_statistics():
     stats = system.get_system_statistics()
-    assert stats.project_count >= 1, stats
+    # The test's one project; nothing deployed yet.
+    assert stats.project_count == 1, stats
+    assert stats.service_count == 0 and stats.job_count == 0, stats
+
+
+IMAGE_NAME, IMAGE_TAG = IMAGE.rsplit(":", 1)
+
+
+def refused(image):
+    """The deploy of `image` is refused, naming the allow-list."""
+    try:
+        deployments.deploy_service(
+            PROJECT, ServiceInput(container_image=image, display_name="not-allowed")
+        )
+    except Exception as error:  # noqa: BLE001 -- the 400 is the point
+        assert getattr(error, "status_code", None) == 400, error
+        assert "allowed images" in str(getattr(error, "detail", "")) + str(error), error
+    else:
+        fail(f"deploy of {image} past the allow-list")
 
 
 def allowed_images_add():
     added = system.add_allowed_image(
-        AllowedImageInfo(image_name=IMAGE.split(":")[0], image_tags=["*"])
+        AllowedImageInfo(image_name=IMAGE_NAME, image_tags=[IMAGE_TAG])
     )
-    assert added.image_name == IMAGE.split(":")[0], added
+    assert added.image_name == IMAGE_NAME and added.image_tags == [IMAGE_TAG], added
+    # Once the list has an entry, other images and other tags are refused.
+    refused("docker.io/library/nginx:1.27")
+    refused(f"{IMAGE_NAME}:other")
 
 
 def allowed_images_list():
-    names = [i.image_name for i in system.list_allowed_images()]
-    assert IMAGE.split(":")[0] in names, names
+    listed = system.list_allowed_images()
+    assert [(i.image_name, i.image_tags) for i in listed] == [(IMAGE_NAME, [IMAGE_TAG])], listed
 
 
 def allowed_images_delete():
-    system.delete_allowed_image(IMAGE.split(":")[0])
+    system.delete_allowed_image(IMAGE_NAME)
+    # Empty again: every image is allowed.
+    assert system.list_allowed_images() == []
 
 
 call("SystemClient.is_healthy", lambda: system.is_healthy())
@@ -336,6 +359,14 @@ def execute_service_action():
     assert deployments.get_service_metadata(PROJECT, service).status == "running"
 
 
+def update_service_access():
+    # No idle_timeout: reads do not count as accesses; the call does.
+    assert deployments.get_service_metadata(PROJECT, state["service"]).last_access_time is None
+    deployments.update_service_access(PROJECT, state["service"])
+    accessed = deployments.get_service_metadata(PROJECT, state["service"]).last_access_time
+    assert accessed and accessed > datetime.now(timezone.utc) - timedelta(minutes=1), accessed
+
+
 def delete_service():
     deployments.delete_service(PROJECT, state["service"], delete_volumes=False)
     # Gone at once, from the list and from reads.
@@ -369,10 +400,7 @@ if "service" in state:
     call("DeploymentClient.list_service_actions", service_actions)
     call("DeploymentClient.update_service", update_service)
     call("DeploymentClient.execute_service_action", execute_service_action)
-    call(
-        "DeploymentClient.update_service_access",
-        lambda: deployments.update_service_access(PROJECT, state["service"]),
-    )
+    call("DeploymentClient.update_service_access", update_service_access)
     call("DeploymentClient.delete_service", delete_service)
 def deploy_service_actions():
     actions = deployments.list_deploy_service_actions(

@@ -21,6 +21,7 @@
 //! long transfer that makes progress is never cut.
 
 pub mod actions;
+pub mod allowed_images;
 pub mod deployments;
 mod document;
 pub mod files;
@@ -95,6 +96,10 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(services::service_logs))
         .routes(routes!(services::list_service_actions))
         .routes(routes!(services::run_service_action))
+        .route(
+            "/projects/{project_id}/services/{service_id}",
+            axum::routing::post(services::service_verb),
+        )
         .routes(routes!(
             jobs::list_jobs,
             jobs::create_job,
@@ -107,6 +112,7 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         )
         .routes(routes!(jobs::job_logs))
         .routes(routes!(offers::list_job_actions))
+        .routes(routes!(offers::run_job_action))
         .routes(routes!(offers::list_deploy_service_actions))
         .routes(routes!(offers::list_deploy_job_actions))
         .routes(routes!(
@@ -123,6 +129,12 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(actions::get_action))
         .routes(routes!(system::health))
         .routes(routes!(system::info))
+        .routes(routes!(system::statistics))
+        .routes(routes!(
+            allowed_images::list_allowed_images,
+            allowed_images::add_allowed_image,
+            allowed_images::delete_allowed_image
+        ))
 }
 
 /// The OpenAPI document of the API.

@@ -1,6 +1,6 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
-//! [`actions`], [`deployments`], [`networks`], [`schedules`], [`quotas`]
+//! [`actions`], [`deployments`], [`allowed_images`] (the image allow-list), [`networks`], [`schedules`], [`quotas`]
 //! (per-tenant limits), [`cleanup`]
 //! (what the scheduler's cleanup passes find due); [`refusal`] tells the
 //! database away from the data refused.
@@ -11,6 +11,7 @@
 //! trying in the background and reports "not ready" on `/readyz` meanwhile.
 
 pub mod actions;
+pub mod allowed_images;
 pub mod capacity;
 pub mod cleanup;
 pub mod deployments;

@@ -15,7 +15,7 @@ use utoipa::IntoParams;
 use super::input::JobInput;
 use super::logs::{self, LogsQuery};
 use super::wire::Deployment;
-use super::{CreateQuery, DeleteQuery};
+use super::{CreateQuery, DeleteQuery, no_verb};
 use crate::actions::IdempotencyKey;
 use crate::auth::{Admin, ProjectAccess, Read, Write};
 use crate::deployments::{self, Requester};
@@ -162,18 +162,6 @@ pub async fn cancel_job(
     });
     let action = deployments::act_on(&state, Requester::from(&access), &record, cancel).await?;
     Ok(ActionAccepted::of(&action))
-}
-
-/// A job id with a `:verb` after it, on a route that takes none: 405 (as
-/// for any other method a route does not have).
-fn no_verb(id: &str) -> Result<(), ApiError> {
-    if id.contains(':') {
-        return Err(ApiError::MethodNotAllowed {
-            message: "The route exists, but not for this method.".to_owned(),
-            allow: "POST",
-        });
-    }
-    Ok(())
 }
 
 /// Reads one job.

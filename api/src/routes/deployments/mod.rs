@@ -105,6 +105,36 @@ pub struct WaitQuery {
     pub wait: Option<bool>,
 }
 
+/// A deployment id with a `:verb` after it, on a route that takes none:
+/// 405 (as for any other method a route does not have).
+pub(crate) fn no_verb(id: &str) -> Result<(), ApiError> {
+    if id.contains(':') {
+        return Err(ApiError::MethodNotAllowed {
+            message: "The route exists, but not for this method.".to_owned(),
+            allow: "POST",
+        });
+    }
+    Ok(())
+}
+
+/// Refuses (405) a path whose last segment has a `:verb`, before the body
+/// is read: for a route with a body whose path also serves verbs.
+#[derive(Debug)]
+pub struct NoVerb;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for NoVerb {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let last = parts.uri.path().rsplit('/').next().unwrap_or_default();
+        no_verb(last)?;
+        Ok(Self)
+    }
+}
+
 /// The answer to a create (or a PATCH): the deployment with its action;
 /// with `wait`, once the change is done (200) or the wait ran out (202). A
 /// repeated `Idempotency-Key` answers 200 with what the first request made.

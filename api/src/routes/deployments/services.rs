@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use super::input::{ServiceInput, ServicePatch};
 use super::logs::{self, LogsQuery};
 use super::wire::Deployment;
-use super::{CreateQuery, DeleteQuery, WaitQuery};
+use super::{CreateQuery, DeleteQuery, NoVerb, WaitQuery, no_verb};
 use crate::actions::IdempotencyKey;
 use crate::auth::{Admin, ProjectAccess, Read, Write};
 use crate::deployments::{self, Requester};
@@ -92,6 +92,7 @@ pub async fn get_service(
     access: ProjectAccess<Read>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Deployment>, ApiError> {
+    no_verb(&id)?;
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
     Ok(Json(Deployment::new(record, None)))
 }
@@ -110,6 +111,7 @@ pub async fn update_service(
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<WaitQuery>,
+    _plain: NoVerb,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Deployment>), ApiError> {
     let who = Requester::from(&access);
@@ -129,6 +131,7 @@ pub async fn delete_service(
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
+    no_verb(&id)?;
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
     let delete = DeploymentAction::Delete(DeletePayload {
         delete_volumes: query.delete_volumes,
@@ -137,6 +140,51 @@ pub async fn delete_service(
     let who = Requester::from(&access);
     let action = deployments::act_on(&state, who, &record, delete).await?;
     Ok(ActionAccepted::answer(&state, action, state.waits(query.wait)).await)
+}
+
+/// The path of the access route. The router cannot match a verb after a
+/// parameter, so it is served by [`service_verb`] on
+/// `/projects/{project_id}/services/{service_id}`, which splits the verb off.
+pub const UPDATE_ACCESS_PATH: &str =
+    "/projects/{project_id}/services/{service_id}:update-service-access";
+
+/// The verb routes of a service (`POST …/services/{service_id}:<verb>`):
+/// `:update-service-access`. Another verb, or none, is a 405.
+pub async fn service_verb(
+    state: State<AppState>,
+    access: ProjectAccess<Write>,
+    Path((project, id_and_verb)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    match id_and_verb.rsplit_once(':') {
+        Some((_, "update-service-access")) => {
+            update_service_access(state, access, Path((project, id_and_verb))).await
+        }
+        _ => Err(ApiError::MethodNotAllowed {
+            message: "The route exists, but not for this method.".to_owned(),
+            allow: "GET, PATCH, DELETE",
+        }),
+    }
+}
+
+/// Notes an access to the service now: its `last_access_time`, what its
+/// `idle_timeout` counts from. contaxy's HTTP proxy calls this when it
+/// forwards a request to a service; this server runs no proxy, so a proxy
+/// or gateway in front of the services may call it (the API's own reads of
+/// a service with an `idle_timeout` count as accesses too).
+#[utoipa::path(post, path = "/projects/{project_id}/services/{service_id}:update-service-access", tag = "services",
+    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path)),
+    responses((status = 204, description = "Noted"), (status = 404, body = ErrorBody)))]
+pub async fn update_service_access(
+    State(state): State<AppState>,
+    access: ProjectAccess<Write>,
+    Path((_, id_and_verb)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = id_and_verb
+        .strip_suffix(":update-service-access")
+        .unwrap_or(&id_and_verb);
+    let record = deployments::find(&state, &access.project, KIND, id).await?;
+    store::touch(&state.db, access.project.as_str(), &record.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A service's output.

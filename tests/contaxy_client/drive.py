@@ -410,10 +410,15 @@ def deploy_service_actions():
 
 
 call("DeploymentClient.list_deploy_service_actions", deploy_service_actions)
-call(
-    "DeploymentClient.suggest_service_config",
-    lambda: deployments.suggest_service_config(PROJECT, IMAGE),
-)
+def suggest_service_config():
+    # Read from the image by a worker: the test image sets only PATH and CMD.
+    suggested = deployments.suggest_service_config(PROJECT, IMAGE)
+    assert suggested.container_image == IMAGE, suggested
+    assert suggested.display_name == "busybox", suggested
+    assert suggested.parameters == {} and suggested.endpoints == [], suggested
+
+
+call("DeploymentClient.suggest_service_config", suggest_service_config)
 call("DeploymentClient.delete_services", delete_services)
 
 # --- DeploymentClient: jobs ------------------------------------------------
@@ -489,10 +494,12 @@ def deploy_job_actions():
 
 
 call("DeploymentClient.list_deploy_job_actions", deploy_job_actions)
-call(
-    "DeploymentClient.suggest_job_config",
-    lambda: deployments.suggest_job_config(PROJECT, IMAGE),
-)
+def suggest_job_config():
+    suggested = deployments.suggest_job_config(PROJECT, IMAGE)
+    assert suggested.container_image == IMAGE and suggested.display_name == "busybox", suggested
+
+
+call("DeploymentClient.suggest_job_config", suggest_job_config)
 call("DeploymentClient.delete_jobs", delete_jobs)
 
 # --- FileClient ------------------------------------------------------------

@@ -532,6 +532,26 @@ fn cases(victim: &str, existing: &Existing) -> Vec<Case> {
             403,
         ),
         case(
+            Method::GET,
+            "/projects/{project_id}/services:suggest-config",
+            &format!("/projects/alpha/services:suggest-config?container_image={IMAGE}"),
+            None,
+            "alpha_write",
+            503,
+            404,
+            403,
+        ),
+        case(
+            Method::GET,
+            "/projects/{project_id}/jobs:suggest-config",
+            &format!("/projects/alpha/jobs:suggest-config?container_image={IMAGE}"),
+            None,
+            "alpha_write",
+            503,
+            404,
+            403,
+        ),
+        case(
             Method::POST,
             "/projects/{project_id}/services:deploy-actions",
             "/projects/alpha/services:deploy-actions",
@@ -833,7 +853,12 @@ fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
 async fn every_route_refuses_what_it_must_and_allows_the_right_token() {
     // Every route is asked with bad tokens from one address: the limit on
     // an address's unknown tokens (tested in tokens_api) would answer 429.
-    let api = TestApi::start_with(|s| s.api_unknown_tokens_per_minute = 0).await;
+    // No worker runs: the suggestions answer 503 after the (short) wait.
+    let api = TestApi::start_with(|s| {
+        s.api_unknown_tokens_per_minute = 0;
+        s.api_wait_timeout_secs = 1;
+    })
+    .await;
     let (tokens, victim, existing) = setup(&api).await;
     let cases = cases(&victim, &existing);
 

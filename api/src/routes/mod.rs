@@ -33,7 +33,7 @@ pub mod schema;
 pub mod system;
 pub mod tokens;
 
-use deployments::{jobs, offers, services};
+use deployments::{jobs, offers, services, suggest};
 
 use std::sync::Arc;
 
@@ -115,6 +115,8 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(offers::run_job_action))
         .routes(routes!(offers::list_deploy_service_actions))
         .routes(routes!(offers::list_deploy_job_actions))
+        .routes(routes!(suggest::suggest_service_config))
+        .routes(routes!(suggest::suggest_job_config))
         .routes(routes!(
             schedules::list_schedules,
             schedules::create_schedule

@@ -9,6 +9,8 @@
 //!   [`json_string`] streams it as one JSON string.
 //! - [`offers`]: the deploy actions and job actions contaxy's clients ask
 //!   for.
+//! - [`suggest`]: an input suggested from an image's own configuration,
+//!   which a worker reads over the broker.
 //!
 //! Every change answers `202 Accepted` as soon as its action is recorded
 //! (and published, or left to the relay); with `wait=true` (or, when the
@@ -24,6 +26,7 @@ pub mod json_string;
 pub mod logs;
 pub mod offers;
 pub mod services;
+pub mod suggest;
 pub mod wire;
 
 use axum::Json;

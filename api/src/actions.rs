@@ -9,13 +9,17 @@
 //! request with the same `Idempotency-Key` writes nothing and answers
 //! [`Submitted::Repeat`] with the first action.
 //!
-//! [`wait_for_outcome`] is the bounded wait of `wait=true` requests.
+//! [`wait_until_done`] is the bounded wait of `wait=true` requests (and of
+//! every mutation when `CONTAXY_API_WAIT_BY_DEFAULT` is on).
 
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use contaxy_common::domain::action::{ActionKind, ActionStatus};
+use contaxy_common::domain::deployment::DeploymentStatus;
 use contaxy_common::store::actions::{self, ActionRecord, NewAction};
+use contaxy_common::store::deployments::{self, DeploymentRecord};
 pub use contaxy_common::submit::{ResourceWrite, Submitted};
 
 use crate::error::ApiError;
@@ -48,20 +52,101 @@ pub async fn submit<W: ResourceWrite<ApiError>>(
     }
 }
 
-/// Waits until the action has ended or the API's `wait` timeout passed;
-/// returns its last known state (`action` itself if it cannot be read).
-pub async fn wait_for_outcome(state: &AppState, action: ActionRecord) -> ActionRecord {
+/// How a waited request ended.
+#[derive(Debug)]
+pub struct Waited {
+    /// The action's last known state.
+    pub action: ActionRecord,
+    /// Whether the change is done: the action ended and, after a deploy,
+    /// start or restart that succeeded, the runtime has reported the
+    /// deployment's new status (it left `pending`, or `stopped`). `false`
+    /// when the API's wait timeout ran out first.
+    pub done: bool,
+}
+
+/// Waits, at most the API's `wait` timeout, until the change `action` asks
+/// for is done (see [`Waited::done`]); what every `wait=true` mutation
+/// does before it answers. Polls PostgreSQL, the source of truth, every
+/// 100 ms.
+pub async fn wait_until_done(state: &AppState, action: ActionRecord) -> Waited {
     let deadline = tokio::time::Instant::now() + state.wait_timeout;
+    wait_until_done_by(state, action, deadline).await
+}
+
+/// [`wait_until_done`] with a deadline of the caller's (one for several
+/// actions: a bulk delete).
+pub async fn wait_until_done_by(
+    state: &AppState,
+    action: ActionRecord,
+    deadline: tokio::time::Instant,
+) -> Waited {
     let mut last = action;
     loop {
         match actions::get(&state.db, &last.project_id, last.id).await {
             Ok(Some(record)) => last = record,
-            Ok(None) | Err(_) => return last,
+            Ok(None) | Err(_) => {
+                return Waited {
+                    action: last,
+                    done: false,
+                };
+            }
         }
-        if last.status.is_final() || tokio::time::Instant::now() >= deadline {
-            return last;
+        if last.status.is_final() {
+            break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if tokio::time::Instant::now() >= deadline {
+            return Waited {
+                action: last,
+                done: false,
+            };
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let starts = [
+        ActionKind::DeploymentDeploy,
+        ActionKind::DeploymentStart,
+        ActionKind::DeploymentRestart,
+    ];
+    let Some(id) = last.resource_id.clone().filter(|_| {
+        last.status == ActionStatus::Succeeded
+            && starts.iter().any(|kind| kind.as_str() == last.kind)
+    }) else {
+        return Waited {
+            action: last,
+            done: true,
+        };
+    };
+    loop {
+        match deployments::find(&state.db, &last.project_id, &id).await {
+            Ok(Some(record)) if !has_settled(&record) => {}
+            // Gone, or unreadable: nothing more to wait for.
+            _ => {
+                return Waited {
+                    action: last,
+                    done: true,
+                };
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Waited {
+                action: last,
+                done: false,
+            };
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+const POLL: Duration = Duration::from_millis(100);
+
+/// Whether a deployment that was (re)started has its new status from the
+/// runtime: no longer `pending`, and not `stopped` unless it is disabled
+/// (a disabled deployment is recorded, not run).
+fn has_settled(record: &DeploymentRecord) -> bool {
+    match record.status {
+        DeploymentStatus::Pending => false,
+        DeploymentStatus::Stopped => record.input.disabled,
+        _ => true,
     }
 }
 

@@ -50,6 +50,12 @@ pub struct ApiSettings {
     /// Longest a `wait=true` request waits for its action to end, in seconds
     /// (`CONTAXY_API_WAIT_TIMEOUT_SECS`); then it answers 202 as without.
     pub api_wait_timeout_secs: u64,
+    /// Whether a mutation of a deployment (deploy, update, start, stop,
+    /// restart, delete) waits for its outcome when the client does not say
+    /// (`CONTAXY_API_WAIT_BY_DEFAULT`, default off): on, a request without
+    /// `wait` answers as with `wait=true`, as contaxy's synchronous server
+    /// did; `wait=false` still answers at once.
+    pub api_wait_by_default: bool,
     /// Longest a logs request waits for a worker to answer, in milliseconds
     /// (`CONTAXY_API_LOGS_TIMEOUT_MS`); then it answers 503.
     pub api_logs_timeout_ms: u64,
@@ -132,6 +138,7 @@ impl Default for ApiSettings {
             api_unknown_tokens_per_minute: 60,
             api_unknown_tokens_burst: 20,
             api_wait_timeout_secs: 60,
+            api_wait_by_default: false,
             api_logs_timeout_ms: 10_000,
             api_max_event_streams: 256,
             api_event_stream_max_secs: 3600,

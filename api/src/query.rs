@@ -4,7 +4,12 @@
 //! Every boolean query parameter of every route is read with [`flag`]
 //! (`#[serde(default, deserialize_with = "crate::query::flag")]`): `true`,
 //! `false`, `1`, `0`, `yes`, `no`, `on`, `off`, in any case. Anything else
-//! is a 400 naming the parameter.
+//! is a 400 naming the parameter. [`optional_flag`] is the same for a
+//! parameter whose absence means "the server's default" (`wait`).
+//!
+//! [`calendar_day`] reads a date the way contaxy compares them: the day
+//! of a timestamp (RFC 3339, or Python's `str(datetime)`) in its own
+//! offset, or a plain `YYYY-MM-DD`.
 
 use serde::{Deserialize, Deserializer, de};
 
@@ -20,6 +25,38 @@ pub fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error
             "`{text}` is not a boolean (true/false, 1/0, yes/no, on/off)"
         ))
     })
+}
+
+/// Reads a boolean query parameter that may be left out (`None`).
+pub fn optional_flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    flag(deserializer).map(Some)
+}
+
+/// Reads a calendar day (see the module documentation).
+pub fn calendar_day<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<chrono::NaiveDate>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_calendar_day(&text).map(Some).ok_or_else(|| {
+        de::Error::custom(format!(
+            "`{text}` is neither a date (YYYY-MM-DD) nor a timestamp (RFC 3339)"
+        ))
+    })
+}
+
+/// The day of `text`: a timestamp's date in its own offset, or a date.
+pub fn parse_calendar_day(text: &str) -> Option<chrono::NaiveDate> {
+    let text = text.trim();
+    if let Ok(stamp) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(stamp.date_naive());
+    }
+    if let Ok(stamp) = text.parse::<chrono::DateTime<chrono::FixedOffset>>() {
+        return Some(stamp.date_naive());
+    }
+    if let Ok(stamp) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f") {
+        return Some(stamp.date());
+    }
+    text.parse::<chrono::NaiveDate>().ok()
 }
 
 /// `Some(value)` for a word FastAPI reads as a boolean, in any case.
@@ -63,5 +100,19 @@ mod tests {
         let refused = read("wait=maybe").expect_err("not a boolean");
         assert!(refused.contains("maybe"), "{refused}");
         assert!(read("wait=").is_err());
+    }
+
+    #[test]
+    fn a_calendar_day_is_the_date_as_written() {
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d);
+        assert_eq!(parse_calendar_day("2026-12-03"), day(2026, 12, 3));
+        assert_eq!(parse_calendar_day("2026-12-03T23:30:00Z"), day(2026, 12, 3));
+        // Python's str(datetime), in its own offset (not moved to UTC).
+        assert_eq!(
+            parse_calendar_day("2026-12-03 23:30:00.123456+05:00"),
+            day(2026, 12, 3)
+        );
+        assert_eq!(parse_calendar_day("2026-12-03 01:00:00"), day(2026, 12, 3));
+        assert_eq!(parse_calendar_day("yesterday"), None);
     }
 }

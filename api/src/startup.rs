@@ -46,6 +46,7 @@ impl Application {
             broker: connections.broker.clone(),
             namespace: config.common.namespace.clone(),
             wait_timeout: Duration::from_secs(config.settings.api_wait_timeout_secs),
+            wait_by_default: config.settings.api_wait_by_default,
             logs_timeout: Duration::from_millis(config.settings.api_logs_timeout_ms),
             storage: ObjectStore::new(&config.common),
             file_limits,

@@ -27,6 +27,9 @@ pub struct AppState {
     pub namespace: String,
     /// Longest `wait=true` waits for an action's outcome.
     pub wait_timeout: Duration,
+    /// Whether a mutation waits when its client does not say
+    /// (`CONTAXY_API_WAIT_BY_DEFAULT`).
+    pub wait_by_default: bool,
     /// Longest a logs request waits for a worker to answer.
     pub logs_timeout: Duration,
     /// The object storage of project files (and of the archived logs of
@@ -43,4 +46,11 @@ pub struct AppState {
     pub event_streams: Arc<tokio::sync::Semaphore>,
     /// Longest one event stream stays open.
     pub event_stream_max: Duration,
+}
+
+impl AppState {
+    /// Whether a request waits: as it asked, or the server's default.
+    pub fn waits(&self, asked: Option<bool>) -> bool {
+        asked.unwrap_or(self.wait_by_default)
+    }
 }

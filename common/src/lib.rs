@@ -4,6 +4,8 @@
 //! - [`config`]: the loader every binary uses (`CONTAXY_*` variables and an
 //!   optional TOML file) and the settings they all share.
 //! - [`logs`]: deployment logs over the broker (request/reply).
+//! - [`image_config`]: an image's own configuration over the broker
+//!   (request/reply), for the API's suggestions.
 //! - [`message`]: the versioned action message carried by the broker.
 //! - [`topology`]: every exchange and queue, declared in one place.
 //! - [`telemetry`]: tracing subscriber and Prometheus recorder, set up once.
@@ -29,6 +31,7 @@ pub mod connections;
 pub mod dead_queue;
 pub mod domain;
 pub mod http_server;
+pub mod image_config;
 pub mod logs;
 pub mod message;
 pub mod metric_catalog;

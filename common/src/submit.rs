@@ -5,6 +5,10 @@
 //!    "deleting" mark, …), so neither exists without the other. A
 //!    [`ResourceWrite`] that refuses (a taken id, a slot already fired)
 //!    rolls both back.
+//!    A `deployment.delete` (but the TTL cleanup's, which keeps the record)
+//!    also marks its deployment as being deleted, whichever door it came
+//!    through: from then on the API's reads leave it out
+//!    (`store::deployments::mark_deleting`).
 //! 2. An action recorded before with the same id or idempotency key writes
 //!    nothing and answers [`Submitted::Repeat`] with the first action.
 //! 3. Publish the action, confirmed. If the broker is away the submission
@@ -15,8 +19,10 @@ use std::future::Future;
 
 use sqlx::{PgConnection, PgPool};
 
+use crate::domain::action::{Action, DeploymentAction};
 use crate::publisher::Publisher;
 use crate::store::actions::{self, ActionRecord, NewAction, Recorded};
+use crate::store::deployments;
 
 /// The resource row an action acts on, written inside the action's
 /// transaction; `E` is the caller's error type. `()` writes nothing (the
@@ -105,6 +111,9 @@ where
             Ok(Submitted::Repeat(existing))
         }
         Recorded::New(recorded) => {
+            if let Some(id) = hidden_by(&action.action) {
+                deployments::mark_deleting(&mut tx, &action.project_id, id).await?;
+            }
             let row = match resource.write(&mut tx).await {
                 Ok(row) => row,
                 Err(error) => {
@@ -118,6 +127,18 @@ where
                 row,
             })
         }
+    }
+}
+
+/// The deployment an action removes from clients' sight at once: a delete
+/// that does not keep the record.
+fn hidden_by(action: &Action) -> Option<&str> {
+    match action {
+        Action::Deployment {
+            deployment_id,
+            action: DeploymentAction::Delete(payload),
+        } if !payload.archive_logs => Some(deployment_id),
+        _ => None,
     }
 }
 

@@ -12,6 +12,7 @@
 //! {p}dead     (fanout) ──► {p}dead      (given-up messages, reason in headers)
 //! {p}events   (topic)  ── deployment.<project>.<status> ──► whoever listens
 //! {p}logs     (queue)  ◄── logs requests from the api (request/reply)
+//! {p}images   (queue)  ◄── image configuration requests from the api (request/reply)
 //! ```
 //!
 //! `{p}` is `CONTAXY_TOPOLOGY_PREFIX`, so installs and tests can share a
@@ -112,6 +113,12 @@ impl Topology {
         self.name("logs")
     }
 
+    /// The queue of image configuration requests (request/reply; any
+    /// worker answers).
+    pub fn image_config_queue(&self) -> String {
+        self.name("images")
+    }
+
     /// The work queue of a family.
     pub fn work_queue(&self, family: ActionFamily) -> String {
         self.name(family.as_str())
@@ -206,6 +213,13 @@ impl Topology {
         // their own (per-message TTL).
         channel
             .queue_declare(self.logs_queue().into(), queue, FieldTable::default())
+            .await?;
+        channel
+            .queue_declare(
+                self.image_config_queue().into(),
+                queue,
+                FieldTable::default(),
+            )
             .await?;
         for family in ActionFamily::ALL {
             let work = self.work_queue(family);

@@ -9,6 +9,10 @@ exit status is 0 when the script ran to its end (whatever the calls did);
 the Rust test (tests/tests/contaxy_client.rs) decides which calls must
 work. Settings come from the environment: CONTAXY_API_URL, CONTAXY_TOKEN
 (an admin token), CONTAXY_PROJECT (an existing project), CONTAXY_IMAGE.
+
+The API runs with CONTAXY_API_WAIT_BY_DEFAULT on, so its deployment
+changes finish before they answer, as contaxy's did: the script asserts
+each change's result right after the call, without polling.
 """
 
 import os
@@ -113,23 +117,46 @@ def system_info():
 
 def system_statistics():
     stats = system.get_system_statistics()
-    assert stats.project_count >= 1, stats
+    # The test's one project; nothing deployed yet.
+    assert stats.project_count == 1, stats
+    assert stats.service_count == 0 and stats.job_count == 0, stats
+
+
+IMAGE_NAME, IMAGE_TAG = IMAGE.rsplit(":", 1)
+
+
+def refused(image):
+    """The deploy of `image` is refused, naming the allow-list."""
+    try:
+        deployments.deploy_service(
+            PROJECT, ServiceInput(container_image=image, display_name="not-allowed")
+        )
+    except Exception as error:  # noqa: BLE001 -- the 400 is the point
+        assert getattr(error, "status_code", None) == 400, error
+        assert "allowed images" in str(getattr(error, "detail", "")) + str(error), error
+    else:
+        fail(f"deploy of {image} past the allow-list")
 
 
 def allowed_images_add():
     added = system.add_allowed_image(
-        AllowedImageInfo(image_name=IMAGE.split(":")[0], image_tags=["*"])
+        AllowedImageInfo(image_name=IMAGE_NAME, image_tags=[IMAGE_TAG])
     )
-    assert added.image_name == IMAGE.split(":")[0], added
+    assert added.image_name == IMAGE_NAME and added.image_tags == [IMAGE_TAG], added
+    # Once the list has an entry, other images and other tags are refused.
+    refused("docker.io/library/nginx:1.27")
+    refused(f"{IMAGE_NAME}:other")
 
 
 def allowed_images_list():
-    names = [i.image_name for i in system.list_allowed_images()]
-    assert IMAGE.split(":")[0] in names, names
+    listed = system.list_allowed_images()
+    assert [(i.image_name, i.image_tags) for i in listed] == [(IMAGE_NAME, [IMAGE_TAG])], listed
 
 
 def allowed_images_delete():
-    system.delete_allowed_image(IMAGE.split(":")[0])
+    system.delete_allowed_image(IMAGE_NAME)
+    # Empty again: every image is allowed.
+    assert system.list_allowed_images() == []
 
 
 call("SystemClient.is_healthy", lambda: system.is_healthy())
@@ -273,15 +300,14 @@ def deploy_service():
     )
     assert service.display_name == "client-web", service
     assert service.compute.max_memory == 100, service.compute
+    # Synchronous: the deploy answers once the service runs.
+    assert service.status == "running", service.status
     state["service"] = service.id
 
 
 def get_service():
-    def running():
-        service = deployments.get_service_metadata(PROJECT, state["service"])
-        return service if service.status == "running" else None
-
-    service = eventually("the service to run", running)
+    service = deployments.get_service_metadata(PROJECT, state["service"])
+    assert service.status == "running", service.status
     assert service.container_image == IMAGE and service.endpoints == ["8080"], service
 
 
@@ -295,6 +321,9 @@ def update_service():
         PROJECT, state["service"], ServiceUpdate(description="updated")
     )
     assert service.description == "updated", service
+    # Synchronous: answered once the service runs from its new input.
+    assert service.status == "running", service.status
+    assert deployments.get_service_metadata(PROJECT, state["service"]).description == "updated"
 
 
 def service_logs():
@@ -314,24 +343,52 @@ def service_logs_since():
 
 def service_actions():
     ids = [a.action_id for a in deployments.list_service_actions(PROJECT, state["service"])]
-    assert "restart" in ids and "stop" in ids, ids
+    assert ids == ["stop", "restart", "access-8080"], ids
 
 
 def execute_service_action():
-    deployments.execute_service_action(PROJECT, state["service"], "restart")
+    # Each answers once done, as contaxy's: the status right after says so.
+    service = state["service"]
+    deployments.execute_service_action(PROJECT, service, "stop")
+    assert deployments.get_service_metadata(PROJECT, service).status == "stopped"
+    ids = [a.action_id for a in deployments.list_service_actions(PROJECT, service)]
+    assert ids == ["start"], ids
+    deployments.execute_service_action(PROJECT, service, "start")
+    assert deployments.get_service_metadata(PROJECT, service).status == "running"
+    deployments.execute_service_action(PROJECT, service, "restart")
+    assert deployments.get_service_metadata(PROJECT, service).status == "running"
+
+
+def update_service_access():
+    # No idle_timeout: reads do not count as accesses; the call does.
+    assert deployments.get_service_metadata(PROJECT, state["service"]).last_access_time is None
+    deployments.update_service_access(PROJECT, state["service"])
+    accessed = deployments.get_service_metadata(PROJECT, state["service"]).last_access_time
+    assert accessed and accessed > datetime.now(timezone.utc) - timedelta(minutes=1), accessed
 
 
 def delete_service():
     deployments.delete_service(PROJECT, state["service"], delete_volumes=False)
-    eventually(
-        "the service to be gone",
-        lambda: state["service"] not in [s.id for s in deployments.list_services(PROJECT)],
+    # Gone at once, from the list and from reads.
+    assert state["service"] not in [s.id for s in deployments.list_services(PROJECT)]
+    try:
+        deployments.get_service_metadata(PROJECT, state["service"])
+    except Exception as error:  # noqa: BLE001 -- the 404 is the point
+        assert getattr(error, "status_code", None) == 404, error
+    else:
+        fail("service after its deletion")
+    # The same name again: a new service under the same id.
+    again = deployments.deploy_service(
+        PROJECT,
+        ServiceInput(container_image=IMAGE, display_name="client-web", command=["sh", "-c", IDLE]),
     )
+    assert again.id == state["service"] and again.status == "running", again
+    assert again.endpoints == [], again
 
 
 def delete_services():
     deployments.delete_services(PROJECT)
-    eventually("no services", lambda: deployments.list_services(PROJECT) == [])
+    assert deployments.list_services(PROJECT) == []
 
 
 call("DeploymentClient.deploy_service", deploy_service)
@@ -343,10 +400,7 @@ if "service" in state:
     call("DeploymentClient.list_service_actions", service_actions)
     call("DeploymentClient.update_service", update_service)
     call("DeploymentClient.execute_service_action", execute_service_action)
-    call(
-        "DeploymentClient.update_service_access",
-        lambda: deployments.update_service_access(PROJECT, state["service"]),
-    )
+    call("DeploymentClient.update_service_access", update_service_access)
     call("DeploymentClient.delete_service", delete_service)
 def deploy_service_actions():
     actions = deployments.list_deploy_service_actions(
@@ -356,10 +410,15 @@ def deploy_service_actions():
 
 
 call("DeploymentClient.list_deploy_service_actions", deploy_service_actions)
-call(
-    "DeploymentClient.suggest_service_config",
-    lambda: deployments.suggest_service_config(PROJECT, IMAGE),
-)
+def suggest_service_config():
+    # Read from the image by a worker: the test image sets only PATH and CMD.
+    suggested = deployments.suggest_service_config(PROJECT, IMAGE)
+    assert suggested.container_image == IMAGE, suggested
+    assert suggested.display_name == "busybox", suggested
+    assert suggested.parameters == {} and suggested.endpoints == [], suggested
+
+
+call("DeploymentClient.suggest_service_config", suggest_service_config)
 call("DeploymentClient.delete_services", delete_services)
 
 # --- DeploymentClient: jobs ------------------------------------------------
@@ -376,6 +435,8 @@ def deploy_job():
         ),
     )
     assert job.display_name == "client-job", job
+    # Synchronous: answered once the job started (or already ended).
+    assert job.status in ("running", "succeeded"), job.status
     state["job"] = job.id
 
 
@@ -400,10 +461,7 @@ def job_logs():
 
 def delete_job():
     deployments.delete_job(PROJECT, state["job"])
-    eventually(
-        "the job to be gone",
-        lambda: state["job"] not in [j.id for j in deployments.list_jobs(PROJECT)],
-    )
+    assert state["job"] not in [j.id for j in deployments.list_jobs(PROJECT)]
 
 
 def delete_jobs():
@@ -411,8 +469,13 @@ def delete_jobs():
         PROJECT, JobInput(container_image=IMAGE, command=["true"], display_name="old-job")
     )
     now = datetime.now(timezone.utc)
-    deployments.delete_jobs(PROJECT, date_from=now - timedelta(days=1), date_to=now + timedelta(days=1))
-    eventually("no jobs", lambda: deployments.list_jobs(PROJECT) == [])
+    # Calendar days, both ends included (contaxy's): tomorrow keeps it.
+    tomorrow = now + timedelta(days=1)
+    deployments.delete_jobs(PROJECT, date_from=tomorrow, date_to=tomorrow)
+    assert [j.display_name for j in deployments.list_jobs(PROJECT)] == ["old-job"]
+    # Today to today takes it, whatever the time of day.
+    deployments.delete_jobs(PROJECT, date_from=now, date_to=now)
+    assert deployments.list_jobs(PROJECT) == []
 
 
 call("DeploymentClient.deploy_job", deploy_job)
@@ -431,10 +494,12 @@ def deploy_job_actions():
 
 
 call("DeploymentClient.list_deploy_job_actions", deploy_job_actions)
-call(
-    "DeploymentClient.suggest_job_config",
-    lambda: deployments.suggest_job_config(PROJECT, IMAGE),
-)
+def suggest_job_config():
+    suggested = deployments.suggest_job_config(PROJECT, IMAGE)
+    assert suggested.container_image == IMAGE and suggested.display_name == "busybox", suggested
+
+
+call("DeploymentClient.suggest_job_config", suggest_job_config)
 call("DeploymentClient.delete_jobs", delete_jobs)
 
 # --- FileClient ------------------------------------------------------------

@@ -180,7 +180,7 @@ impl TestBroker {
     pub async fn delete_topology(&self) -> lapin::Result<()> {
         let channel = self.channel().await;
         let t = &self.topology;
-        let mut queues = vec![t.dead_queue(), t.logs_queue()];
+        let mut queues = vec![t.dead_queue(), t.logs_queue(), t.image_config_queue()];
         for family in ActionFamily::ALL {
             queues.push(t.work_queue(family));
             queues.extend(RETRY_DELAYS.iter().map(|d| t.delay_queue(family, *d)));

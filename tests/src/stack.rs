@@ -41,6 +41,8 @@ pub struct StackOptions {
     /// Per-tenant limits for the API and the workers (the defaults if
     /// `None`).
     pub quotas: Option<Quotas>,
+    /// The API's `CONTAXY_API_WAIT_BY_DEFAULT`.
+    pub api_wait_by_default: bool,
 }
 
 impl Default for StackOptions {
@@ -51,6 +53,7 @@ impl Default for StackOptions {
             scheduler: None,
             api_amqp_url: None,
             quotas: None,
+            api_wait_by_default: false,
         }
     }
 }
@@ -100,7 +103,9 @@ impl Stack {
             namespace: common.namespace.clone(),
             topology: Topology::new(&common.topology_prefix),
         };
-        let api = TestApi::spawn_on(db, api_common, |settings| {
+        let wait_by_default = options.api_wait_by_default;
+        let api = TestApi::spawn_on(db, api_common, move |settings| {
+            settings.api_wait_by_default = wait_by_default;
             // A worker answers logs requests here; give it time.
             settings.api_logs_timeout_ms = 10_000;
             settings.api_rate_limit_per_second = 0;

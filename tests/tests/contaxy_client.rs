@@ -4,7 +4,8 @@
 //! asserts its result; this test runs it and holds it to the table of
 //! docs/compatibility.md: a call marked `works` works, every other call
 //! fails, and the table names every call the script makes, so the page
-//! stays true.
+//! stays true. The API runs with `CONTAXY_API_WAIT_BY_DEFAULT` on, as an
+//! installation serving contaxy's clients would.
 //!
 //! The client lives in the virtualenv `scripts/provision.sh client` makes
 //! (`$CONTAXY_DEV_HOME/contaxy-client-venv`); `CONTAXY_CLIENT_PYTHON`
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use contaxy_tests::IMAGE;
-use contaxy_tests::stack::{PROJECT, Stack};
+use contaxy_tests::stack::{PROJECT, Stack, StackOptions};
 
 /// The client version the claim is proven against (and provisioning
 /// installs).
@@ -54,7 +55,13 @@ fn python() -> PathBuf {
 
 #[tokio::test]
 async fn contaxy_clients_calls_work_unchanged() {
-    let stack = Stack::start().await;
+    // contaxy's server finished each change before it answered; its
+    // clients expect that, which CONTAXY_API_WAIT_BY_DEFAULT gives them.
+    let stack = Stack::start_with(StackOptions {
+        api_wait_by_default: true,
+        ..StackOptions::default()
+    })
+    .await;
     let python = python();
     let version = Command::new(&python)
         .args([

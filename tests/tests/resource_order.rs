@@ -2,7 +2,9 @@
 //! order they were accepted: a deploy that arrives after its delete makes
 //! nothing, a project's deletion racing deploys from the broker always
 //! completes, and a volume kept by a delete goes with its project, so a
-//! project that reuses the id starts empty.
+//! project that reuses the id starts empty. A delete hides its deployment
+//! at once, and a re-deploy of its name runs after it; `wait` answers once
+//! a change is done.
 
 use contaxy_common::store::actions;
 use contaxy_tests::spawn::closed_port_addr;
@@ -245,4 +247,140 @@ async fn a_kept_volume_serves_its_namesake_goes_with_its_project_and_never_reach
     let reborn = deploy_marking(&stack, &pool, project).await;
     assert_eq!(reborn, id);
     assert_eq!(mark_seen(&stack, project, &id).await, "found-nothing");
+}
+
+#[tokio::test]
+async fn a_delete_hides_its_deployment_at_once_and_a_redeploy_of_its_name_runs_after_it() {
+    // The API cannot publish: the test publishes the re-deploy before the
+    // delete it follows.
+    let stack = Stack::start_with(StackOptions {
+        api_amqp_url: Some(format!("amqp://guest:guest@{}/%2f", closed_port_addr())),
+        ..StackOptions::default()
+    })
+    .await;
+    let pool = stack.api.db.migrated_pool(2).await;
+    let first = stack
+        .submit("services", &job("again web", "echo first; sleep 3600"))
+        .await;
+    let id = str_of(&first, "id").to_owned();
+    publish_recorded(&stack, &pool, str_of(&first, "action_id")).await;
+    stack.wait_status("services", &id, "running").await;
+    let old_containers = stack.containers(Some(&id)).await;
+    assert_eq!(old_containers.len(), 1);
+
+    let deleted = stack
+        .call(
+            Method::DELETE,
+            &format!("/projects/{PROJECT}/services/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 202, "{:?}", deleted.body);
+    let delete = str_of(&deleted.body, "action_id").to_owned();
+    // Nothing has run yet, and the service is gone for clients.
+    assert_eq!(stack.deployment("services", &id).await.status, 404);
+    let listed = stack
+        .call(Method::GET, &format!("/projects/{PROJECT}/services"), None)
+        .await;
+    assert_eq!(listed.body, json!([]), "{:?}", listed.body);
+
+    // The same name again: the same id, a new deployment.
+    let second = stack
+        .submit("services", &job("again web", "echo second; sleep 3600"))
+        .await;
+    assert_eq!(str_of(&second, "id"), id);
+    assert_eq!(second["status"], "pending", "{second}");
+    let redeploy = str_of(&second, "action_id").to_owned();
+    let shown = stack.deployment("services", &id).await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.body["args"][0], "echo second; sleep 3600");
+
+    // Published out of order: the re-deploy waits for the older delete.
+    publish_recorded(&stack, &pool, &redeploy).await;
+    publish_recorded(&stack, &pool, &delete).await;
+    let deleted = stack.wait_action(&delete, "succeeded").await;
+    let redeployed = stack.wait_action(&redeploy, "succeeded").await;
+    let at = |action: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(str_of(action, field)).expect("a timestamp")
+    };
+    assert!(
+        at(&redeployed, "started_at") >= at(&deleted, "finished_at"),
+        "the re-deploy ran after the delete: {redeployed} {deleted}"
+    );
+    let running = stack.wait_status("services", &id, "running").await;
+    assert_eq!(running["args"][0], "echo second; sleep 3600");
+    let containers = stack.containers(Some(&id)).await;
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert_ne!(containers, old_containers, "the old container was removed");
+}
+
+#[tokio::test]
+async fn every_change_with_wait_answers_once_it_is_done() {
+    let stack = Stack::start().await;
+    let answer = stack
+        .call(
+            Method::POST,
+            &format!("/projects/{PROJECT}/services?wait=true"),
+            Some(&job("waited web", IDLE)),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["status"], "running", "{:?}", answer.body);
+    let id = str_of(&answer.body, "id").to_owned();
+    let path = format!("/projects/{PROJECT}/services/{id}");
+
+    for (action, status) in [
+        ("stop", "stopped"),
+        ("start", "running"),
+        ("restart", "running"),
+    ] {
+        let done = stack
+            .call(
+                Method::POST,
+                &format!("{path}/actions/{action}?wait=True"),
+                None,
+            )
+            .await;
+        assert_eq!(done.status, 200, "{action}: {:?}", done.body);
+        assert_eq!(
+            done.body["status"], "succeeded",
+            "{action}: {:?}",
+            done.body
+        );
+        let now = stack.deployment("services", &id).await;
+        assert_eq!(now.body["status"], status, "right after {action}");
+    }
+
+    let patched = stack
+        .call(
+            Method::PATCH,
+            &format!("{path}?wait=1"),
+            Some(&json!({"description": "waited for"})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    assert_eq!(patched.body["status"], "running", "{:?}", patched.body);
+    assert_eq!(patched.body["description"], "waited for");
+
+    // Without `wait` (the default is off): 202 at once.
+    let stopped = stack
+        .call(Method::POST, &format!("{path}/actions/stop"), None)
+        .await;
+    assert_eq!(stopped.status, 202, "{:?}", stopped.body);
+    assert!(stopped.body.get("status").is_none(), "{:?}", stopped.body);
+    stack
+        .wait_action(str_of(&stopped.body, "action_id"), "succeeded")
+        .await;
+
+    let deleted = stack
+        .call(Method::DELETE, &format!("{path}?wait=true"), None)
+        .await;
+    assert_eq!(deleted.status, 200, "{:?}", deleted.body);
+    assert!(stack.containers(Some(&id)).await.is_empty());
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deployments WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&stack.api.db.migrated_pool(1).await)
+        .await
+        .expect("a count");
+    assert_eq!(rows, 0, "the row is gone once the delete is done");
 }

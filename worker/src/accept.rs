@@ -8,7 +8,9 @@
 //!   deletion starting meanwhile waits and then finds the new row; a deploy
 //!   that runs later and finds no row was overtaken by a delete, and does
 //!   nothing;
-//! - a new deployment must fit in the project's limits (`store::quotas`);
+//! - a new deployment must fit in the project's limits (`store::quotas`),
+//!   and its image must be allowed by the image allow-list
+//!   (`store::allowed_images`);
 //! - `deployment.start|stop|restart` need a recorded deployment.
 //!
 //! A refusal keeps the action's row (it is failed with the reason, and the
@@ -16,6 +18,7 @@
 
 use contaxy_common::domain::action::{Action, DeploymentAction};
 use contaxy_common::message::ActionMessage;
+use contaxy_common::store::allowed_images;
 use contaxy_common::store::deployments::{self, NewDeployment};
 use contaxy_common::store::projects;
 use contaxy_common::store::quotas::{self, QuotaError, Quotas};
@@ -52,12 +55,19 @@ impl ResourceWrite<sqlx::Error> for BrokerResource<'_> {
                         "project {project} does not exist or is being deleted"
                     )));
                 }
-                if deployments::find(&mut *conn, project, id).await?.is_some() {
-                    // A deploy of a recorded deployment runs what is recorded.
+                let recorded = deployments::find(&mut *conn, project, id).await?;
+                if recorded.is_some_and(|r| r.deleting_since.is_none()) {
+                    // A deploy of a recorded deployment runs what is recorded
+                    // (one being deleted is taken back by the insert below).
                     return Ok(Ok(()));
                 }
                 if let Err(errors) = payload.input.validate(payload.deployment_type) {
                     return Ok(Err(errors.to_string()));
+                }
+                if let Err(refused) =
+                    allowed_images::check(conn, &payload.input.container_image).await?
+                {
+                    return Ok(Err(format!("refused: {refused}")));
                 }
                 match quotas::check_new_deployment(conn, self.quotas, project).await {
                     Ok(()) => {}
@@ -80,7 +90,8 @@ impl ResourceWrite<sqlx::Error> for BrokerResource<'_> {
             }
             DeploymentAction::Stop => {
                 Ok(match deployments::find(&mut *conn, project, id).await? {
-                    Some(_) => Ok(()),
+                    Some(r) if r.deleting_since.is_none() => Ok(()),
+                    Some(_) => Err(format!("deployment {id} is being deleted")),
                     None => Err(format!("project {project} has no deployment {id}")),
                 })
             }

@@ -21,6 +21,7 @@
 //! - [`status`]: deployment status from the runtime's own events, plus a
 //!   periodic reconcile.
 //! - [`logs`]: answers the API's logs requests.
+//! - [`image_config`]: answers the API's image configuration requests.
 //! - [`runtime`]: the container runtime the worker drives: the `Runtime`
 //!   trait, the backend chosen by configuration (`runtime::RuntimeConfig`,
 //!   `runtime::build`) and the Docker backend (design notes in
@@ -37,6 +38,7 @@ pub mod context;
 pub mod dispatch;
 pub mod drain;
 pub mod error;
+pub mod image_config;
 pub mod logs;
 pub mod network_sweep;
 pub mod orphan_sweep;

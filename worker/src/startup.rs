@@ -15,6 +15,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::config::WorkerConfig;
 use crate::consumer::{Consumer, ConsumerSettings};
 use crate::context::{ActionContext, DeploymentSettings, NetworkSettings};
+use crate::image_config::ImageConfigResponder;
 use crate::logs::{LogsLimits, LogsResponder};
 use crate::network_sweep::NetworkSweeper;
 use crate::orphan_sweep::OrphanSweeper;
@@ -183,6 +184,12 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         publisher: Arc::clone(&publisher),
         reconcile_every,
     };
+    let images = ImageConfigResponder {
+        broker: connections.broker.clone(),
+        topology: topology.clone(),
+        runtime: Arc::clone(&runtime),
+        publisher: Arc::clone(&publisher),
+    };
     let logs = LogsResponder {
         broker: connections.broker.clone(),
         topology,
@@ -201,6 +208,7 @@ async fn run_work(connections: Connections, config: WorkerConfig, shutdown: Canc
         watcher.run(shutdown.clone()),
         sweeper.run(shutdown.clone()),
         orphans.run(shutdown.clone()),
+        images.run(shutdown.clone()),
         logs.run(shutdown),
     );
 }

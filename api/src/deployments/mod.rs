@@ -197,25 +197,24 @@ pub async fn act_on(
     Ok(submitted.action().clone())
 }
 
-/// Deletes each of `records`, with its volume; the action ids in order.
+/// Deletes each of `records`, with its volume; the actions in order.
 pub async fn delete_all(
     state: &AppState,
     who: Requester<'_>,
     records: &[DeploymentRecord],
-) -> Result<Vec<Uuid>, ApiError> {
+) -> Result<Vec<ActionRecord>, ApiError> {
     let mut action_ids = Vec::with_capacity(records.len());
     for record in records {
         let delete = DeploymentAction::Delete(DeletePayload {
             delete_volumes: true,
             ..DeletePayload::default()
         });
-        let action = act_on(state, who, record, delete).await?;
-        action_ids.push(action.id);
+        action_ids.push(act_on(state, who, record, delete).await?);
     }
     Ok(action_ids)
 }
 
-/// One deployment, or 404. Finding a service notes the access: what its
+/// One deployment, or 404 (also once its delete was accepted). Finding a service notes the access: what its
 /// `idle_timeout` counts from (at most one write a second per service).
 pub async fn find(
     state: &AppState,
@@ -223,7 +222,7 @@ pub async fn find(
     kind: DeploymentType,
     id: &str,
 ) -> Result<DeploymentRecord, ApiError> {
-    let record = deployments::get(&state.db, project.as_str(), kind, id)
+    let record = deployments::get_visible(&state.db, project.as_str(), kind, id)
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!(

@@ -3,6 +3,8 @@
 
 use contaxy_common::domain::ProjectId;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentType};
+use contaxy_common::domain::validation::FieldErrors;
+use contaxy_common::store::allowed_images;
 use contaxy_common::store::deployments::{self, DeploymentRecord, NewDeployment};
 use contaxy_common::store::projects;
 use contaxy_common::store::quotas::{self, Quotas};
@@ -13,7 +15,8 @@ use crate::error::ApiError;
 
 /// A new deployment's row, for its `deployment.deploy`. Refused (409) when
 /// a deployment with the same id exists, or when the project has no room
-/// for one more (its quotas).
+/// for one more (its quotas); 400 naming `container_image` when the image
+/// allow-list does not allow its image.
 #[derive(Debug)]
 pub struct Insert<'a> {
     /// The chosen id.
@@ -40,6 +43,7 @@ impl ResourceWrite<ApiError> for Insert<'_> {
                 self.project
             )));
         }
+        check_image(conn, self.input).await?;
         quotas::check_new_deployment(conn, self.quotas, self.project.as_str()).await?;
         let new = NewDeployment {
             id: self.id,
@@ -89,7 +93,8 @@ impl ResourceWrite<ApiError> for StartRoom<'_> {
 }
 
 /// A changed input (PATCH), for the `deployment.restart` that recreates the
-/// container from it. Refused (404) when the deployment is gone.
+/// container from it. Refused (404) when the deployment is gone; 400 when
+/// the image allow-list does not allow its image.
 #[derive(Debug)]
 pub struct UpdateInput<'a> {
     /// The deployment.
@@ -108,6 +113,7 @@ impl ResourceWrite<ApiError> for UpdateInput<'_> {
     type Row = DeploymentRecord;
 
     async fn write(self, conn: &mut PgConnection) -> Result<DeploymentRecord, ApiError> {
+        check_image(conn, self.input).await?;
         deployments::update_input(
             conn,
             self.project.as_str(),
@@ -119,5 +125,18 @@ impl ResourceWrite<ApiError> for UpdateInput<'_> {
         .ok_or_else(|| {
             ApiError::NotFound(format!("The {} `{}` was not found.", self.kind, self.id))
         })
+    }
+}
+
+/// The image allow-list's check, in the deploy's transaction: 400 naming
+/// `container_image` and the rule.
+async fn check_image(conn: &mut PgConnection, input: &DeploymentInput) -> Result<(), ApiError> {
+    match allowed_images::check(conn, &input.container_image).await? {
+        Ok(()) => Ok(()),
+        Err(refused) => {
+            let mut errors = FieldErrors::default();
+            errors.push("container_image", &refused.to_string());
+            Err(errors.into())
+        }
     }
 }

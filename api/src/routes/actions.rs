@@ -21,6 +21,13 @@ use crate::state::AppState;
 pub struct ActionAccepted {
     /// Follow it at `GET /projects/{project_id}/actions/{action_id}`.
     pub action_id: Uuid,
+    /// Where it stands, when the request waited for it (`wait`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schema::action_status)]
+    pub status: Option<ActionStatus>,
+    /// Why it failed, when the request waited and it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl ActionAccepted {
@@ -30,6 +37,36 @@ impl ActionAccepted {
             StatusCode::ACCEPTED,
             Json(Self {
                 action_id: action.id,
+                status: None,
+                last_error: None,
+            }),
+        )
+    }
+
+    /// The answer of a mutation that may wait: without `wait`, 202 at once
+    /// ([`Self::of`]); with it, 200 once the change is done (with how the
+    /// action ended), or 202 when the API's wait timeout ran out first.
+    pub async fn answer(
+        state: &AppState,
+        action: ActionRecord,
+        wait: bool,
+    ) -> (StatusCode, Json<Self>) {
+        if !wait {
+            return Self::of(&action);
+        }
+        let waited = crate::actions::wait_until_done(state, action).await;
+        let code = if waited.done {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        };
+        let action = waited.action;
+        (
+            code,
+            Json(Self {
+                action_id: action.id,
+                status: Some(action.status),
+                last_error: action.last_error,
             }),
         )
     }
@@ -40,6 +77,33 @@ impl ActionAccepted {
 pub struct ActionsAccepted {
     /// One per deployment.
     pub action_ids: Vec<Uuid>,
+}
+
+impl ActionsAccepted {
+    /// 202 at once; with `wait`, 200 once every action is done, or 202
+    /// when the API's wait timeout (one for all) ran out first.
+    pub async fn answer(
+        state: &AppState,
+        actions: Vec<ActionRecord>,
+        wait: bool,
+    ) -> (StatusCode, Json<Self>) {
+        let action_ids = actions.iter().map(|a| a.id).collect();
+        let mut done = true;
+        if wait {
+            let deadline = tokio::time::Instant::now() + state.wait_timeout;
+            for action in actions {
+                done &= crate::actions::wait_until_done_by(state, action, deadline)
+                    .await
+                    .done;
+            }
+        }
+        let code = if wait && done {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        };
+        (code, Json(Self { action_ids }))
+    }
 }
 
 /// An action as recorded.

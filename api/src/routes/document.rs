@@ -17,6 +17,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::deployments::input::ComputeInput;
+use super::deployments::offers::JobActionId;
 use super::deployments::services::ServiceActionId;
 use super::schema::{
     AccessLevelName, DeploymentIdText, IdempotencyKeyText, PermissionText, ProjectIdText,
@@ -30,7 +31,8 @@ use crate::error::{ErrorBody, PROBLEM_JSON};
     // Schemas only parameters (or a `schema_with`) name: utoipa collects
     // the others by itself. A test checks that every reference resolves.
     components(schemas(ErrorBody, ProjectIdText, UserIdText, DeploymentIdText, PermissionText,
-        SubjectText, IdempotencyKeyText, AccessLevelName, ServiceActionId, ComputeInput)),
+        SubjectText, IdempotencyKeyText, AccessLevelName, ServiceActionId, JobActionId,
+        ComputeInput)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -52,13 +54,19 @@ impl Modify for BearerAuth {
 /// (it cannot match a verb after a parameter), documented as contaxy names
 /// them.
 #[derive(OpenApi)]
-#[openapi(paths(super::deployments::jobs::cancel_job))]
+#[openapi(paths(
+    super::deployments::jobs::cancel_job,
+    super::deployments::services::update_service_access
+))]
 struct VerbRoutes;
 
 /// Paths documented with a `:verb` after a parameter, and served by their
 /// base path's handler.
 #[cfg(test)]
-pub(super) const VERB_PATHS: &[&str] = &[super::deployments::jobs::CANCEL_PATH];
+pub(super) const VERB_PATHS: &[&str] = &[
+    super::deployments::jobs::CANCEL_PATH,
+    super::deployments::services::UPDATE_ACCESS_PATH,
+];
 
 /// Adds the verb routes' operations to the document.
 pub(super) fn add_verb_routes(doc: &mut OpenApiDoc) {

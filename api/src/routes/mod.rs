@@ -21,6 +21,7 @@
 //! long transfer that makes progress is never cut.
 
 pub mod actions;
+pub mod allowed_images;
 pub mod dead_letters;
 pub mod deployments;
 mod document;
@@ -34,7 +35,7 @@ pub mod schema;
 pub mod system;
 pub mod tokens;
 
-use deployments::{jobs, offers, services};
+use deployments::{jobs, offers, services, suggest};
 
 use std::sync::Arc;
 
@@ -98,6 +99,10 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(services::service_logs))
         .routes(routes!(services::list_service_actions))
         .routes(routes!(services::run_service_action))
+        .route(
+            "/projects/{project_id}/services/{service_id}",
+            axum::routing::post(services::service_verb),
+        )
         .routes(routes!(
             jobs::list_jobs,
             jobs::create_job,
@@ -110,8 +115,11 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         )
         .routes(routes!(jobs::job_logs))
         .routes(routes!(offers::list_job_actions))
+        .routes(routes!(offers::run_job_action))
         .routes(routes!(offers::list_deploy_service_actions))
         .routes(routes!(offers::list_deploy_job_actions))
+        .routes(routes!(suggest::suggest_service_config))
+        .routes(routes!(suggest::suggest_job_config))
         .routes(routes!(
             schedules::list_schedules,
             schedules::create_schedule
@@ -128,6 +136,12 @@ fn bounded_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(system::info))
         .routes(routes!(dead_letters::list_dead_letters))
         .routes(routes!(dead_letters::dead_letter_verb))
+        .routes(routes!(system::statistics))
+        .routes(routes!(
+            allowed_images::list_allowed_images,
+            allowed_images::add_allowed_image,
+            allowed_images::delete_allowed_image
+        ))
 }
 
 /// The OpenAPI document of the API.
@@ -254,6 +268,21 @@ mod tests {
         let text = doc.to_string();
         for (path, item) in doc["paths"].as_object().expect("paths") {
             for (method, operation) in item.as_object().expect("operation") {
+                // Every segment of the template is declared (a second
+                // `params(...)` on a handler replaces the first).
+                for segment in path.split('/').flat_map(|part| part.split(':')) {
+                    if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'))
+                    {
+                        assert!(
+                            operation["parameters"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|p| p["in"] == "path" && p["name"] == name),
+                            "{method} {path}: path parameter {name} is not declared"
+                        );
+                    }
+                }
                 for parameter in operation["parameters"].as_array().into_iter().flatten() {
                     let name = parameter["name"].as_str().expect("name");
                     if parameter["in"] == "path" {
@@ -299,6 +328,7 @@ mod tests {
             broker,
             namespace: "t".to_owned(),
             wait_timeout: Duration::from_secs(1),
+            wait_by_default: false,
             logs_timeout: Duration::from_secs(1),
             storage: contaxy_common::storage::ObjectStore::new(
                 &contaxy_common::config::CommonConfig::default(),

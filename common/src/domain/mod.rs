@@ -10,6 +10,7 @@
 //!   derivation.
 //! - [`action`]: [`action::Action`], the typed action, its kinds and
 //!   families, statuses and error classes.
+//! - [`allowed_image`]: the image allow-list's entries and their rule.
 //! - [`capacity`]: [`HostCapacity`], what a runtime host offers one
 //!   deployment.
 //! - [`deployment`]: services and jobs: contaxy's input and its validation.
@@ -24,6 +25,7 @@
 
 pub mod access;
 pub mod action;
+pub mod allowed_image;
 pub mod capacity;
 pub mod deployment;
 pub mod file;

@@ -47,6 +47,8 @@ pub struct DeploymentRecord {
     pub archived_at: Option<DateTime<Utc>>,
     /// When it was last reached through the API.
     pub last_access_at: Option<DateTime<Utc>>,
+    /// When its delete was accepted: the API no longer shows it.
+    pub deleting_since: Option<DateTime<Utc>>,
 }
 
 /// A deployment to record.
@@ -64,7 +66,15 @@ pub struct NewDeployment<'a> {
     pub created_by: Option<&'a str>,
 }
 
-/// Records a deployment; `None` when one with the same id exists.
+/// Records a deployment; `None` when one with the same id exists and is
+/// not being deleted.
+///
+/// A row of the same project whose delete was accepted (`deleting_since`
+/// set: reads no longer see it) is taken back: it becomes the new
+/// deployment, recorded anew, and the mark is cleared, so the delete's
+/// worker removes the old container but leaves the row (see
+/// [`mark_terminating`], [`delete_if_deleting`]). The deploy, accepted
+/// after the delete, runs after it (the claim's order on one resource).
 pub async fn insert(
     conn: &mut PgConnection,
     new: &NewDeployment<'_>,
@@ -72,7 +82,14 @@ pub async fn insert(
     sqlx::query_as(
         "INSERT INTO deployments (id, project_id, deployment_type, display_name, spec, created_by, updated_by)
          VALUES ($1, $2, $3, $4, $5, $6, $6)
-         ON CONFLICT (id) DO NOTHING
+         ON CONFLICT (id) DO UPDATE
+         SET deployment_type = EXCLUDED.deployment_type, display_name = EXCLUDED.display_name,
+             spec = EXCLUDED.spec, created_by = EXCLUDED.created_by, updated_by = EXCLUDED.updated_by,
+             status = 'pending', exit_code = NULL, status_detail = NULL,
+             created_at = now(), updated_at = now(), started_at = NULL, stopped_at = NULL,
+             deadline_at = NULL, archived_at = NULL, last_access_at = NULL, deleting_since = NULL
+         WHERE deployments.deleting_since IS NOT NULL
+           AND deployments.project_id = EXCLUDED.project_id
          RETURNING *",
     )
     .bind(new.id)
@@ -85,7 +102,96 @@ pub async fn insert(
     .await
 }
 
-/// One deployment of a project.
+/// One deployment of a project, unless its delete was accepted (what the
+/// API reads: a deployment is gone for clients from its delete on).
+pub async fn get_visible<'e>(
+    executor: impl PgExecutor<'e>,
+    project_id: &str,
+    deployment_type: DeploymentType,
+    id: &str,
+) -> sqlx::Result<Option<DeploymentRecord>> {
+    sqlx::query_as(
+        "SELECT * FROM deployments
+         WHERE project_id = $1 AND deployment_type = $2 AND id = $3 AND deleting_since IS NULL",
+    )
+    .bind(project_id)
+    .bind(deployment_type.as_str())
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}
+
+/// A project's deployments of one type whose delete was not accepted,
+/// oldest first (what the API lists).
+pub async fn list_visible(
+    pool: &PgPool,
+    project_id: &str,
+    deployment_type: DeploymentType,
+) -> sqlx::Result<Vec<DeploymentRecord>> {
+    sqlx::query_as(
+        "SELECT * FROM deployments
+         WHERE project_id = $1 AND deployment_type = $2 AND deleting_since IS NULL
+         ORDER BY created_at, id",
+    )
+    .bind(project_id)
+    .bind(deployment_type.as_str())
+    .fetch_all(pool)
+    .await
+}
+
+/// Marks a deployment as being deleted, in the transaction that accepts
+/// its delete: from then on the API's reads leave it out.
+pub async fn mark_deleting(
+    conn: &mut PgConnection,
+    project_id: &str,
+    id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deployments SET deleting_since = COALESCE(deleting_since, now())
+         WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project_id)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets `terminating` on a deployment still marked as being deleted;
+/// `Some(before)` when it changed the row. A row taken back by a later
+/// deploy is left alone.
+pub async fn mark_terminating(
+    pool: &PgPool,
+    project_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<DeploymentStatus>> {
+    sqlx::query_scalar(
+        "UPDATE deployments d SET status = 'terminating', status_detail = NULL, updated_at = now()
+         FROM (SELECT project_id, id, status FROM deployments
+               WHERE project_id = $1 AND id = $2 AND deleting_since IS NOT NULL FOR UPDATE) before
+         WHERE d.project_id = before.project_id AND d.id = before.id
+         RETURNING before.status",
+    )
+    .bind(project_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Removes a deployment's row once its container is gone, if it is still
+/// marked as being deleted (a deploy accepted since took the row back).
+pub async fn delete_if_deleting(pool: &PgPool, project_id: &str, id: &str) -> sqlx::Result<bool> {
+    let deleted = sqlx::query(
+        "DELETE FROM deployments WHERE project_id = $1 AND id = $2 AND deleting_since IS NOT NULL",
+    )
+    .bind(project_id)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(deleted.rows_affected() == 1)
+}
+
+/// One deployment of a project, whether or not it is being deleted.
 pub async fn get<'e>(
     executor: impl PgExecutor<'e>,
     project_id: &str,
@@ -130,18 +236,19 @@ pub async fn list(
     .await
 }
 
-/// A project's jobs created within `[from, to)`.
+/// A project's jobs not being deleted, created on the calendar days
+/// `from` to `to`, both included (UTC dates, as contaxy compares them).
 pub async fn jobs_created_between(
     pool: &PgPool,
     project_id: &str,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
 ) -> sqlx::Result<Vec<DeploymentRecord>> {
     sqlx::query_as(
         "SELECT * FROM deployments
-         WHERE project_id = $1 AND deployment_type = 'job'
-           AND ($2::timestamptz IS NULL OR created_at >= $2)
-           AND ($3::timestamptz IS NULL OR created_at < $3)
+         WHERE project_id = $1 AND deployment_type = 'job' AND deleting_since IS NULL
+           AND ($2::date IS NULL OR (created_at AT TIME ZONE 'UTC')::date >= $2)
+           AND ($3::date IS NULL OR (created_at AT TIME ZONE 'UTC')::date <= $3)
          ORDER BY created_at, id",
     )
     .bind(project_id)

@@ -1,7 +1,8 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
 //! [`actions`], [`deployments`], [`events`] (status changes kept for
-//! followers), [`networks`], [`schedules`], [`quotas`]
+//! followers), [`allowed_images`] (the image allow-list), [`networks`],
+//! [`schedules`], [`quotas`]
 //! (per-tenant limits), [`cleanup`]
 //! (what the scheduler's cleanup passes find due); [`refusal`] tells the
 //! database away from the data refused.
@@ -12,6 +13,7 @@
 //! trying in the background and reports "not ready" on `/readyz` meanwhile.
 
 pub mod actions;
+pub mod allowed_images;
 pub mod capacity;
 pub mod cleanup;
 pub mod deployments;

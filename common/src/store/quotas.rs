@@ -94,6 +94,8 @@ pub enum QuotaError {
 
 /// Before a new deployment of `project_id` is inserted (in the same
 /// transaction): room for one more deployment, and for one more running.
+/// Deployments whose delete was accepted do not count: they are on their
+/// way out (and a deploy of the same id takes their row back).
 pub async fn check_new_deployment(
     conn: &mut PgConnection,
     quotas: &Quotas,
@@ -106,7 +108,7 @@ pub async fn check_new_deployment(
     let (total, running): (i64, i64) = sqlx::query_as(&format!(
         "SELECT count(*) FILTER (WHERE d.archived_at IS NULL),
                 count(*) FILTER (WHERE {COUNTS_AS_RUNNING})
-         FROM deployments d WHERE d.project_id = $1"
+         FROM deployments d WHERE d.project_id = $1 AND d.deleting_since IS NULL"
     ))
     .bind(project_id)
     .bind(None::<uuid::Uuid>)
@@ -152,7 +154,8 @@ pub async fn check_start(
     lock(conn, "deployments", project_id).await?;
     let (running, counted): (i64, bool) = sqlx::query_as(&format!(
         "SELECT count(*), coalesce(bool_or(d.id = $3), false)
-         FROM deployments d WHERE d.project_id = $1 AND {COUNTS_AS_RUNNING}"
+         FROM deployments d
+         WHERE d.project_id = $1 AND d.deleting_since IS NULL AND {COUNTS_AS_RUNNING}"
     ))
     .bind(project_id)
     .bind(action_id)

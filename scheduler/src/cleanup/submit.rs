@@ -6,7 +6,8 @@
 
 use contaxy_common::domain::action::{Action, ActionOrigin};
 use contaxy_common::publisher::Publisher;
-use contaxy_common::store::actions::{self, ActionRecord, NewAction, Recorded};
+use contaxy_common::store::actions::NewAction;
+use contaxy_common::submit::{self, Submitted};
 use sqlx::PgPool;
 
 /// Who the scheduler's actions say asked.
@@ -22,7 +23,8 @@ pub enum Submission {
 }
 
 /// Records `action` in `project_id` under `key` unless recorded already,
-/// then publishes it.
+/// then publishes it: the one submit path ([`contaxy_common::submit`]), so
+/// a cleanup's delete hides its deployment as the API's does.
 pub async fn submit(
     pool: &PgPool,
     publisher: &Publisher,
@@ -33,32 +35,8 @@ pub async fn submit(
     let mut new = NewAction::new(project_id, action, ActionOrigin::Scheduler);
     new.idempotency_key = Some(key);
     new.requested_by = Some(REQUESTED_BY.to_owned());
-    let mut conn = pool.acquire().await?;
-    let record = match actions::record(&mut conn, &new).await? {
-        Recorded::New(record) => record,
-        Recorded::Existing(_) => return Ok(Submission::AlreadySubmitted),
-    };
-    drop(conn);
-    publish(pool, publisher, &record).await;
-    Ok(Submission::New)
-}
-
-async fn publish(pool: &PgPool, publisher: &Publisher, record: &ActionRecord) {
-    let message = match record.message() {
-        Ok(message) => message,
-        Err(error) => {
-            tracing::error!(action_id = %record.id, %error, "A recorded action cannot be read back.");
-            return;
-        }
-    };
-    match publisher.publish_action(&message, 1).await {
-        Ok(()) => {
-            if let Err(error) = actions::mark_published(pool, record.id).await {
-                tracing::warn!(%error, action_id = %record.id, "Could not note a publish; the relay publishes it again.");
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, action_id = %record.id, "Could not publish a cleanup action; the relay will.");
-        }
+    match submit::submit::<sqlx::Error, ()>(pool, publisher, new, ()).await? {
+        Submitted::New { .. } => Ok(Submission::New),
+        Submitted::Repeat(_) => Ok(Submission::AlreadySubmitted),
     }
 }

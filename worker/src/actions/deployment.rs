@@ -39,13 +39,20 @@ pub async fn execute(
             job_end::remove_keeping_record(ctx, &target).await
         }
         DeploymentAction::Delete(payload) => {
-            set_status(ctx, project_id, id, DeploymentStatus::Terminating, None).await?;
+            // The row was marked when the delete was accepted (reads no
+            // longer see it). A deploy of the same id accepted since took
+            // the row back: the old container goes, the row stays for the
+            // deploy, which runs after this action.
+            let before = deployments::mark_terminating(&ctx.pool, project_id, id).await?;
+            if before.is_some_and(|before| before != DeploymentStatus::Terminating) {
+                announce(ctx, project_id, id, DeploymentStatus::Terminating).await;
+            }
             let options = DeleteOptions {
                 delete_volumes: payload.delete_volumes,
             };
             with_retries(|| ctx.runtime.delete(&target, options)).await?;
             job_end::forget_archive(ctx, &target).await?;
-            deployments::delete(&ctx.pool, project_id, id).await?;
+            deployments::delete_if_deleting(&ctx.pool, project_id, id).await?;
             Ok(())
         }
         DeploymentAction::Cancel(payload) => job_end::cancel(ctx, &target, payload).await,
@@ -348,16 +355,21 @@ async fn set_status(
 ) -> Result<(), ActionError> {
     let before = deployments::set_status(&exec.pool, project_id, id, status, detail).await?;
     if before.is_some_and(|before| before != status) {
-        let event = StatusEvent {
-            deployment_id: id,
-            project_id,
-            status,
-            exit_code: None,
-            at: chrono::Utc::now(),
-        };
-        status::announce(&exec.pool, &exec.publisher, &event).await;
+        announce(exec, project_id, id, status).await;
     }
     Ok(())
+}
+
+/// Publishes a status this worker wrote.
+async fn announce(exec: &ActionContext, project_id: &str, id: &str, status: DeploymentStatus) {
+    let event = StatusEvent {
+        deployment_id: id,
+        project_id,
+        status,
+        exit_code: None,
+        at: chrono::Utc::now(),
+    };
+    status::announce(&exec.pool, &exec.publisher, &event).await;
 }
 
 /// The runtime spec of a recorded deployment: parameters with templates

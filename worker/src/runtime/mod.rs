@@ -154,4 +154,23 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Status changes of this namespace's deployments, from the runtime's own
     /// events, starting at `since` (replayed) or now.
     fn status_changes(&self, since: Option<DateTime<Utc>>) -> StatusChangeStream;
+
+    /// The configuration `image` carries (exposed ports, volumes,
+    /// environment, labels), for the API's deploy suggestions. A backend
+    /// that cannot read images answers [`RuntimeError::Rejected`] (the
+    /// Kubernetes backend: its cluster pulls images on its nodes, and the
+    /// worker has no image store of its own).
+    fn image_config<'a>(
+        &'a self,
+        image: &'a str,
+    ) -> RuntimeFuture<'a, contaxy_common::image_config::ImageConfig> {
+        let backend = self.backend();
+        Box::pin(async move {
+            Err(RuntimeError::Rejected {
+                operation: "inspect image",
+                status: 501,
+                message: format!("the {backend} backend cannot read {image}'s configuration"),
+            })
+        })
+    }
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::NaiveDate;
 use contaxy_common::domain::action::DeploymentAction;
 use contaxy_common::domain::deployment::{DeploymentInput, DeploymentType};
 use contaxy_common::domain::payload::{CancelPayload, CancelReason, DeletePayload};
@@ -15,7 +15,7 @@ use utoipa::IntoParams;
 use super::input::JobInput;
 use super::logs::{self, LogsQuery};
 use super::wire::Deployment;
-use super::{CreateQuery, DeleteQuery};
+use super::{CreateQuery, DeleteQuery, no_verb};
 use crate::actions::IdempotencyKey;
 use crate::auth::{Admin, ProjectAccess, Read, Write};
 use crate::deployments::{self, Requester};
@@ -27,15 +27,27 @@ use crate::state::AppState;
 
 const KIND: DeploymentType = DeploymentType::Job;
 
-/// Which jobs a bulk delete removes, by creation time.
+/// Which jobs a bulk delete removes, by the calendar day (UTC) they were
+/// created on, both ends included, as contaxy compares them.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DateRange {
-    /// Created at or after (RFC 3339).
-    pub date_from: Option<DateTime<Utc>>,
-    /// Created before (RFC 3339).
-    pub date_to: Option<DateTime<Utc>>,
+    /// Created on this day or later: a date (`YYYY-MM-DD`), or a timestamp
+    /// (RFC 3339 or Python's `str(datetime)`), whose date in its own offset
+    /// counts.
+    #[serde(default, deserialize_with = "crate::query::calendar_day")]
+    #[param(value_type = Option<String>)]
+    pub date_from: Option<NaiveDate>,
+    /// Created on this day or earlier (as `date_from`).
+    #[serde(default, deserialize_with = "crate::query::calendar_day")]
+    #[param(value_type = Option<String>)]
+    pub date_to: Option<NaiveDate>,
+    /// Wait (bounded) until the jobs are removed; left out, the server's
+    /// default (`CONTAXY_API_WAIT_BY_DEFAULT`).
+    #[serde(default, deserialize_with = "crate::query::optional_flag")]
+    #[param(value_type = Option<bool>)]
+    pub wait: Option<bool>,
 }
 
 /// Lists the project's jobs, oldest first.
@@ -46,7 +58,7 @@ pub async fn list_jobs(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
 ) -> Result<Json<Vec<Deployment>>, ApiError> {
-    let records = store::list(&state.db, access.project.as_str(), KIND).await?;
+    let records = store::list_visible(&state.db, access.project.as_str(), KIND).await?;
     Ok(Json(
         records
             .into_iter()
@@ -74,18 +86,29 @@ pub async fn create_job(
     query.check()?;
     let who = Requester::from(&access);
     let changed = deployments::create(&state, who, KIND, input, key).await?;
-    super::respond(&state, KIND, changed, query.wait).await
+    super::respond(&state, KIND, changed, state.waits(query.wait)).await
 }
 
-/// Deletes the project's jobs created in `[date_from, date_to)`.
+/// Deletes the project's jobs created from the day `date_from` to the day
+/// `date_to`, both included (either left out: no bound). They are gone from
+/// reads at once.
 #[utoipa::path(delete, path = "/projects/{project_id}/jobs", tag = "jobs",
     params(("project_id" = ProjectIdText, Path), DateRange),
-    responses((status = 202, body = ActionsAccepted), (status = 403, body = ErrorBody)))]
+    responses((status = 202, body = ActionsAccepted),
+              (status = 200, body = ActionsAccepted, description = "Waited: every job is removed"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn delete_jobs(
     State(state): State<AppState>,
     access: ProjectAccess<Admin>,
     Query(range): Query<DateRange>,
 ) -> Result<(StatusCode, Json<ActionsAccepted>), ApiError> {
+    if let (Some(from), Some(to)) = (range.date_from, range.date_to)
+        && from > to
+    {
+        return Err(ApiError::Invalid(
+            "date_from must not be after date_to.".to_owned(),
+        ));
+    }
     let records = store::jobs_created_between(
         &state.db,
         access.project.as_str(),
@@ -93,8 +116,8 @@ pub async fn delete_jobs(
         range.date_to,
     )
     .await?;
-    let action_ids = deployments::delete_all(&state, Requester::from(&access), &records).await?;
-    Ok((StatusCode::ACCEPTED, Json(ActionsAccepted { action_ids })))
+    let actions = deployments::delete_all(&state, Requester::from(&access), &records).await?;
+    Ok(ActionsAccepted::answer(&state, actions, state.waits(range.wait)).await)
 }
 
 /// The path of the cancel route. The router cannot match a verb after a
@@ -141,18 +164,6 @@ pub async fn cancel_job(
     Ok(ActionAccepted::of(&action))
 }
 
-/// A job id with a `:verb` after it, on a route that takes none: 405 (as
-/// for any other method a route does not have).
-fn no_verb(id: &str) -> Result<(), ApiError> {
-    if id.contains(':') {
-        return Err(ApiError::MethodNotAllowed {
-            message: "The route exists, but not for this method.".to_owned(),
-            allow: "POST",
-        });
-    }
-    Ok(())
-}
-
 /// Reads one job.
 #[utoipa::path(get, path = "/projects/{project_id}/jobs/{job_id}", tag = "jobs",
     params(("project_id" = ProjectIdText, Path), ("job_id" = DeploymentIdText, Path)),
@@ -170,7 +181,9 @@ pub async fn get_job(
 /// Deletes one job (with `delete_volumes`, its volume too).
 #[utoipa::path(delete, path = "/projects/{project_id}/jobs/{job_id}", tag = "jobs",
     params(("project_id" = ProjectIdText, Path), ("job_id" = DeploymentIdText, Path), DeleteQuery),
-    responses((status = 202, body = ActionAccepted), (status = 404, body = ErrorBody)))]
+    responses((status = 202, body = ActionAccepted, description = "Accepted: gone from reads at once"),
+              (status = 200, body = ActionAccepted, description = "Waited: removed"),
+              (status = 404, body = ErrorBody)))]
 pub async fn delete_job(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
@@ -185,7 +198,7 @@ pub async fn delete_job(
     });
     let who = Requester::from(&access);
     let action = deployments::act_on(&state, who, &record, delete).await?;
-    Ok(ActionAccepted::of(&action))
+    Ok(ActionAccepted::answer(&state, action, state.waits(query.wait)).await)
 }
 
 /// A job's output.

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use super::input::{ServiceInput, ServicePatch};
 use super::logs::{self, LogsQuery};
 use super::wire::Deployment;
-use super::{CreateQuery, DeleteQuery};
+use super::{CreateQuery, DeleteQuery, NoVerb, WaitQuery, no_verb};
 use crate::actions::IdempotencyKey;
 use crate::auth::{Admin, ProjectAccess, Read, Write};
 use crate::deployments::{self, Requester};
@@ -35,7 +35,7 @@ pub async fn list_services(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
 ) -> Result<Json<Vec<Deployment>>, ApiError> {
-    let records = store::list(&state.db, access.project.as_str(), KIND).await?;
+    let records = store::list_visible(&state.db, access.project.as_str(), KIND).await?;
     Ok(Json(
         records
             .into_iter()
@@ -63,20 +63,24 @@ pub async fn create_service(
     query.check()?;
     let who = Requester::from(&access);
     let changed = deployments::create(&state, who, KIND, input, key).await?;
-    super::respond(&state, KIND, changed, query.wait).await
+    super::respond(&state, KIND, changed, state.waits(query.wait)).await
 }
 
-/// Deletes every service of the project, with its volume.
+/// Deletes every service of the project, with its volume. They are gone
+/// from reads at once.
 #[utoipa::path(delete, path = "/projects/{project_id}/services", tag = "services",
-    params(("project_id" = ProjectIdText, Path)),
-    responses((status = 202, body = ActionsAccepted), (status = 403, body = ErrorBody)))]
+    params(("project_id" = ProjectIdText, Path), WaitQuery),
+    responses((status = 202, body = ActionsAccepted),
+              (status = 200, body = ActionsAccepted, description = "Waited: every service is removed"),
+              (status = 403, body = ErrorBody)))]
 pub async fn delete_services(
     State(state): State<AppState>,
     access: ProjectAccess<Admin>,
+    Query(query): Query<WaitQuery>,
 ) -> Result<(StatusCode, Json<ActionsAccepted>), ApiError> {
-    let records = store::list(&state.db, access.project.as_str(), KIND).await?;
-    let action_ids = deployments::delete_all(&state, Requester::from(&access), &records).await?;
-    Ok((StatusCode::ACCEPTED, Json(ActionsAccepted { action_ids })))
+    let records = store::list_visible(&state.db, access.project.as_str(), KIND).await?;
+    let actions = deployments::delete_all(&state, Requester::from(&access), &records).await?;
+    Ok(ActionsAccepted::answer(&state, actions, state.waits(query.wait)).await)
 }
 
 /// Reads one service.
@@ -88,6 +92,7 @@ pub async fn get_service(
     access: ProjectAccess<Read>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Deployment>, ApiError> {
+    no_verb(&id)?;
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
     Ok(Json(Deployment::new(record, None)))
 }
@@ -95,33 +100,37 @@ pub async fn get_service(
 /// Changes a service: its container is made anew from the merged input,
 /// its volume kept.
 #[utoipa::path(patch, path = "/projects/{project_id}/services/{service_id}", tag = "services",
-    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path)),
+    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path), WaitQuery),
     request_body = ServicePatch,
-    responses((status = 202, body = Deployment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 202, body = Deployment),
+              (status = 200, body = Deployment, description = "Waited: the service runs from the new input"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_service(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
+    Query(query): Query<WaitQuery>,
+    _plain: NoVerb,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Deployment>), ApiError> {
     let who = Requester::from(&access);
     let changed = deployments::update(&state, who, KIND, &id, patch).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Deployment::new(changed.record, Some(&changed.action))),
-    ))
+    super::respond(&state, KIND, changed, state.waits(query.wait)).await
 }
 
 /// Deletes one service (with `delete_volumes`, its volume too).
 #[utoipa::path(delete, path = "/projects/{project_id}/services/{service_id}", tag = "services",
     params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path), DeleteQuery),
-    responses((status = 202, body = ActionAccepted), (status = 404, body = ErrorBody)))]
+    responses((status = 202, body = ActionAccepted, description = "Accepted: gone from reads at once"),
+              (status = 200, body = ActionAccepted, description = "Waited: removed"),
+              (status = 404, body = ErrorBody)))]
 pub async fn delete_service(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
+    no_verb(&id)?;
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
     let delete = DeploymentAction::Delete(DeletePayload {
         delete_volumes: query.delete_volumes,
@@ -129,7 +138,52 @@ pub async fn delete_service(
     });
     let who = Requester::from(&access);
     let action = deployments::act_on(&state, who, &record, delete).await?;
-    Ok(ActionAccepted::of(&action))
+    Ok(ActionAccepted::answer(&state, action, state.waits(query.wait)).await)
+}
+
+/// The path of the access route. The router cannot match a verb after a
+/// parameter, so it is served by [`service_verb`] on
+/// `/projects/{project_id}/services/{service_id}`, which splits the verb off.
+pub const UPDATE_ACCESS_PATH: &str =
+    "/projects/{project_id}/services/{service_id}:update-service-access";
+
+/// The verb routes of a service (`POST …/services/{service_id}:<verb>`):
+/// `:update-service-access`. Another verb, or none, is a 405.
+pub async fn service_verb(
+    state: State<AppState>,
+    access: ProjectAccess<Write>,
+    Path((project, id_and_verb)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    match id_and_verb.rsplit_once(':') {
+        Some((_, "update-service-access")) => {
+            update_service_access(state, access, Path((project, id_and_verb))).await
+        }
+        _ => Err(ApiError::MethodNotAllowed {
+            message: "The route exists, but not for this method.".to_owned(),
+            allow: "GET, PATCH, DELETE",
+        }),
+    }
+}
+
+/// Notes an access to the service now: its `last_access_time`, what its
+/// `idle_timeout` counts from. contaxy's HTTP proxy calls this when it
+/// forwards a request to a service; this server runs no proxy, so a proxy
+/// or gateway in front of the services may call it (the API's own reads of
+/// a service with an `idle_timeout` count as accesses too).
+#[utoipa::path(post, path = "/projects/{project_id}/services/{service_id}:update-service-access", tag = "services",
+    params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path)),
+    responses((status = 204, description = "Noted"), (status = 404, body = ErrorBody)))]
+pub async fn update_service_access(
+    State(state): State<AppState>,
+    access: ProjectAccess<Write>,
+    Path((_, id_and_verb)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = id_and_verb
+        .strip_suffix(":update-service-access")
+        .unwrap_or(&id_and_verb);
+    let record = deployments::find(&state, &access.project, KIND, id).await?;
+    store::touch(&state.db, access.project.as_str(), &record.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A service's output.
@@ -169,7 +223,8 @@ fn offered(status: DeploymentStatus, endpoints: &[String]) -> Vec<ResourceAction
     let mut actions = vec![action("stop", "Stop"), action("restart", "Restart")];
     actions.extend(endpoints.iter().map(|e| {
         action(
-            &format!("access-{}", e.replace('/', "-")),
+            // contaxy's id: the endpoint without its slashes.
+            &format!("access-{}", e.replace('/', "")),
             &format!("Access {e}"),
         )
     }));
@@ -206,12 +261,15 @@ pub enum ServiceActionId {
 /// Starts, stops or restarts a service.
 #[utoipa::path(post, path = "/projects/{project_id}/services/{service_id}/actions/{action_id}", tag = "services",
     params(("project_id" = ProjectIdText, Path), ("service_id" = DeploymentIdText, Path),
-           ("action_id" = ServiceActionId, Path)),
-    responses((status = 202, body = ActionAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+           ("action_id" = ServiceActionId, Path), WaitQuery),
+    responses((status = 202, body = ActionAccepted),
+              (status = 200, body = ActionAccepted, description = "Waited: the service is started, stopped or restarted"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn run_service_action(
     State(state): State<AppState>,
     access: ProjectAccess<Write>,
     Path((_, id, action_id)): Path<(String, String, String)>,
+    Query(query): Query<WaitQuery>,
 ) -> Result<(StatusCode, Json<ActionAccepted>), ApiError> {
     let kind = match action_id.as_str() {
         "start" => DeploymentAction::Start,
@@ -233,7 +291,7 @@ pub async fn run_service_action(
     let who = Requester::from(&access);
     // No parameters: a plain restart keeps the container as it is.
     let action = deployments::act_on(&state, who, &record, kind).await?;
-    Ok(ActionAccepted::of(&action))
+    Ok(ActionAccepted::answer(&state, action, state.waits(query.wait)).await)
 }
 
 #[cfg(test)]
@@ -254,7 +312,7 @@ mod tests {
                 DeploymentStatus::Running,
                 &["8080".into(), "9001/ui".into()]
             )),
-            ["stop", "restart", "access-8080", "access-9001-ui"]
+            ["stop", "restart", "access-8080", "access-9001ui"]
         );
     }
 }

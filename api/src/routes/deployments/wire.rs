@@ -57,6 +57,10 @@ pub struct Deployment {
     pub updated_at: DateTime<Utc>,
     /// Who changed it last.
     pub updated_by: Option<String>,
+    /// When it was last reached through the API, or reported accessed
+    /// (`…:update-service-access`): what a service's `idle_timeout` counts
+    /// from.
+    pub last_access_time: Option<DateTime<Utc>>,
     /// The action this answer is about (answers to changes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_id: Option<Uuid>,
@@ -159,6 +163,7 @@ impl Deployment {
             created_by: record.created_by,
             updated_at: record.updated_at,
             updated_by: record.updated_by,
+            last_access_time: record.last_access_at,
             action_id: action.map(|a| a.id),
             action_status: action.map(|a| a.status),
             action_error: action.and_then(|a| a.last_error.clone()),
@@ -213,6 +218,7 @@ mod tests {
             deadline_at: None,
             archived_at: None,
             last_access_at: None,
+            deleting_since: None,
         }
     }
 
@@ -233,7 +239,7 @@ mod tests {
             "is_stopped": record.status.is_final(), "started_at": record.started_at,
             "stopped_at": record.stopped_at, "created_at": record.created_at,
             "created_by": record.created_by, "updated_at": record.updated_at,
-            "updated_by": record.updated_by,
+            "updated_by": record.updated_by, "last_access_time": record.last_access_at,
         });
         let (Value::Object(map), Value::Object(extra)) = (&mut out, extra) else {
             panic!("objects")

@@ -143,7 +143,7 @@ pub(super) fn check_len(what: &str, value: &str, min: usize, max: usize) -> Resu
     Ok(())
 }
 
-pub(super) fn check_metadata<'a>(
+pub(crate) fn check_metadata<'a>(
     keys: impl ExactSizeIterator<Item = (&'a String, Option<&'a String>)>,
 ) -> Result<(), ApiError> {
     if keys.len() > MAX_METADATA_KEYS {

@@ -162,7 +162,7 @@ impl DockerRuntime {
     /// Makes sure `image` is in the local store, pulling it once if not. A
     /// failed pull is permanent: retrying the same pull will not make a
     /// missing image or an unreachable registry appear.
-    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
+    pub(super) async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
         match self.docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
             Err(error) if status_of(&error) == Some(404) => {}

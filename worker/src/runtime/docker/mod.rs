@@ -16,6 +16,7 @@ pub mod container_body;
 mod deploy;
 pub mod errors;
 mod events;
+mod image_config;
 pub mod labels;
 mod lifecycle;
 mod logs;
@@ -148,6 +149,13 @@ impl Runtime for DockerRuntime {
         options: LogOptions,
     ) -> RuntimeFuture<'a, LogStream> {
         self.container_logs(target, options).boxed()
+    }
+
+    fn image_config<'a>(
+        &'a self,
+        image: &'a str,
+    ) -> RuntimeFuture<'a, contaxy_common::image_config::ImageConfig> {
+        self.inspect_image_config(image).boxed()
     }
 
     fn ensure_network<'a>(

@@ -1,6 +1,6 @@
 //! PostgreSQL: the pool, the migrations, and the queries, as plain functions
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
-//! [`actions`], [`deployments`], [`networks`], [`schedules`], [`quotas`]
+//! [`actions`], [`deployments`], [`networks`], [`schedules`] (and [`schedule_fires`], the multi-row statements of a batch of fires), [`quotas`]
 //! (per-tenant limits), [`cleanup`]
 //! (what the scheduler's cleanup passes find due); [`refusal`] tells the
 //! database away from the data refused.
@@ -30,6 +30,7 @@ pub mod networks;
 pub mod projects;
 pub mod quotas;
 pub mod refusal;
+pub mod schedule_fires;
 pub mod schedules;
 pub mod tokens;
 

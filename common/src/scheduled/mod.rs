@@ -14,6 +14,9 @@
 //! each of the schedule's unfinished jobs, read after the cursor's row lock:
 //! the cancels and the new job commit together or not at all. They are
 //! published before the new job's deploy.
+//!
+//! [`batch`] fires many schedules' slots in one transaction of multi-row
+//! statements under the same guards: the cron pass's common case.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -31,8 +34,11 @@ use crate::publisher::Publisher;
 use crate::store::actions::{self, ActionRecord, NewAction, Recorded};
 use crate::store::deployments::{self, NewDeployment};
 use crate::store::projects;
+use crate::store::quotas::{self, QuotaError, QuotaExceeded, Quotas};
 use crate::store::schedules::{self, NewRun, RunRecord, ScheduleRecord};
 use crate::submit::{self, ResourceWrite, Submitted};
+
+pub mod batch;
 
 /// Why a slot did not fire.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,9 @@ pub enum FireError {
     /// The schedule's project is being deleted: no job is made in it.
     #[error("its project is being deleted")]
     ProjectNotLive,
+    /// The project has no room for one more job (its quotas).
+    #[error("refused: {0}")]
+    Quota(QuotaExceeded),
     /// PostgreSQL failed.
     #[error("the database failed: {0}")]
     Database(#[from] sqlx::Error),
@@ -78,6 +87,8 @@ pub struct Firing<'a> {
     pub publisher: &'a Publisher,
     /// The runtime namespace (the deployment id's prefix).
     pub namespace: &'a str,
+    /// The per-tenant limits a new job must fit in, as at the API.
+    pub quotas: &'a Quotas,
 }
 
 /// The most unfinished jobs one `replace` fire cancels (more can only be
@@ -162,6 +173,7 @@ pub async fn fire(
         deployment_id: &id,
         action_id: action.id,
         input: &input,
+        quotas: firing.quotas,
         now,
     };
     // Published here rather than by `submit`: the cancels go out before the
@@ -241,6 +253,7 @@ struct SlotWrite<'a> {
     deployment_id: &'a str,
     action_id: Uuid,
     input: &'a DeploymentInput,
+    quotas: &'a Quotas,
     now: DateTime<Utc>,
 }
 
@@ -267,6 +280,11 @@ impl ResourceWrite<FireError> for SlotWrite<'_> {
         };
         if !projects::lock_live(conn, &self.schedule.project_id).await? {
             return Err(FireError::ProjectNotLive);
+        }
+        match quotas::check_new_deployment(conn, self.quotas, &self.schedule.project_id).await {
+            Ok(()) => {}
+            Err(QuotaError::Exceeded(exceeded)) => return Err(FireError::Quota(exceeded)),
+            Err(QuotaError::Database(error)) => return Err(error.into()),
         }
         let mut cancels = Vec::new();
         if self.schedule.concurrency_policy == ConcurrencyPolicy::Replace {

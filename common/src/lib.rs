@@ -20,7 +20,7 @@
 //! - [`submit`]: the one submit path: action and resource row in one
 //!   transaction, then a confirmed publish (the relay catches up).
 //! - [`scheduled`]: a schedule's fire: the job for one slot, through
-//!   [`submit`].
+//!   [`submit`]; or many schedules' slots in one batched transaction.
 //! - [`store`]: the PostgreSQL pool and the migrations (applied at start).
 //! - [`connections`]: PostgreSQL and RabbitMQ together, as every binary uses them.
 //! - [`broker`]: a supervised RabbitMQ connection that reconnects on its own.

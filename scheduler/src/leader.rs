@@ -22,6 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::scheduled::Firing;
+use contaxy_common::store::quotas::Quotas;
 use contaxy_common::store::schedules;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +51,10 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
+
+/// How long after a slot the leader wakes for it: enough that the system
+/// clock has passed the slot when the pass reads it.
+const SLOT_MARGIN: Duration = Duration::from_millis(2);
 
 /// A clock that stands still until moved (for tests).
 #[derive(Debug, Clone)]
@@ -141,6 +146,19 @@ impl Leadership {
     }
 }
 
+impl CronLoop {
+    /// The time until the earliest slot of any schedule, when that is
+    /// still ahead (a due slot left over waits for the next tick).
+    async fn until_next_slot(&self) -> Option<Duration> {
+        let slot = schedules::earliest_slot(&self.leadership.pool)
+            .await
+            .inspect_err(|error| tracing::debug!(%error, "The next slot could not be read."))
+            .ok()??;
+        let ahead = (slot - self.clock.now()).to_std().ok()?;
+        Some(ahead + SLOT_MARGIN)
+    }
+}
+
 /// The cron loop of one replica: each tick it competes for the lease and,
 /// while it leads, runs a cron pass at the clock's `now`.
 #[derive(Debug)]
@@ -153,6 +171,8 @@ pub struct CronLoop {
     pub settings: CronSettings,
     /// The runtime namespace (job ids' prefix).
     pub namespace: String,
+    /// The per-tenant limits a fired job must fit in.
+    pub quotas: Quotas,
 }
 
 impl CronLoop {
@@ -167,20 +187,19 @@ impl CronLoop {
             pool: &self.leadership.pool,
             publisher,
             namespace: &self.namespace,
+            quotas: &self.quotas,
         };
         cron::pass(&firing, &self.settings, now).await.map(Some)
     }
 
     /// Ticks every `interval` until `shutdown`, then gives the lease up.
+    /// While it leads, it also wakes at the next slot when that comes
+    /// before the next tick, so a slot fires on time rather than up to a
+    /// tick late.
     pub async fn run(self, publisher: &Publisher, interval: Duration, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut leading = false;
         loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                _ = ticks.tick() => {}
-            }
+            let started = tokio::time::Instant::now();
             match self.tick(publisher).await {
                 Ok(report) => {
                     if report.is_some() != leading {
@@ -198,6 +217,14 @@ impl CronLoop {
                 Err(error) => {
                     tracing::warn!(%error, "A cron tick failed; the next one will try again.")
                 }
+            }
+            let mut wake = started + interval;
+            if leading && let Some(slot) = self.until_next_slot().await {
+                wake = wake.min(tokio::time::Instant::now() + slot);
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep_until(wake) => {}
             }
         }
         self.leadership.resign().await;

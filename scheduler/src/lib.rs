@@ -8,7 +8,8 @@
 //! - [`config`]: `SchedulerConfig`, the settings of this binary.
 //! - [`leader`]: the leader lease, the injectable [`leader::Clock`] and
 //!   the cron loop each replica runs.
-//! - [`cron`]: a cron pass: which due slots fire, are missed or skipped.
+//! - [`cron`]: a cron pass: which due slots fire, are missed or skipped;
+//!   the common case batched, the rest one schedule at a time.
 //! - [`relay`]: the outbox relay, publishing actions the API could not.
 //! - [`startup`]: [`Application::build`] and
 //!   [`Application::run_until_stopped`], used by `main` and the tests alike.

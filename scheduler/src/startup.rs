@@ -9,6 +9,7 @@ use anyhow::Context;
 use contaxy_common::connections::Connections;
 use contaxy_common::ops::{self, HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
+use contaxy_common::store::quotas::Quotas;
 use contaxy_common::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,7 @@ pub struct Application {
     tick: Duration,
     lease: chrono::TimeDelta,
     namespace: String,
+    quotas: Quotas,
     clock: Arc<dyn Clock>,
     cleanup: Option<CleanupSettings>,
     topology: Topology,
@@ -77,6 +79,7 @@ impl Application {
             tick: Duration::from_millis(config.settings.scheduler_tick_ms.max(1)),
             lease,
             namespace: config.common.namespace.clone(),
+            quotas: config.common.quotas(),
             clock: Arc::new(SystemClock),
             cleanup: config.settings.cleanup(),
             topology: config.common.topology(),
@@ -147,6 +150,7 @@ impl Application {
             clock: self.clock,
             settings: self.cron,
             namespace: self.namespace,
+            quotas: self.quotas,
         };
         let cron_shutdown = self.shutdown.clone();
         let tick = self.tick;

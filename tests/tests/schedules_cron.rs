@@ -11,6 +11,7 @@ use contaxy_common::broker::Broker;
 use contaxy_common::domain::schedule::ScheduleInput;
 use contaxy_common::publisher::Publisher;
 use contaxy_common::scheduled::Firing;
+use contaxy_common::store::quotas::Quotas;
 use contaxy_common::store::schedules::{self, ScheduleRecord};
 use contaxy_common::topology::Topology;
 use contaxy_scheduler::cron::{self, CronSettings, PassReport};
@@ -24,6 +25,13 @@ use uuid::Uuid;
 
 const PROJECT: &str = "alpha";
 const NAMESPACE: &str = "tcron";
+/// No per-tenant limits: these tests make hundreds of jobs that stay
+/// pending (no worker runs them); the batch test sets its own.
+const QUOTAS: Quotas = Quotas {
+    max_deployments_per_project: 0,
+    max_running_per_project: 0,
+    max_projects_per_user: 0,
+};
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -70,6 +78,7 @@ impl Cron {
             pool: &self.pool,
             publisher: &self.publisher,
             namespace: NAMESPACE,
+            quotas: &QUOTAS,
         }
     }
 
@@ -393,6 +402,7 @@ async fn two_schedulers_on_one_database_fire_each_slot_exactly_once() {
         pool: &second_pool,
         publisher: &first.publisher,
         namespace: NAMESPACE,
+        quotas: &QUOTAS,
     };
     // Both believe they lead (no lease): they pass at the same moments.
     let first_firing = first.firing();
@@ -441,6 +451,7 @@ async fn one_replica_leads_and_a_dead_leaders_lease_is_taken_within_its_ttl() {
         clock: Arc::new(clock.clone()),
         settings: CronSettings::default(),
         namespace: NAMESPACE.to_owned(),
+        quotas: QUOTAS,
     };
     let (a, b) = (replica("a"), replica("b"));
     assert!(

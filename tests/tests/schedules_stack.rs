@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use contaxy_common::broker::Broker;
 use contaxy_common::publisher::Publisher;
 use contaxy_common::scheduled::Firing;
+use contaxy_common::store::quotas::Quotas;
 use contaxy_scheduler::SchedulerSettings;
 use contaxy_scheduler::cron::{self, CronSettings};
 use contaxy_tests::broker::amqp_url;
@@ -121,6 +122,7 @@ async fn replace_cancels_the_running_job_and_runs_the_new_one() {
         pool: &pool,
         publisher: &publisher,
         namespace: stack.namespace(),
+        quotas: &Quotas::default(),
     };
     let settings = CronSettings::default();
 

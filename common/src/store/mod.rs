@@ -2,7 +2,8 @@
 //! over `&PgPool` or a transaction: [`projects`], [`members`], [`tokens`],
 //! [`actions`], [`deployments`], [`events`] (status changes kept for
 //! followers), [`allowed_images`] (the image allow-list), [`networks`],
-//! [`schedules`], [`quotas`]
+//! [`schedules`] (and [`schedule_fires`], the multi-row statements of a
+//! batch of fires), [`quotas`]
 //! (per-tenant limits), [`cleanup`]
 //! (what the scheduler's cleanup passes find due); [`refusal`] tells the
 //! database away from the data refused.
@@ -34,6 +35,7 @@ pub mod networks;
 pub mod projects;
 pub mod quotas;
 pub mod refusal;
+pub mod schedule_fires;
 pub mod schedules;
 pub mod tokens;
 

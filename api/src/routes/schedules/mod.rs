@@ -254,6 +254,7 @@ async fn trigger(state: &AppState, record: &ScheduleRecord) -> Result<ScheduleRu
         pool: &state.db,
         publisher: &state.publisher,
         namespace: &state.namespace,
+        quotas: &state.quotas,
     };
     match scheduled::fire(&firing, record, slot, FireKind::Trigger, now).await {
         Ok(fired) => Ok(ScheduleRun::from(RunWithStatus {
@@ -267,6 +268,7 @@ async fn trigger(state: &AppState, record: &ScheduleRecord) -> Result<ScheduleRu
         Err(FireError::ProjectNotLive) => Err(ApiError::Conflict(
             "The project is being deleted; nothing new is made in it.".to_owned(),
         )),
+        Err(FireError::Quota(exceeded)) => Err(ApiError::QuotaExceeded(exceeded)),
         Err(FireError::Database(error)) => Err(error.into()),
     }
 }

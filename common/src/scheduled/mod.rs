@@ -14,6 +14,9 @@
 //! each of the schedule's unfinished jobs, read after the cursor's row lock:
 //! the cancels and the new job commit together or not at all. They are
 //! published before the new job's deploy.
+//!
+//! [`batch`] fires many schedules' slots in one transaction of multi-row
+//! statements under the same guards: the cron pass's common case.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -31,8 +34,11 @@ use crate::publisher::Publisher;
 use crate::store::actions::{self, ActionRecord, NewAction, Recorded};
 use crate::store::deployments::{self, NewDeployment};
 use crate::store::projects;
+use crate::store::quotas::{self, QuotaError, QuotaExceeded, Quotas};
 use crate::store::schedules::{self, NewRun, RunRecord, ScheduleRecord};
 use crate::submit::{self, ResourceWrite, Submitted};
+
+pub mod batch;
 
 /// Why a slot did not fire.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,9 @@ pub enum FireError {
     /// The schedule's project is being deleted: no job is made in it.
     #[error("its project is being deleted")]
     ProjectNotLive,
+    /// The project has no room for one more job (its quotas).
+    #[error("refused: {0}")]
+    Quota(QuotaExceeded),
     /// PostgreSQL failed.
     #[error("the database failed: {0}")]
     Database(#[from] sqlx::Error),
@@ -78,6 +87,8 @@ pub struct Firing<'a> {
     pub publisher: &'a Publisher,
     /// The runtime namespace (the deployment id's prefix).
     pub namespace: &'a str,
+    /// The per-tenant limits a new job must fit in, as at the API.
+    pub quotas: &'a Quotas,
 }
 
 /// The most unfinished jobs one `replace` fire cancels (more can only be
@@ -96,12 +107,19 @@ pub struct Fired {
     pub cancels: Vec<ActionRecord>,
 }
 
+/// Base-36 digits of the schedule's part of a job id: 51 bits, so two
+/// schedules of one project with the same job name do not make the same
+/// id for a slot (five digits, 26 bits, did: with 10,000 such schedules a
+/// pair shares them more often than not).
+const SCHEDULE_DIGITS: u32 = 10;
+
 /// The id of the job a schedule makes for `slot`: the template's display
 /// name as slug, then a suffix from the schedule's id and the slot.
 pub fn job_id(namespace: &str, schedule: &ScheduleRecord, slot: DateTime<Utc>) -> String {
     let digest = Sha256::digest(schedule.id.as_bytes());
-    let schedule_part =
-        base36(u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8])) % 36u64.pow(5));
+    let schedule_part = base36(
+        u64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8])) % 36u64.pow(SCHEDULE_DIGITS),
+    );
     let slot_part = base36(u64::try_from(slot.timestamp_millis()).unwrap_or(0));
     let name = schedule
         .job_template
@@ -113,7 +131,7 @@ pub fn job_id(namespace: &str, schedule: &ScheduleRecord, slot: DateTime<Utc>) -
         &schedule.project_id,
         DeploymentType::Job,
         name,
-        &format!("{schedule_part:0>5}{slot_part}"),
+        &format!("{schedule_part:0>10}{slot_part}"),
     )
 }
 
@@ -162,6 +180,7 @@ pub async fn fire(
         deployment_id: &id,
         action_id: action.id,
         input: &input,
+        quotas: firing.quotas,
         now,
     };
     // Published here rather than by `submit`: the cancels go out before the
@@ -241,6 +260,7 @@ struct SlotWrite<'a> {
     deployment_id: &'a str,
     action_id: Uuid,
     input: &'a DeploymentInput,
+    quotas: &'a Quotas,
     now: DateTime<Utc>,
 }
 
@@ -267,6 +287,11 @@ impl ResourceWrite<FireError> for SlotWrite<'_> {
         };
         if !projects::lock_live(conn, &self.schedule.project_id).await? {
             return Err(FireError::ProjectNotLive);
+        }
+        match quotas::check_new_deployment(conn, self.quotas, &self.schedule.project_id).await {
+            Ok(()) => {}
+            Err(QuotaError::Exceeded(exceeded)) => return Err(FireError::Quota(exceeded)),
+            Err(QuotaError::Database(error)) => return Err(error.into()),
         }
         let mut cancels = Vec::new();
         if self.schedule.concurrency_policy == ConcurrencyPolicy::Replace {

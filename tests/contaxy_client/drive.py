@@ -296,9 +296,18 @@ def deploy_service():
             command=["sh", "-c", IDLE],
             endpoints=["8080"],
             compute=DeploymentCompute(max_memory=100),
+            # Dropped, as contaxy drops them: a user does not choose the
+            # GPUs a container sees, nor the platform's labels.
+            parameters={"NVIDIA_VISIBLE_DEVICES": "all", "GREETING": "hi"},
+            metadata={"ctxy.projectName": "someone-else", "team": "core"},
         ),
     )
     assert service.display_name == "client-web", service
+    assert service.parameters == {"GREETING": "hi"}, service.parameters
+    # The platform's labels are returned in metadata, as contaxy returns them.
+    assert service.metadata["team"] == "core", service.metadata
+    assert service.metadata["ctxy.projectName"] == PROJECT, service.metadata
+    assert service.metadata["ctxy.deploymentId"] == service.id, service.metadata
     assert service.compute.max_memory == 100, service.compute
     # Synchronous: the deploy answers once the service runs.
     assert service.status == "running", service.status
@@ -317,6 +326,13 @@ def list_services():
 
 
 def update_service():
+    # The id comes from the display name: a new one is refused (400).
+    try:
+        deployments.update_service(PROJECT, state["service"], ServiceUpdate(display_name="renamed"))
+    except Exception as error:  # noqa: BLE001 -- the 400 is the point
+        assert getattr(error, "status_code", None) == 400, error
+    else:
+        fail("display_name change")
     service = deployments.update_service(
         PROJECT, state["service"], ServiceUpdate(description="updated")
     )
@@ -380,10 +396,16 @@ def delete_service():
     # The same name again: a new service under the same id.
     again = deployments.deploy_service(
         PROJECT,
-        ServiceInput(container_image=IMAGE, display_name="client-web", command=["sh", "-c", IDLE]),
+        ServiceInput(
+            container_image=IMAGE,
+            display_name="client-web",
+            command=["sh", "-c", IDLE],
+            idle_timeout=timedelta(hours=2.5),  # sent as 9000.0
+        ),
     )
     assert again.id == state["service"] and again.status == "running", again
     assert again.endpoints == [], again
+    assert again.idle_timeout == timedelta(seconds=9000), again.idle_timeout
 
 
 def delete_services():

@@ -15,6 +15,7 @@ use contaxy_common::domain::deployment::{
     DeploymentInput, DeploymentType, check_capacity, deployment_id,
 };
 use contaxy_common::domain::payload::{DeletePayload, DeployPayload, RestartPayload};
+use contaxy_common::domain::validation::FieldErrors;
 use contaxy_common::store::actions::{ActionRecord, NewAction};
 use contaxy_common::store::capacity;
 use contaxy_common::store::deployments::{self, DeploymentRecord};
@@ -140,6 +141,18 @@ pub async fn update(
     patch: serde_json::Value,
 ) -> Result<Changed, ApiError> {
     let record = find(state, who.project, kind, id).await?;
+    // The id comes from the display name: changing it is refused, as
+    // contaxy refuses it (the same name again is harmless).
+    if let Some(name) = patch.get("display_name")
+        && name.as_str() != Some(record.display_name.as_str())
+    {
+        let mut errors = FieldErrors::default();
+        errors.push(
+            "display_name",
+            "cannot be changed: the deployment's id comes from it",
+        );
+        return Err(errors.into());
+    }
     let merged = merge::merge(record.input.0.clone(), patch)?;
     merged.validate(kind)?;
     check_host_capacity(state, &merged).await?;

@@ -181,14 +181,16 @@ pub struct DeploymentInput {
     /// An icon name or URL.
     #[serde(default)]
     pub icon: Option<String>,
-    /// Free-form labels.
-    #[serde(default)]
+    /// Free-form labels (numbers and booleans read as strings; the
+    /// platform's `ctxy.*` keys dropped: [`super::lenient::metadata`]).
+    #[serde(default, deserialize_with = "super::lenient::metadata")]
     pub metadata: BTreeMap<String, String>,
     /// Recorded but not deployed.
     #[serde(default)]
     pub disabled: bool,
-    /// Environment variables for the container.
-    #[serde(default)]
+    /// Environment variables for the container (`NVIDIA_VISIBLE_DEVICES`
+    /// dropped: [`super::lenient::parameters`]).
+    #[serde(default, deserialize_with = "super::lenient::parameters")]
     pub parameters: BTreeMap<String, String>,
     /// Overrides the image's ENTRYPOINT.
     #[serde(default)]
@@ -205,8 +207,9 @@ pub struct DeploymentInput {
     /// Resources.
     #[serde(default)]
     pub compute: Compute,
-    /// Services only: stop it after this many idle seconds.
-    #[serde(default)]
+    /// Services only: stop it after this many idle seconds (a float is
+    /// rounded: [`super::lenient::whole_seconds`]).
+    #[serde(default, deserialize_with = "super::lenient::whole_seconds")]
     pub idle_timeout: Option<u64>,
     /// Services only: empty the volume when stopped.
     #[serde(default)]

@@ -17,6 +17,8 @@
 //! - [`file`]: [`file::FileKey`], the validated key of a project's file.
 //! - [`image`]: [`ImageRef`], a container image reference by the OCI
 //!   grammar, never on the host's own addresses.
+//! - [`lenient`]: input values read as contaxy reads them (floats for
+//!   seconds, scalars for strings), with contaxy's cleaning.
 //! - [`network`]: project networks: the subnet pool and network statuses.
 //! - [`payload`]: kind-specific payloads of action messages.
 //! - [`schedule`]: cron schedules: their slots (time zones, daylight
@@ -31,6 +33,7 @@ pub mod deployment;
 pub mod file;
 pub mod ids;
 pub mod image;
+pub mod lenient;
 pub mod network;
 pub mod payload;
 pub mod schedule;

@@ -52,7 +52,9 @@ pub struct ServiceInput {
     #[schema(max_length = 2000, pattern = "^[^\\x00]*$")]
     pub icon: Option<String>,
     /// Free-form labels: at most 100; keys 1–255 bytes, values at most
-    /// 1024 bytes.
+    /// 1024 bytes (numbers and booleans are read as strings, as contaxy
+    /// reads them). Keys starting with `ctxy.` are the platform's and are
+    /// dropped.
     #[schema(schema_with = metadata, required = false)]
     pub metadata: BTreeMap<String, String>,
     /// Recorded but not deployed.
@@ -87,9 +89,10 @@ pub struct ServiceInput {
     /// be within the largest host the workers reported.
     #[schema(schema_with = compute, required = false)]
     pub compute: ComputeInput,
-    /// Stop it after this many idle seconds.
+    /// Stop it after this many idle seconds (a float, as pydantic sends a
+    /// `timedelta`, is rounded to whole seconds).
     #[schema(minimum = 0)]
-    pub idle_timeout: Option<u64>,
+    pub idle_timeout: Option<f64>,
     /// Empty the volume when stopped.
     pub clear_volume_on_stop: Option<bool>,
 }

@@ -88,7 +88,10 @@ pub struct DeployedInput {
     pub description: String,
     /// An icon name or URL.
     pub icon: Option<String>,
-    /// Free-form labels.
+    /// Free-form labels, plus the platform's (`ctxy.namespace`,
+    /// `ctxy.projectName`, `ctxy.deploymentId`, `ctxy.deploymentType`,
+    /// `ctxy.displayName`, `ctxy.endpoints`, `ctxy.createdBy`), as on its
+    /// container.
     pub metadata: BTreeMap<String, String>,
     /// Recorded but not deployed.
     pub disabled: bool,
@@ -147,8 +150,10 @@ pub struct DeployedCompute {
 impl Deployment {
     /// The deployment `record`, with `action` when the answer is about one.
     pub fn new(record: DeploymentRecord, action: Option<&ActionRecord>) -> Self {
+        let mut input = with_contaxy_defaults(record.input.0.clone(), record.deployment_type);
+        input.metadata.extend(system_labels(&record));
         Self {
-            input: with_contaxy_defaults(record.input.0, record.deployment_type),
+            input,
             internal_id: record.id.clone(),
             id: record.id,
             project_id: record.project_id,
@@ -169,6 +174,36 @@ impl Deployment {
             action_error: action.and_then(|a| a.last_error.clone()),
         }
     }
+}
+
+/// The platform's labels of a deployment, as its container carries them
+/// and contaxy returns them in `metadata` (a client cannot set them: they
+/// are dropped from inputs).
+fn system_labels(record: &DeploymentRecord) -> BTreeMap<String, String> {
+    let marker = format!("-p-{}--", record.project_id);
+    let namespace = record
+        .id
+        .split_once(&marker)
+        .map(|(namespace, _)| namespace.to_owned())
+        .unwrap_or_default();
+    BTreeMap::from([
+        ("ctxy.namespace".to_owned(), namespace),
+        ("ctxy.projectName".to_owned(), record.project_id.clone()),
+        ("ctxy.deploymentId".to_owned(), record.id.clone()),
+        (
+            "ctxy.deploymentType".to_owned(),
+            record.deployment_type.as_str().to_owned(),
+        ),
+        ("ctxy.displayName".to_owned(), record.display_name.clone()),
+        (
+            "ctxy.endpoints".to_owned(),
+            record.input.endpoints.join(","),
+        ),
+        (
+            "ctxy.createdBy".to_owned(),
+            record.created_by.clone().unwrap_or_default(),
+        ),
+    ])
 }
 
 /// `input` with contaxy's defaults where it has none: contaxy's models
@@ -231,6 +266,10 @@ mod tests {
         if record.deployment_type == DeploymentType::Service {
             out["clear_volume_on_stop"] =
                 json!(record.input.0.clear_volume_on_stop.unwrap_or(false));
+        }
+        // The platform's labels, in metadata.
+        for (key, value) in system_labels(record) {
+            out["metadata"][key] = json!(value);
         }
         let extra = json!({
             "id": record.id, "internal_id": record.id, "project_id": record.project_id,

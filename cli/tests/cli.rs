@@ -1,0 +1,408 @@
+//! The real `contaxy` binary against a real stack (API + worker on
+//! PostgreSQL, RabbitMQ, Docker and the S3 server): each step runs the
+//! executable as a user would, with a config file of its own, and checks
+//! what it prints and the exit code it ends with (docs/cli.md).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use contaxy_common::storage::ObjectStore;
+use contaxy_tests::stack::{PROJECT, Stack};
+use contaxy_tests::storage::remove_buckets;
+use contaxy_tests::{IDLE, IMAGE};
+use serde_json::Value;
+
+/// The binary with a config file in a temp dir, and nothing from the
+/// environment of whoever runs the tests.
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Asserts the exit code, showing everything the run printed if not.
+    fn expect(self, code: i32, what: &str) -> Self {
+        assert_eq!(
+            self.code, code,
+            "{what}: exit {}\nstdout: {}\nstderr: {}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Cli {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("a temp dir"),
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("contaxy").join("config.json")
+    }
+
+    /// Runs `contaxy ARGS` off the test's runtime (the API runs on it).
+    async fn run(&self, args: &[&str]) -> Ran {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_contaxy"));
+        command
+            .args(args)
+            .env("CONTAXY_CONFIG", self.config())
+            .env_remove("CONTAXY_URL")
+            .env_remove("CONTAXY_TOKEN")
+            .env_remove("CONTAXY_PROJECT");
+        let output: Output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("the run was not cancelled")
+            .expect("the binary starts");
+        Ran {
+            code: output.status.code().expect("exited, not killed"),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_goes_from_login_to_a_jobs_logs_files_and_dead_letters() {
+    let stack = Stack::start().await;
+    let cli = Cli::new();
+    let url = stack.api.app.url("");
+
+    // Nothing stored yet: a clear usage error.
+    let ran = cli
+        .run(&["ps", "--project", PROJECT])
+        .await
+        .expect(1, "ps before login");
+    assert!(ran.stderr.contains("not logged in"), "{}", ran.stderr);
+
+    // A bad token is refused, and nothing is stored.
+    let ran = cli
+        .run(&["login", "--url", &url, "--token", "ctxy_not-a-real-token"])
+        .await
+        .expect(2, "login with a bad token");
+    assert!(
+        ran.stderr.contains("does not accept this token"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!cli.config().exists(), "a refused login stores nothing");
+
+    // The admin token is accepted and stored, readable by its owner only.
+    cli.run(&["login", "--url", &url, "--token", &stack.api.admin])
+        .await
+        .expect(0, "login");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cli.config())
+            .expect("the config is written")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "config mode");
+    }
+
+    // Projects.
+    cli.run(&["projects", "create", "beta-cli", "--name", "Beta CLI"])
+        .await
+        .expect(0, "projects create");
+    let ran = cli
+        .run(&["projects", "list"])
+        .await
+        .expect(0, "projects list");
+    assert!(
+        ran.stdout.contains("beta-cli") && ran.stdout.contains("Beta CLI"),
+        "{}",
+        ran.stdout
+    );
+    let listed = cli
+        .run(&["projects", "list", "--json"])
+        .await
+        .expect(0, "list json")
+        .json();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&PROJECT) && ids.contains(&"beta-cli"),
+        "{ids:?}"
+    );
+    // The server's refusal, its fields and exit code 2.
+    let ran = cli
+        .run(&["projects", "create", "X"])
+        .await
+        .expect(2, "a bad project id");
+    assert!(ran.stderr.contains("refused (400)"), "{}", ran.stderr);
+
+    // Run a job that prints a line and exits 3: its output, its code.
+    let ran = cli
+        .run(&[
+            "run",
+            "--project",
+            PROJECT,
+            "--image",
+            IMAGE,
+            "--name",
+            "printer",
+            "--",
+            "sh",
+            "-c",
+            "echo hello from the job; exit 3",
+        ])
+        .await
+        .expect(3, "run exits with the job's code");
+    assert!(ran.stdout.contains("hello from the job"), "{}", ran.stdout);
+    let job_id = ran
+        .stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("job "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no job id in {}", ran.stderr))
+        .to_owned();
+
+    // ps shows it, failed with exit code 3; logs repeat its output (the
+    // bare id names its kind and project).
+    let ps = cli
+        .run(&["ps", "--project", PROJECT, "--json"])
+        .await
+        .expect(0, "ps")
+        .json();
+    let job = ps
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|d| d["id"] == job_id.as_str())
+        .unwrap_or_else(|| panic!("{job_id} not in {ps}"));
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["exit_code"], 3);
+    let table = cli
+        .run(&["ps", "--project", PROJECT])
+        .await
+        .expect(0, "ps table");
+    assert!(table.stdout.starts_with("KIND"), "{}", table.stdout);
+    assert!(table.stdout.contains(&job_id), "{}", table.stdout);
+    let ran = cli.run(&["logs", &job_id]).await.expect(0, "logs");
+    assert_eq!(ran.stdout, "hello from the job\n");
+
+    // A detached run, then `wait` with plain progress lines (no terminal).
+    let ran = cli
+        .run(&[
+            "run", "-d", "-p", PROJECT, "--image", IMAGE, "--name", "quick", "--", "true",
+        ])
+        .await
+        .expect(0, "run -d");
+    let quick = ran.stdout.trim().to_owned();
+    let ran = cli
+        .run(&["wait", &format!("job/{quick}"), "-p", PROJECT])
+        .await
+        .expect(0, "wait job");
+    assert!(ran.stdout.contains("succeeded"), "{}", ran.stdout);
+
+    // A service: deploy, wait until it runs, stop, remove.
+    let ran = cli
+        .run(&[
+            "deploy",
+            "-p",
+            PROJECT,
+            "--image",
+            IMAGE,
+            "--name",
+            "idler",
+            "--entrypoint",
+            "/bin/sh",
+            "--",
+            "-c",
+            IDLE,
+        ])
+        .await
+        .expect(0, "deploy");
+    let service_id = ran
+        .stdout
+        .strip_prefix("service ")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no service id in {}", ran.stdout))
+        .to_owned();
+    let ran = cli
+        .run(&["wait", &service_id])
+        .await
+        .expect(0, "wait for the service");
+    assert!(ran.stdout.contains("running"), "{}", ran.stdout);
+    let ran = cli.run(&["stop", &service_id]).await.expect(0, "stop");
+    let stop_action = ran
+        .stdout
+        .rsplit(' ')
+        .next()
+        .expect("an action id")
+        .trim()
+        .to_owned();
+    let ran = cli
+        .run(&["wait", &stop_action, "-p", PROJECT])
+        .await
+        .expect(0, "wait for the stop");
+    assert!(ran.stdout.contains("succeeded"), "{}", ran.stdout);
+    let action = cli
+        .run(&["actions", "get", &stop_action, "-p", PROJECT, "--json"])
+        .await
+        .expect(0, "actions get")
+        .json();
+    assert_eq!(action["kind"], "deployment.stop");
+    let ran = cli.run(&["rm", &service_id]).await.expect(0, "rm");
+    let rm_action = ran
+        .stdout
+        .rsplit(' ')
+        .next()
+        .expect("an action id")
+        .trim()
+        .to_owned();
+    cli.run(&["wait", &rm_action, "-p", PROJECT])
+        .await
+        .expect(0, "wait for the rm");
+    let ran = cli
+        .run(&["logs", &service_id])
+        .await
+        .expect(4, "logs of a removed service");
+    assert!(
+        ran.stderr.starts_with("contaxy: not found"),
+        "{}",
+        ran.stderr
+    );
+
+    // Files: put, ls, get the same bytes back, rm.
+    let local = cli.dir.path().join("notes.txt");
+    std::fs::write(&local, b"line one\nline two\n").expect("written");
+    let local_text = local.to_str().expect("a UTF-8 path");
+    cli.run(&[
+        "files",
+        "put",
+        local_text,
+        "docs/notes:v1.txt",
+        "-p",
+        PROJECT,
+    ])
+    .await
+    .expect(0, "files put");
+    let listed = cli
+        .run(&["files", "ls", "-p", PROJECT, "--json"])
+        .await
+        .expect(0, "ls")
+        .json();
+    assert_eq!(listed[0]["key"], "docs/notes:v1.txt", "{listed}");
+    let back = cli.dir.path().join("back.txt");
+    cli.run(&[
+        "files",
+        "get",
+        "docs/notes:v1.txt",
+        back.to_str().expect("UTF-8"),
+        "-p",
+        PROJECT,
+    ])
+    .await
+    .expect(0, "files get");
+    assert_eq!(
+        std::fs::read(&back).expect("downloaded"),
+        b"line one\nline two\n"
+    );
+    cli.run(&["files", "rm", "docs/notes:v1.txt", "-p", PROJECT])
+        .await
+        .expect(0, "files rm");
+    let listed = cli
+        .run(&["files", "ls", "-p", PROJECT, "--json"])
+        .await
+        .expect(0, "ls")
+        .json();
+    assert_eq!(listed, Value::Array(Vec::new()));
+
+    // Dead letters, as the admin: the listing works (empty here).
+    let ran = cli
+        .run(&["dead-letters", "ls"])
+        .await
+        .expect(0, "dead-letters ls");
+    assert!(ran.stdout.starts_with("ACTION"), "{}", ran.stdout);
+
+    // An unknown project: the server's message and exit code 4.
+    let ran = cli
+        .run(&["ps", "-p", "no-such-project"])
+        .await
+        .expect(4, "unknown project");
+    assert!(
+        ran.stderr.starts_with("contaxy: not found: "),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.len() > "contaxy: not found: \n".len(),
+        "{}",
+        ran.stderr
+    );
+
+    // Nothing reachable: exit code 3.
+    let ran = cli
+        .run(&["ps", "-p", PROJECT, "--url", "http://127.0.0.1:9"])
+        .await
+        .expect(3, "an API that is not there");
+    assert!(
+        ran.stderr.contains("cannot reach the API"),
+        "{}",
+        ran.stderr
+    );
+
+    remove_buckets(
+        &ObjectStore::new(&stack.common),
+        &stack.common.s3_bucket_prefix,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn usage_mistakes_exit_1_and_help_exits_0() {
+    let cli = Cli::new();
+    cli.run(&["--help"]).await.expect(0, "help");
+    let ran = cli
+        .run(&["no-such-command"])
+        .await
+        .expect(1, "an unknown command");
+    assert!(ran.stderr.contains("no-such-command"), "{}", ran.stderr);
+    let ran = cli
+        .run(&[
+            "run",
+            "--image",
+            "x",
+            "--env",
+            "NOEQUALS",
+            "--url",
+            "http://127.0.0.1:9",
+            "--token",
+            "t",
+            "-p",
+            "demo",
+        ])
+        .await
+        .expect(1, "a bad --env");
+    assert!(ran.stderr.contains("KEY=VALUE"), "{}", ran.stderr);
+    cli.run(&[
+        "logs",
+        "web",
+        "--url",
+        "http://127.0.0.1:9",
+        "--token",
+        "t",
+        "-p",
+        "demo",
+    ])
+    .await
+    .expect(1, "a target of no kind");
+}

@@ -406,3 +406,168 @@ async fn usage_mistakes_exit_1_and_help_exits_0() {
     .await
     .expect(1, "a target of no kind");
 }
+
+/// Removes the image tag the test made, also after a failed assertion.
+struct TagGuard(String);
+
+impl Drop for TagGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", &self.0]).output();
+    }
+}
+
+#[tokio::test]
+async fn a_job_from_a_yaml_file_fails_is_dead_lettered_and_replayed_and_schedules_work() {
+    let stack = Stack::start().await;
+    let cli = Cli::new();
+    let url = stack.api.app.url("");
+    cli.run(&[
+        "login",
+        "--url",
+        &url,
+        "--token",
+        &stack.api.admin,
+        "--project",
+        PROJECT,
+    ])
+    .await
+    .expect(0, "login with a default project");
+
+    // A job whose image does not exist yet, from a YAML file: its deploy
+    // action fails for good, and `run` says so with exit code 5.
+    let image = format!("contaxy/cli-replayed-{}:1", uuid_like());
+    let spec = cli.dir.path().join("job.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "container_image: {image}\ndisplay_name: replayed job\ncommand: [sh, -c]\nargs: ['echo replayed']\n"
+        ),
+    )
+    .expect("written");
+    let ran = cli
+        .run(&["run", "-f", spec.to_str().expect("UTF-8")])
+        .await
+        .expect(5, "a job whose image is missing");
+    assert!(ran.stderr.contains("failed"), "{}", ran.stderr);
+    assert!(ran.stderr.contains(&image), "{}", ran.stderr);
+
+    // Its letter is listed; a project token may not see the queue.
+    let letters = cli
+        .run(&["dead-letters", "ls", "--json"])
+        .await
+        .expect(0, "ls")
+        .json();
+    let letter = letters
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|l| l["reason"].as_str().is_some_and(|r| r.contains(&image)))
+        .unwrap_or_else(|| panic!("no letter for {image} in {letters}"))
+        .clone();
+    let action_id = letter["action_id"]
+        .as_str()
+        .expect("an action id")
+        .to_owned();
+    let project_token = stack.api.project_token(PROJECT, "admin").await;
+    let ran = cli
+        .run(&["dead-letters", "ls", "--token", &project_token])
+        .await
+        .expect(2, "dead letters with a project token");
+    assert!(ran.stderr.contains("refused (403)"), "{}", ran.stderr);
+
+    // Mended (the image now exists) and replayed: the action succeeds.
+    let tagged = Command::new("docker")
+        .args(["tag", IMAGE, &image])
+        .output()
+        .expect("docker runs");
+    assert!(tagged.status.success(), "docker tag: {tagged:?}");
+    let _guard = TagGuard(image.clone());
+    cli.run(&["dead-letters", "replay", &action_id])
+        .await
+        .expect(0, "replay");
+    let ran = cli
+        .run(&["wait", &action_id])
+        .await
+        .expect(0, "the replayed action");
+    assert!(ran.stdout.contains("succeeded"), "{}", ran.stdout);
+    let ran = cli
+        .run(&["dead-letters", "replay", &action_id])
+        .await
+        .expect(2, "replay twice");
+    assert!(ran.stderr.contains("refused (409)"), "{}", ran.stderr);
+
+    // Schedules: create (job template from flags), list, pause, resume,
+    // trigger, remove.
+    let created = cli
+        .run(&[
+            "schedules",
+            "create",
+            "--cron",
+            "0 0 1 1 *",
+            "--time-zone",
+            "Europe/Berlin",
+            "--image",
+            IMAGE,
+            "--name",
+            "yearly",
+            "--json",
+            "--",
+            "true",
+        ])
+        .await
+        .expect(0, "schedules create")
+        .json();
+    let id = created["id"].as_str().expect("an id").to_owned();
+    assert_eq!(created["time_zone"], "Europe/Berlin");
+    let ran = cli
+        .run(&["schedules", "ls"])
+        .await
+        .expect(0, "schedules ls");
+    assert!(
+        ran.stdout.contains(&id) && ran.stdout.contains("0 0 1 1 *"),
+        "{}",
+        ran.stdout
+    );
+    let paused = cli
+        .run(&["schedules", "pause", &id, "--json"])
+        .await
+        .expect(0, "pause")
+        .json();
+    assert_eq!(paused["suspended"], true);
+    let resumed = cli
+        .run(&["schedules", "resume", &id, "--json"])
+        .await
+        .expect(0, "resume")
+        .json();
+    assert_eq!(resumed["suspended"], false);
+    let fired = cli
+        .run(&["schedules", "trigger", &id, "--json"])
+        .await
+        .expect(0, "trigger")
+        .json();
+    let job_id = fired["job_id"].as_str().expect("a job id").to_owned();
+    cli.run(&["wait", &job_id])
+        .await
+        .expect(0, "the triggered job");
+    cli.run(&["schedules", "rm", &id])
+        .await
+        .expect(0, "schedules rm");
+    let ran = cli
+        .run(&["schedules", "rm", &id])
+        .await
+        .expect(4, "removed twice");
+    assert!(
+        ran.stderr.starts_with("contaxy: not found"),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// A short random suffix for names (no uuid dependency for one call).
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}{:x}", nanos, std::process::id())
+}

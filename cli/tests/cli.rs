@@ -72,6 +72,29 @@ impl Cli {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
+
+    /// Runs `contaxy ARGS` on a pseudo-terminal (util-linux `script`): its
+    /// standard output and error both arrive in `stdout`.
+    async fn run_on_terminal(&self, args: &[&str]) -> Ran {
+        let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_contaxy"))
+            .chain(args.iter().copied())
+            .map(|word| format!("'{}'", word.replace('\'', "'\\''")))
+            .collect();
+        let mut command = Command::new("script");
+        command
+            .args(["-qec", &quoted.join(" "), "/dev/null"])
+            .env("CONTAXY_CONFIG", self.config())
+            .env("TERM", "xterm");
+        let output: Output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("the run was not cancelled")
+            .expect("script starts");
+        Ran {
+            code: output.status.code().expect("exited, not killed"),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
 }
 
 #[tokio::test]
@@ -338,15 +361,9 @@ async fn a_user_goes_from_login_to_a_jobs_logs_files_and_dead_letters() {
         .run(&["ps", "-p", "no-such-project"])
         .await
         .expect(4, "unknown project");
-    assert!(
-        ran.stderr.starts_with("contaxy: not found: "),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.len() > "contaxy: not found: \n".len(),
-        "{}",
-        ran.stderr
+    assert_eq!(
+        ran.stderr, "contaxy: not found: Project `no-such-project` was not found.\n",
+        "the server's message, as docs/cli.md shows it"
     );
 
     // Nothing reachable: exit code 3.
@@ -561,6 +578,38 @@ async fn a_job_from_a_yaml_file_fails_is_dead_lettered_and_replayed_and_schedule
         "{}",
         ran.stderr
     );
+
+    // `wait` on a terminal draws a spinner; elsewhere it prints a plain
+    // line per status, with no control characters.
+    let first = sleeper(&cli, "sleeper-one").await;
+    let ran = cli
+        .run_on_terminal(&["wait", &first])
+        .await
+        .expect(0, "wait on a terminal");
+    assert!(
+        ran.stdout.contains('\u{1b}'),
+        "no spinner drawn: {:?}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains(&format!("job {first}: succeeded")),
+        "{:?}",
+        ran.stdout
+    );
+    let second = sleeper(&cli, "sleeper-two").await;
+    let ran = cli
+        .run(&["wait", &second])
+        .await
+        .expect(0, "wait in a pipe");
+    assert!(
+        ran.stderr
+            .lines()
+            .any(|line| line.starts_with(&format!("job {second}: "))),
+        "{:?}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains('\u{1b}'), "{:?}", ran.stderr);
+    assert_eq!(ran.stdout, format!("job {second}: succeeded\n"));
 }
 
 /// A short random suffix for names (no uuid dependency for one call).
@@ -570,4 +619,15 @@ fn uuid_like() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("{:x}{:x}", nanos, std::process::id())
+}
+
+/// A detached job that sleeps two seconds; its id.
+async fn sleeper(cli: &Cli, name: &str) -> String {
+    let ran = cli
+        .run(&[
+            "run", "-d", "--image", IMAGE, "--name", name, "--", "sleep", "2",
+        ])
+        .await
+        .expect(0, "run -d");
+    ran.stdout.trim().to_owned()
 }

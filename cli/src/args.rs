@@ -5,25 +5,28 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 /// The contaxy command-line client: run jobs and services, follow their
 /// logs, manage files, schedules and dead letters over the REST API.
 #[derive(Debug, Parser)]
 #[command(name = "contaxy", version, propagate_version = true)]
 pub struct Cli {
     /// The config file (default: <config dir>/contaxy/config.json).
-    #[arg(long, global = true, env = "CONTAXY_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "CONTAXY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The API's URL, over the config file's.
-    #[arg(long, global = true, env = "CONTAXY_URL")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "CONTAXY_URL")]
     pub url: Option<String>,
     /// The API token, over the config file's.
-    #[arg(long, global = true, env = "CONTAXY_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "CONTAXY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// The project, over the config file's.
-    #[arg(short, long, global = true, env = "CONTAXY_PROJECT")]
+    #[arg(short, long, global = true, help_heading = GLOBAL, env = "CONTAXY_PROJECT")]
     pub project: Option<String>,
     /// Print the server's JSON instead of a table.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -45,11 +48,11 @@ pub enum Command {
     /// A service's or job's output.
     Logs(LogsArgs),
     /// Stop a service, or cancel a job.
-    Stop(TargetArgs),
+    Stop(LifecycleArgs),
     /// Start a stopped service.
-    Start(TargetArgs),
+    Start(LifecycleArgs),
     /// Restart a service.
-    Restart(TargetArgs),
+    Restart(LifecycleArgs),
     /// Remove a service or job.
     Rm(RmArgs),
     /// Wait until an action or a deployment settles.
@@ -169,9 +172,21 @@ pub struct TargetArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Wait until the action has ended (exit code 5 if it failed).
+    #[arg(short, long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RmArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Wait until the removal has ended (exit code 5 if it failed).
+    #[arg(short, long)]
+    pub wait: bool,
     /// Remove its volume too.
     #[arg(long)]
     pub volumes: bool,

@@ -166,7 +166,11 @@ fn problem_message(text: &str) -> Option<String> {
         for field in fields {
             let name = field.get("field").and_then(Value::as_str).unwrap_or("?");
             let says = field.get("message").and_then(Value::as_str).unwrap_or("");
-            message.push_str(&format!("\n  {name}: {says}"));
+            let line = format!("{name}: {says}");
+            // A message about one field often names it already.
+            if !message.contains(&line) {
+                message.push_str(&format!("\n  {line}"));
+            }
         }
     }
     Some(message)
@@ -193,6 +197,15 @@ mod tests {
     fn segments_escape_what_would_change_the_path() {
         assert_eq!(segment("a b/c:d?e#f%"), "a%20b%2Fc%3Ad%3Fe%23f%25");
         assert_eq!(key_path("dir/a:b.txt"), "dir/a%3Ab.txt");
+    }
+
+    #[test]
+    fn a_field_the_message_names_already_is_not_repeated() {
+        let text = r#"{"message":"invalid input: name: too short","details":{"fields":[{"field":"name","message":"too short"}]}}"#;
+        assert_eq!(
+            problem_message(text).as_deref(),
+            Some("invalid input: name: too short")
+        );
     }
 
     #[test]

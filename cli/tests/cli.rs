@@ -283,6 +283,30 @@ async fn a_user_goes_from_login_to_a_jobs_logs_files_and_dead_letters() {
         .expect(0, "actions get")
         .json();
     assert_eq!(action["kind"], "deployment.stop");
+    // Started again, waiting for the action itself: then it runs.
+    let ran = cli
+        .run(&["start", "-w", &service_id])
+        .await
+        .expect(0, "start -w");
+    assert!(
+        ran.stdout.trim_end().ends_with("succeeded"),
+        "{}",
+        ran.stdout
+    );
+    let ran = cli
+        .run(&["wait", &service_id])
+        .await
+        .expect(0, "running again");
+    assert!(ran.stdout.contains("running"), "{}", ran.stdout);
+    let ran = cli
+        .run(&["restart", &format!("job/{service_id}")])
+        .await
+        .expect(1, "restart of a job");
+    assert!(
+        ran.stderr.contains("a job cannot restart"),
+        "{}",
+        ran.stderr
+    );
     let ran = cli.run(&["rm", &service_id]).await.expect(0, "rm");
     let rm_action = ran
         .stdout

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::logs::{self, LogsQuery};
 use super::{ok, wait};
 use crate::Context;
-use crate::args::{DeployArgs, RunArgs};
+use crate::args::{DeployArgs, LifecycleArgs, RmArgs, RunArgs};
 use crate::error::{CliError, CliResult, code};
 use crate::output::{self, Column, cell};
 use crate::spec;
@@ -205,8 +205,8 @@ pub fn ps(context: &Context) -> CliResult<i32> {
 
 /// `contaxy stop|start|restart`: a service's action; `stop` of a job
 /// cancels it.
-pub fn lifecycle(context: &Context, target: &str, verb: &str) -> CliResult<i32> {
-    let target = context.target(target)?;
+pub fn lifecycle(context: &Context, args: &LifecycleArgs, verb: &str) -> CliResult<i32> {
+    let target = context.target(&args.target.target)?;
     let path = match (target.kind, verb) {
         (Kind::Service, _) => format!("{}/actions/{verb}", target.path()),
         (Kind::Job, "stop") => format!("{}:cancel", target.path()),
@@ -217,32 +217,54 @@ pub fn lifecycle(context: &Context, target: &str, verb: &str) -> CliResult<i32> 
         }
     };
     let answer = context.api.json(Method::POST, &path, None)?;
-    print_action(context, &target, verb, &answer)
+    finish_action(context, &target, verb, &answer, args.wait)
 }
 
 /// `contaxy rm`: removes a service or job (its volume with `--volumes`).
-pub fn remove(context: &Context, target: &str, volumes: bool) -> CliResult<i32> {
-    let target = context.target(target)?;
+pub fn remove(context: &Context, args: &RmArgs) -> CliResult<i32> {
+    let target = context.target(&args.target.target)?;
     let request = context
         .api
         .request(Method::DELETE, &target.path())
-        .query(&[("delete_volumes", volumes)]);
+        .query(&[("delete_volumes", args.volumes)]);
     let answer = crate::client::read_json(context.api.send(request)?)?;
-    print_action(context, &target, "rm", &answer)
+    finish_action(context, &target, "rm", &answer, args.wait)
 }
 
-fn print_action(context: &Context, target: &Target, verb: &str, answer: &Value) -> CliResult<i32> {
+/// Prints the action a change was given; with `wait`, waits until it ended
+/// and prints how.
+fn finish_action(
+    context: &Context,
+    target: &Target,
+    verb: &str,
+    answer: &Value,
+    wait: bool,
+) -> CliResult<i32> {
+    let action_id = text(answer, "action_id")?;
+    if !wait {
+        if context.json {
+            output::json(answer);
+        } else {
+            println!(
+                "{verb} {} {}: action {action_id}",
+                target.kind.singular(),
+                target.id
+            );
+        }
+        return ok();
+    }
+    let action = wait::action(&context.api, &target.project, &action_id, None)?;
     if context.json {
-        output::json(answer);
+        output::json(&action);
     } else {
         println!(
-            "{verb} {} {}: action {}",
+            "{verb} {} {}: action {action_id} {}",
             target.kind.singular(),
             target.id,
-            cell(answer.get("action_id"))
+            cell(action.get("status"))
         );
     }
-    ok()
+    action_outcome(&action, &action_id)
 }
 
 /// A string field of an answer the CLI needs.

@@ -56,15 +56,10 @@ pub fn run_job(context: &Context, args: RunArgs) -> CliResult<i32> {
         return ok();
     }
     eprintln!("job {} (action {action_id})", target.id);
-    let started = wait_until_started(context, &target, &action_id)?;
-    let finished = if wait::settled(Kind::Job, &started)
-        && started.get("started_at").is_none_or(Value::is_null)
-    {
-        // Never ran (refused by the worker, cancelled first): no output.
-        started
-    } else {
-        follow_until_settled(context, &target)?
-    };
+    wait_until_started(context, &target, &action_id)?;
+    // A job that never had a container (refused by the worker, cancelled
+    // first) answers its logs with a 404, taken as no output.
+    let finished = follow_until_settled(context, &target)?;
     if context.json {
         output::json(&finished);
     }
@@ -72,7 +67,7 @@ pub fn run_job(context: &Context, args: RunArgs) -> CliResult<i32> {
 }
 
 /// Polls until the job has left `pending`, or its deploy action failed.
-fn wait_until_started(context: &Context, target: &Target, action_id: &str) -> CliResult<Value> {
+fn wait_until_started(context: &Context, target: &Target, action_id: &str) -> CliResult<()> {
     let action_path = wait::action_path(&target.project, action_id);
     let job = wait::poll(&format!("job {}", target.id), None, || {
         let job = context.api.get(&target.path())?;
@@ -93,7 +88,7 @@ fn wait_until_started(context: &Context, target: &Target, action_id: &str) -> Cl
             cell(action.get("last_error"))
         )));
     }
-    Ok(job)
+    Ok(())
 }
 
 /// Follows the job's output until it has finished; returns the job then.

@@ -191,3 +191,37 @@ fn report(context: &Context, value: &Value, kind: &str, id: &str) -> CliResult<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_job_settles_when_it_finished_a_service_when_it_runs_or_stopped() {
+        let cases = [
+            (Kind::Job, json!({"status": "pending"}), false),
+            (Kind::Job, json!({"status": "running"}), false),
+            (Kind::Job, json!({"status": "succeeded"}), true),
+            (Kind::Job, json!({"status": "failed"}), true),
+            (Kind::Job, json!({"status": "cancelled"}), true),
+            (
+                Kind::Job,
+                json!({"status": "unknown", "is_stopped": true}),
+                true,
+            ),
+            (Kind::Service, json!({"status": "pending"}), false),
+            (Kind::Service, json!({"status": "terminating"}), false),
+            (Kind::Service, json!({"status": "running"}), true),
+            (Kind::Service, json!({"status": "stopped"}), true),
+            (Kind::Service, json!({"status": "failed"}), true),
+        ];
+        for (kind, deployment, expected) in cases {
+            assert_eq!(
+                settled(kind, &deployment),
+                expected,
+                "{kind:?} {deployment}"
+            );
+        }
+    }
+}

@@ -107,6 +107,11 @@ fn follow_until_settled(context: &Context, target: &Target) -> CliResult<Value> 
             // A job whose container is gone (removed by its TTL, or never
             // made) has nothing more to say.
             Ok(()) | Err(CliError::NotFound(_)) => {}
+            // The API restarting, or no worker free to stream (503): the
+            // job goes on; see how it stands, then follow again.
+            Err(error) if wait::passing(&error) => {
+                eprintln!("contaxy: the log stream ended ({error}); following again");
+            }
             Err(error) => return Err(error),
         }
         let ended_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

@@ -35,6 +35,11 @@ struct Progress {
 }
 
 impl Progress {
+    /// The last status shown, without any retry note.
+    fn last_state(&self) -> &str {
+        self.last.split(" (retrying: ").next().unwrap_or(&self.last)
+    }
+
     fn new(what: &str) -> Self {
         let spinner = std::io::stderr().is_terminal().then(|| {
             let spinner = ProgressBar::new_spinner();
@@ -72,6 +77,8 @@ impl Drop for Progress {
 }
 
 /// Calls `step` every half second until it is done or `timeout` passed.
+/// An outage (a 5xx, 429, no answer) does not end a wait: the job goes on
+/// without us, so polling goes on too, for up to [`OUTAGE`] in a row.
 pub fn poll(
     what: &str,
     timeout: Option<Duration>,
@@ -79,20 +86,44 @@ pub fn poll(
 ) -> CliResult<Value> {
     let started = Instant::now();
     let mut progress = Progress::new(what);
+    let mut failing_since: Option<Instant> = None;
     loop {
-        match step()? {
-            Step::Done(value) => return Ok(value),
-            Step::Pending(state) => progress.show(&state),
+        match step() {
+            Ok(Step::Done(value)) => return Ok(value),
+            Ok(Step::Pending(state)) => {
+                failing_since = None;
+                progress.show(&state);
+            }
+            Err(error) if passing(&error) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= OUTAGE {
+                    return Err(error);
+                }
+                progress.show(&format!("{} (retrying: {error})", progress.last_state()));
+            }
+            Err(error) => return Err(error),
         }
         if timeout.is_some_and(|timeout| started.elapsed() >= timeout) {
             return Err(CliError::TimedOut(format!(
                 "{what} is still {} after {}s",
-                progress.last,
+                progress.last_state(),
                 started.elapsed().as_secs()
             )));
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// How long a wait rides out an outage before it gives up (exit code 3).
+const OUTAGE: Duration = Duration::from_secs(60);
+
+/// Whether `error` may pass by itself: the server failed, is away, or asks
+/// us to slow down.
+pub fn passing(error: &CliError) -> bool {
+    matches!(
+        error,
+        CliError::Server { .. } | CliError::Unreachable(_) | CliError::Refused { status: 429, .. }
+    )
 }
 
 /// An action's path in its project.
@@ -196,6 +227,32 @@ fn report(context: &Context, value: &Value, kind: &str, id: &str) -> CliResult<(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn outages_are_ridden_out_and_refusals_are_not() {
+        let mut calls = 0;
+        let value = poll("x", None, || {
+            calls += 1;
+            match calls {
+                1 => Err(CliError::Unreachable("refused".into())),
+                2 => Err(CliError::Server {
+                    status: 503,
+                    message: "database".into(),
+                }),
+                3 => Ok(Step::Pending("running".into())),
+                _ => Ok(Step::Done(json!("done"))),
+            }
+        })
+        .expect("it ends");
+        assert_eq!((value, calls), (json!("done"), 4));
+        let refused = poll("x", None, || {
+            Err(CliError::Refused {
+                status: 403,
+                message: "no".into(),
+            })
+        });
+        assert_eq!(refused.expect_err("refused").exit_code(), 2);
+    }
 
     #[test]
     fn a_job_settles_when_it_finished_a_service_when_it_runs_or_stopped() {

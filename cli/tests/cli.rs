@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 use contaxy_common::storage::ObjectStore;
 use contaxy_tests::stack::{PROJECT, Stack};
 use contaxy_tests::storage::remove_buckets;
-use contaxy_tests::{IDLE, IMAGE};
+use contaxy_tests::tcp_proxy::TcpProxy;
+use contaxy_tests::{DEADLINE, IDLE, IMAGE, eventually};
 use serde_json::Value;
 
 /// The binary with a config file in a temp dir, and nothing from the
@@ -654,4 +655,112 @@ async fn sleeper(cli: &Cli, name: &str) -> String {
         .await
         .expect(0, "run -d");
     ran.stdout.trim().to_owned()
+}
+
+#[tokio::test]
+async fn run_rides_out_an_api_outage_and_prints_every_line_once() {
+    let stack = Stack::start().await;
+    let proxy = TcpProxy::start(stack.api.app.addr).await;
+    let cli = Cli::new();
+    cli.run(&[
+        "login",
+        "--url",
+        &proxy.http_url(),
+        "--token",
+        &stack.api.admin,
+        "--project",
+        PROJECT,
+    ])
+    .await
+    .expect(0, "login through the proxy");
+
+    // A job that prints a line, then waits for the test's word (a file it
+    // is given with `docker exec`) to print another and exit 7.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_contaxy"))
+        .args([
+            "run",
+            "--image",
+            IMAGE,
+            "--name",
+            "outage",
+            "--",
+            "sh",
+            "-c",
+            "echo before; until [ -e /tmp/go ]; do sleep 0.1; done; echo during; exit 7",
+        ])
+        .env("CONTAXY_CONFIG", cli.config())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = collect(child.stdout.take().expect("piped"));
+    let stderr = collect(child.stderr.take().expect("piped"));
+    eventually(
+        DEADLINE,
+        "the CLI to print the job's first line",
+        || async { stdout.lock().ok()?.contains("before\n").then_some(()) },
+    )
+    .await;
+
+    // The API goes away while the CLI follows; the job goes on and ends.
+    proxy.switch_off().await;
+    let job_id = stderr
+        .lock()
+        .expect("not poisoned")
+        .lines()
+        .find_map(|line| line.strip_prefix("job "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the job's id on standard error")
+        .to_owned();
+    let exec = Command::new("docker")
+        .args(["exec", &job_id, "touch", "/tmp/go"])
+        .output()
+        .expect("docker runs");
+    assert!(exec.status.success(), "docker exec: {exec:?}");
+    eventually(DEADLINE, "the job to end", || async {
+        let answer = stack
+            .call(
+                reqwest::Method::GET,
+                &format!("/projects/{PROJECT}/jobs/{job_id}"),
+                None,
+            )
+            .await;
+        (answer.body["exit_code"] == 7).then_some(())
+    })
+    .await;
+    proxy.switch_on().await;
+
+    // Back: the CLI prints what the job wrote meanwhile, once, and exits 7.
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("not cancelled")
+        .expect("the CLI ends");
+    let stderr = stderr.lock().expect("not poisoned").clone();
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    assert_eq!(
+        stdout.lock().expect("not poisoned").as_str(),
+        "before\nduring\n",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("following again") || stderr.contains("retrying"),
+        "{stderr}"
+    );
+}
+
+/// Reads `from` to its end on a thread of its own; what it read so far.
+fn collect(
+    mut from: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 1024];
+        while let Ok(read @ 1..) = from.read(&mut buffer) {
+            if let Ok(mut text) = sink.lock() {
+                text.push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        }
+    });
+    text
 }

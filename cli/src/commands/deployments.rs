@@ -92,18 +92,18 @@ fn wait_until_started(context: &Context, target: &Target, action_id: &str) -> Cl
 }
 
 /// Follows the job's output until it has finished; returns the job then.
+/// A stream that ended early (the API's cap, an outage) is followed again,
+/// skipping what was printed, and once the job has finished whatever it
+/// wrote meanwhile is fetched, so each byte is shown once.
 fn follow_until_settled(context: &Context, target: &Target) -> CliResult<Value> {
-    let mut since: Option<String> = None;
+    let mut shown = 0u64;
+    let mut interrupted = false;
+    let follow = LogsQuery {
+        follow: true,
+        ..LogsQuery::default()
+    };
     loop {
-        match logs::copy(
-            &context.api,
-            target,
-            &LogsQuery {
-                follow: true,
-                lines: None,
-                since: since.as_deref(),
-            },
-        ) {
+        match logs::copy(&context.api, target, &follow, &mut shown) {
             // A job whose container is gone (removed by its TTL, or never
             // made) has nothing more to say.
             Ok(()) | Err(CliError::NotFound(_)) => {}
@@ -111,14 +111,22 @@ fn follow_until_settled(context: &Context, target: &Target) -> CliResult<Value> 
             // job goes on; see how it stands, then follow again.
             Err(error) if wait::passing(&error) => {
                 eprintln!("contaxy: the log stream ended ({error}); following again");
+                interrupted = true;
             }
             Err(error) => return Err(error),
         }
-        let ended_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         match wait::deployment(&context.api, target, Some(SETTLE_AFTER_LOGS)) {
-            Ok(job) => return Ok(job),
+            Ok(job) => {
+                if interrupted {
+                    let rest = logs::copy(&context.api, target, &LogsQuery::default(), &mut shown);
+                    if let Err(error) = rest {
+                        eprintln!("contaxy: the job's last output could not be read: {error}");
+                    }
+                }
+                return Ok(job);
+            }
             // Still running: the stream ended at the API's cap; follow on.
-            Err(CliError::TimedOut(_)) => since = Some(ended_at),
+            Err(CliError::TimedOut(_)) => interrupted = true,
             Err(error) => return Err(error),
         }
     }

@@ -32,15 +32,18 @@ pub fn run(context: &Context, args: &LogsArgs) -> CliResult<i32> {
             lines: args.lines,
             since: args.since.as_deref(),
         },
+        &mut 0,
     )?;
     ok()
 }
 
 /// Copies the output of `target` to standard output until the API ends the
 /// stream (at once without `follow`; with it, when the container stops or
-/// the API's stream cap is reached). A closed standard output (`| head`)
-/// ends the copy quietly.
-pub fn copy(api: &Api, target: &Target, query: &LogsQuery<'_>) -> CliResult<()> {
+/// the API's stream cap is reached). The first `shown` bytes are skipped
+/// (printed by an earlier stream of the same output), and `shown` counts on
+/// as bytes are printed, also when the stream breaks. A closed standard
+/// output (`| head`) ends the copy quietly.
+pub fn copy(api: &Api, target: &Target, query: &LogsQuery<'_>, shown: &mut u64) -> CliResult<()> {
     let mut pairs: Vec<(&str, String)> = Vec::new();
     if query.follow {
         pairs.push(("follow", "true".into()));
@@ -58,6 +61,7 @@ pub fn copy(api: &Api, target: &Target, query: &LogsQuery<'_>) -> CliResult<()> 
     let mut response = api.send(request)?;
     let mut stdout = std::io::stdout().lock();
     let mut buffer = [0u8; 8192];
+    let mut seen = 0u64;
     loop {
         let read = response.read(&mut buffer).map_err(|error| {
             CliError::Unreachable(format!("the log stream broke: {}", chain(&error)))
@@ -65,12 +69,19 @@ pub fn copy(api: &Api, target: &Target, query: &LogsQuery<'_>) -> CliResult<()> 
         if read == 0 {
             return Ok(());
         }
+        let start = seen;
+        seen += read as u64;
+        if seen <= *shown {
+            continue;
+        }
+        let fresh = &buffer[usize::try_from(shown.saturating_sub(start)).unwrap_or(0)..read];
         if stdout
-            .write_all(&buffer[..read])
+            .write_all(fresh)
             .and_then(|()| stdout.flush())
             .is_err()
         {
             return Ok(());
         }
+        *shown = seen;
     }
 }

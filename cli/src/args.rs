@@ -47,6 +47,12 @@ pub enum Command {
     Ps,
     /// A service's or job's output.
     Logs(LogsArgs),
+    /// The project's status changes as they happen, until interrupted.
+    Events {
+        /// Begin after this event id (default: from now).
+        #[arg(long, value_name = "ID")]
+        after: Option<i64>,
+    },
     /// Stop a service, or cancel a job.
     Stop(LifecycleArgs),
     /// Start a stopped service.

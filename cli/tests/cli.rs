@@ -635,6 +635,54 @@ async fn a_job_from_a_yaml_file_fails_is_dead_lettered_and_replayed_and_schedule
     );
     assert!(!ran.stderr.contains('\u{1b}'), "{:?}", ran.stderr);
     assert_eq!(ran.stdout, format!("job {second}: succeeded\n"));
+
+    // The project's events from the first kept one, followed across the
+    // API's stream ends (two seconds in tests): every change once.
+    let mut events = std::process::Command::new(env!("CARGO_BIN_EXE_contaxy"))
+        .args(["events", "--after", "0", "--json"])
+        .env("CONTAXY_CONFIG", cli.config())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let seen = collect(events.stdout.take().expect("piped"));
+    let ran = cli
+        .run(&[
+            "run", "--image", IMAGE, "--name", "late-one", "--", "sleep", "3",
+        ])
+        .await
+        .expect(0, "a job while events are followed");
+    let late = ran
+        .stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("job "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the job's id")
+        .to_owned();
+    let lines = eventually(DEADLINE, "the late job's end among the events", || async {
+        let text = seen.lock().ok()?.clone();
+        let events: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        events
+            .iter()
+            .any(|e| e["deployment_id"] == late.as_str() && e["status"] == "succeeded")
+            .then_some(events)
+    })
+    .await;
+    let _ = events.kill();
+    let _ = events.wait();
+    let mut ids: Vec<i64> = lines.iter().filter_map(|e| e["id"].as_i64()).collect();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "an event shown twice: {lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|e| e["deployment_id"] == first.as_str() && e["status"] == "succeeded"),
+        "an earlier change is missing: {lines:?}"
+    );
 }
 
 /// A short random suffix for names (no uuid dependency for one call).

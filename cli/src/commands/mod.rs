@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod deployments;
+pub mod events;
 pub mod files;
 pub mod login;
 pub mod logs;
@@ -21,6 +22,7 @@ pub fn dispatch(context: &Context, command: Command) -> CliResult<i32> {
         Command::Run(args) => deployments::run_job(context, args),
         Command::Deploy(args) => deployments::deploy_service(context, args),
         Command::Ps => deployments::ps(context),
+        Command::Events { after } => events::run(context, after),
         Command::Logs(args) => logs::run(context, &args),
         Command::Stop(args) => deployments::lifecycle(context, &args, "stop"),
         Command::Start(args) => deployments::lifecycle(context, &args, "start"),

@@ -105,6 +105,34 @@ impl Api {
         read_json(self.send(request)?)
     }
 
+    /// `POST path` with `body`, as a submission that must happen once: it
+    /// carries an `Idempotency-Key` made for this call, so when the API
+    /// fails or cannot be reached (the request may or may not have been
+    /// taken) it is sent again with the same key, up to [`SUBMIT_TRIES`]
+    /// times, and the API answers a repeat with the first action instead
+    /// of acting twice (docs/api.md).
+    pub fn submit(&self, path: &str, body: &Value) -> CliResult<Value> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut pause = Duration::from_secs(1);
+        let mut tries = 1;
+        loop {
+            let request = self
+                .request(Method::POST, path)
+                .timeout(REQUEST_TIMEOUT)
+                .header("Idempotency-Key", &key)
+                .json(body);
+            match self.send(request).and_then(read_json) {
+                Err(error) if tries < SUBMIT_TRIES && is_outage(&error) => {
+                    eprintln!("contaxy: {error}; sending again in {}s", pause.as_secs());
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                    tries += 1;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
     /// `GET path` as JSON.
     pub fn get(&self, path: &str) -> CliResult<Value> {
         self.json(Method::GET, path, None)
@@ -142,6 +170,18 @@ impl Api {
             },
         })
     }
+}
+
+/// How often a submission is sent at most (waiting 1, 2, 4, 8 s between).
+pub const SUBMIT_TRIES: u32 = 5;
+
+/// Whether `error` may pass by itself: the server failed, is away, or asks
+/// us to slow down.
+pub fn is_outage(error: &CliError) -> bool {
+    matches!(
+        error,
+        CliError::Server { .. } | CliError::Unreachable(_) | CliError::Refused { status: 429, .. }
+    )
 }
 
 /// A response body as JSON; `Null` when empty.

@@ -392,8 +392,9 @@ async fn a_user_goes_from_login_to_a_jobs_logs_files_and_dead_letters() {
     );
 
     // Nothing reachable: exit code 3.
+    let closed = format!("http://{}", contaxy_tests::closed_port_addr());
     let ran = cli
-        .run(&["ps", "-p", PROJECT, "--url", "http://127.0.0.1:9"])
+        .run(&["ps", "-p", PROJECT, "--url", &closed])
         .await
         .expect(3, "an API that is not there");
     assert!(
@@ -793,6 +794,51 @@ async fn run_rides_out_an_api_outage_and_prints_every_line_once() {
     assert!(
         stderr.contains("following again") || stderr.contains("retrying"),
         "{stderr}"
+    );
+
+    // A submission while the API is away is sent again (with the same
+    // Idempotency-Key) and makes one job.
+    proxy.switch_off().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_contaxy"))
+        .args([
+            "run", "-d", "--image", IMAGE, "--name", "retried", "--", "true",
+        ])
+        .env("CONTAXY_CONFIG", cli.config())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = collect(child.stdout.take().expect("piped"));
+    let stderr = collect(child.stderr.take().expect("piped"));
+    eventually(DEADLINE, "the CLI to send the job again", || async {
+        stderr.lock().ok()?.contains("sending again").then_some(())
+    })
+    .await;
+    proxy.switch_on().await;
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("not cancelled")
+        .expect("the CLI ends");
+    let said = stderr.lock().expect("not poisoned").clone();
+    assert_eq!(status.code(), Some(0), "{said}");
+    let jobs = stack
+        .call(
+            reqwest::Method::GET,
+            &format!("/projects/{PROJECT}/jobs"),
+            None,
+        )
+        .await;
+    let retried: Vec<&Value> = jobs
+        .body
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter(|job| job["display_name"] == "retried")
+        .collect();
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    assert_eq!(
+        stdout.lock().expect("not poisoned").trim(),
+        retried[0]["id"].as_str().expect("an id")
     );
 }
 

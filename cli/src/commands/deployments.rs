@@ -35,10 +35,9 @@ pub fn run_job(context: &Context, args: RunArgs) -> CliResult<i32> {
     spec::set(&mut body, "deadline_seconds", args.deadline);
     spec::set(&mut body, "ttl_seconds_after_finished", args.ttl);
     let project = context.project()?.to_owned();
-    let job = context.api.json(
-        Method::POST,
+    let job = context.api.submit(
         &format!("{}/jobs", context.project_path()?),
-        Some(&Value::Object(body)),
+        &Value::Object(body),
     )?;
     let target = Target {
         kind: Kind::Job,
@@ -158,10 +157,9 @@ pub fn deploy_service(context: &Context, args: DeployArgs) -> CliResult<i32> {
     if let Some(volume) = args.volume {
         spec::object_at(&mut body, "compute")?.insert("volume_path".into(), volume.into());
     }
-    let service = context.api.json(
-        Method::POST,
+    let service = context.api.submit(
         &format!("{}/services", context.project_path()?),
-        Some(&Value::Object(body)),
+        &Value::Object(body),
     )?;
     let id = text(&service, "id")?;
     let action_id = text(&service, "action_id")?;

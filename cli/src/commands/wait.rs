@@ -117,13 +117,9 @@ pub fn poll(
 /// How long a wait rides out an outage before it gives up (exit code 3).
 const OUTAGE: Duration = Duration::from_secs(60);
 
-/// Whether `error` may pass by itself: the server failed, is away, or asks
-/// us to slow down.
+/// Whether `error` may pass by itself ([`crate::client::is_outage`]).
 pub fn passing(error: &CliError) -> bool {
-    matches!(
-        error,
-        CliError::Server { .. } | CliError::Unreachable(_) | CliError::Refused { status: 429, .. }
-    )
+    crate::client::is_outage(error)
 }
 
 /// An action's path in its project.

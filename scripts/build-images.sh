@@ -66,9 +66,10 @@ trap 'rm -rf "$work"' EXIT
 base="$repo/runtime-base:$tag"
 rootfs="$work/rootfs"
 mkdir -p "$rootfs"/{etc/ssl/certs,tmp,busybox,home/nonroot}
-# Every shared library any of the binaries needs, and the dynamic loader, at
-# the paths ldd names (copied with their targets resolved).
-libs="$(for bin in "${binaries[@]}"; do ldd "$bin_dir/$bin"; done \
+# Every shared library any of the binaries (and busybox, when it is not the
+# static one) needs, and the dynamic loader, at the paths ldd names (copied
+# with their targets resolved).
+libs="$(for bin in "${binaries[@]/#/$bin_dir/}" /bin/busybox; do ldd "$bin" 2>/dev/null || true; done \
   | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)"
 [ -n "$libs" ] || fail "ldd found no libraries in the binaries" "are they dynamically linked executables for this machine?"
 for lib in $libs; do
@@ -117,9 +118,13 @@ done
 for name in api worker scheduler; do
   image="$repo/$name:$tag"
   log "building $image"
-  docker build -q -f "$root_dir/deploy/Dockerfile" --build-arg "RUNTIME_BASE=$base" \
-    --target "$name-prebuilt" -t "$image" "$context" >/dev/null \
-    || fail "docker build of $image failed" "run the docker build above without -q to see why"
+  # The legacy builder's deprecation notice goes to stderr on every build:
+  # shown only when the build fails.
+  if ! docker build -q -f "$root_dir/deploy/Dockerfile" --build-arg "RUNTIME_BASE=$base" \
+    --target "$name-prebuilt" -t "$image" "$context" >/dev/null 2>"$work/build.err"; then
+    cat "$work/build.err" >&2
+    fail "docker build of $image failed" "see the builder's message above"
+  fi
 done
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \
   | grep -E "^$repo/(runtime-base|api|worker|scheduler):$tag " || true

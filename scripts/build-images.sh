@@ -115,13 +115,19 @@ for bin in "${binaries[@]}"; do
   # Release binaries carry no debug info; a debug build's is dropped here.
   strip --strip-debug -o "$context/dist/$bin" "$bin_dir/$bin"
 done
-for name in api worker scheduler; do
+# The stage holding the binaries is tagged while the three builds use it,
+# then removed, so no untagged copy of the binaries is left behind.
+dist="$repo/dist:$tag"
+trap 'rm -rf "$work"; docker rmi "$dist" >/dev/null 2>&1 || true' EXIT
+for name in dist api worker scheduler; do
   image="$repo/$name:$tag"
-  log "building $image"
+  target="$name-prebuilt"
+  [ "$name" = dist ] && target=prebuilt
+  [ "$name" = dist ] || log "building $image"
   # The legacy builder's deprecation notice goes to stderr on every build:
   # shown only when the build fails.
   if ! docker build -q -f "$root_dir/deploy/Dockerfile" --build-arg "RUNTIME_BASE=$base" \
-    --target "$name-prebuilt" -t "$image" "$context" >/dev/null 2>"$work/build.err"; then
+    --target "$target" -t "$image" "$context" >/dev/null 2>"$work/build.err"; then
     cat "$work/build.err" >&2
     fail "docker build of $image failed" "see the builder's message above"
   fi

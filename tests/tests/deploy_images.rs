@@ -57,7 +57,7 @@ impl Drop for Built {
         for container in &self.containers {
             docker(&["rm", "-f", "-v", container]).ok();
         }
-        for name in ["api", "worker", "scheduler", "runtime-base"] {
+        for name in ["api", "worker", "scheduler", "runtime-base", "dist"] {
             docker(&["rmi", "-f", &self.image(name)]).ok();
         }
         remove_docker_namespace(&self.namespace);

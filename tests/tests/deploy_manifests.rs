@@ -8,10 +8,13 @@
 //!   --strict` against the schemas of 1.32 and 1.36, as the worker's own
 //!   objects do (`worker/src/runtime/kubernetes/schema_tests.rs`);
 //! - in both, every `CONTAXY_*` variable a binary is given is a field of that
-//!   binary's configuration (so it is read, not ignored) and is documented
-//!   in docs/configuration.md for that binary; the health checks and probes
+//!   binary's configuration (so it is read, not ignored), is documented in
+//!   docs/configuration.md for that binary, and its value loads into the
+//!   field's type as `config::load` would load it; the health checks and probes
 //!   reach the port the binary's listen setting names, on `/healthz` and
-//!   `/readyz`; a stopping worker gets longer than its drain timeout.
+//!   `/readyz`; a stopping worker gets longer than its drain timeout;
+//! - the example overlay's placeholder API secrets make the real API refuse
+//!   to start, as docs/deployment.md says.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -122,6 +125,45 @@ fn setting_problems<'a>(binary: &str, names: impl IntoIterator<Item = &'a String
     problems
 }
 
+/// Why a binary could not load its configuration from these variables:
+/// each value parsed as `config::load` parses the environment (figment's
+/// `Env`), then both parts extracted into the binary's real types.
+fn load_problems(binary: &str, vars: &BTreeMap<String, String>) -> Vec<String> {
+    use figment::Figment;
+    use figment::providers::Serialized;
+    use figment::value::{Dict, Value as Setting};
+
+    let read = read_by(binary);
+    let dict: Dict = vars
+        .iter()
+        .filter(|(name, _)| read.contains(*name))
+        .map(|(name, value)| {
+            let key = name.trim_start_matches("CONTAXY_").to_lowercase();
+            (
+                key,
+                value.parse::<Setting>().expect("parsing is infallible"),
+            )
+        })
+        .collect();
+    let figment = Figment::from(Serialized::defaults(dict));
+    let own = match binary {
+        "api" => figment.extract::<contaxy_api::ApiSettings>().err(),
+        "worker" => figment.extract::<contaxy_worker::WorkerSettings>().err(),
+        "scheduler" => figment
+            .extract::<contaxy_scheduler::SchedulerSettings>()
+            .err(),
+        other => panic!("no binary {other}"),
+    };
+    let common = figment
+        .extract::<contaxy_common::config::CommonConfig>()
+        .err();
+    [common, own]
+        .into_iter()
+        .flatten()
+        .map(|e| format!("{binary}: a value does not load: {e}"))
+        .collect()
+}
+
 fn listen_setting(binary: &str) -> String {
     format!("CONTAXY_{}_LISTEN_ADDR", binary.to_uppercase())
 }
@@ -157,6 +199,30 @@ fn the_settings_check_refuses_what_a_binary_does_not_read_or_the_docs_do_not_lis
         )
         .is_empty()
     );
+}
+
+#[test]
+fn the_load_check_refuses_a_value_of_the_wrong_type() {
+    let good = BTreeMap::from([
+        ("CONTAXY_WORKER_CONCURRENCY".to_owned(), "8".to_owned()),
+        ("CONTAXY_S3_FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
+        ("CONTAXY_RUNTIME".to_owned(), "kubernetes".to_owned()),
+    ]);
+    let problems = load_problems("worker", &good);
+    assert!(problems.is_empty(), "{problems:?}");
+    for (name, value) in [
+        ("CONTAXY_WORKER_CONCURRENCY", "eight"),
+        ("CONTAXY_S3_FORCE_PATH_STYLE", "maybe"),
+        ("CONTAXY_RUNTIME", "podman"),
+    ] {
+        let mut bad = good.clone();
+        bad.insert(name.to_owned(), value.to_owned());
+        assert_eq!(
+            load_problems("worker", &bad).len(),
+            1,
+            "{name}={value} loaded"
+        );
+    }
 }
 
 // --- docker-compose.yml -----------------------------------------------------
@@ -196,6 +262,7 @@ fn compose_problems(config: &Value) -> Vec<String> {
             .map(|env| env.iter().map(|(k, v)| (k.clone(), text(v))).collect())
             .unwrap_or_default();
         problems.extend(setting_problems(binary, env.keys()));
+        problems.extend(load_problems(binary, &env));
         let Some(addr) = env.get(&listen_setting(binary)) else {
             problems.push(format!("{binary} does not set {}", listen_setting(binary)));
             continue;
@@ -325,8 +392,10 @@ fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
         .find(|o| o["kind"] == json!(kind) && o["metadata"]["name"] == json!(name))
 }
 
-/// The keys of the ConfigMap or Secret an `envFrom` entry names.
-fn env_from_keys(objects: &[Value], source: &Value) -> Result<Vec<String>, String> {
+/// The keys of the ConfigMap or Secret an `envFrom` entry names, with the
+/// ConfigMap's values (a Secret's stay out: base64, and all strings).
+type Keys = Vec<(String, Option<String>)>;
+fn env_from_keys(objects: &[Value], source: &Value) -> Result<Keys, String> {
     let (kind, name) = if let Some(name) = source["configMapRef"]["name"].as_str() {
         ("ConfigMap", name)
     } else if let Some(name) = source["secretRef"]["name"].as_str() {
@@ -339,8 +408,10 @@ fn env_from_keys(objects: &[Value], source: &Value) -> Result<Vec<String>, Strin
         .as_object()
         .or(object["stringData"].as_object());
     Ok(data
-        .map(|d| d.keys().cloned().collect())
-        .unwrap_or_default())
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| (key.clone(), (kind == "ConfigMap").then(|| text(value))))
+        .collect())
 }
 
 /// What is wrong with one binary's Deployment in a rendered installation.
@@ -361,15 +432,27 @@ fn deployment_problems(objects: &[Value], binary: &str, complete: bool) -> Vec<S
         env.insert(text(&var["name"]), var["value"].as_str().map(str::to_owned));
     }
     let mut names: Vec<String> = env.keys().cloned().collect();
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
     if complete {
         for source in container["envFrom"].as_array().into_iter().flatten() {
             match env_from_keys(objects, source) {
-                Ok(keys) => names.extend(keys),
+                Ok(keys) => {
+                    for (key, value) in keys {
+                        names.push(key.clone());
+                        values.extend(value.map(|v| (key, v)));
+                    }
+                }
                 Err(e) => problems.push(format!("{name}: {e}")),
             }
         }
     }
+    // `env` wins over `envFrom`, as in Kubernetes.
+    values.extend(
+        env.iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?))),
+    );
     problems.extend(setting_problems(binary, &names));
+    problems.extend(load_problems(binary, &values));
     // The probes and ports against the listen setting.
     let Some(Some(addr)) = env.get(&listen_setting(binary)) else {
         problems.push(format!("{name} does not set {}", listen_setting(binary)));
@@ -533,4 +616,39 @@ fn the_kubernetes_checks_refuse_a_broken_installation() {
     let (ok, out) = kubernetes_validate(&file, KUBERNETES_VERSIONS[1]);
     std::fs::remove_dir_all(&dir).ok();
     assert!(!ok, "a Deployment with replicas \"two\" passed:\n{out}");
+}
+
+#[test]
+fn the_example_overlays_api_secrets_are_refused_until_replaced() {
+    let file = repo().join("deploy/kubernetes/overlays/example/api-secrets.env");
+    let text = std::fs::read_to_string(&file).expect("the example's secrets");
+    let mut api = Command::new(contaxy_tests::binary("contaxy-api"));
+    api.env_clear()
+        .env("CONTAXY_API_LISTEN_ADDR", "127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (name, value) = line.split_once('=').expect("NAME=value");
+        api.env(name, value);
+    }
+    let mut child = api.spawn().expect("the API starts");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("its status") {
+            break status;
+        }
+        if start.elapsed() > contaxy_tests::DEADLINE {
+            child.kill().ok();
+            panic!("the API started with the example's placeholder secrets");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("its message");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("CONTAXY_ADMIN_TOKEN must be at least 32 characters long"),
+        "{stderr}"
+    );
 }

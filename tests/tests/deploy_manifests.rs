@@ -484,6 +484,10 @@ fn deployment_problems(objects: &[Value], binary: &str, complete: bool) -> Vec<S
             }
         }
     }
+    let budget = find(objects, "PodDisruptionBudget", &name);
+    if budget.is_none_or(|b| b["spec"]["selector"] != deployment["spec"]["selector"]) {
+        problems.push(format!("{name} has no PodDisruptionBudget over its pods"));
+    }
     let user = &pod["securityContext"];
     if user["runAsNonRoot"] != json!(true) || user["runAsUser"].as_u64().is_none_or(|u| u == 0) {
         problems.push(format!("{name} may run as root: {user}"));

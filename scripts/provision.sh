@@ -2,13 +2,14 @@
 # Provisions the real services contaxy runs and is tested against, on
 # loopback, on a fresh Debian machine: PostgreSQL, RabbitMQ, Docker Engine, an
 # S3-compatible server with versioning (moto), kubernetes-validate (the
-# Kubernetes schema tests), contaxy's own Python client (for
-# tests/tests/contaxy_client.rs) and the local test images.
+# Kubernetes schema tests), docker-compose (validates docker-compose.yml),
+# contaxy's own Python client (for tests/tests/contaxy_client.rs) and the
+# local test images.
 #
 # Idempotent: every step checks first and skips what is already there, so a
 # second run changes nothing and takes a few seconds.
 #
-# Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|kubernetes-validate|client|fuzz|images]...
+# Usage: scripts/provision.sh [postgres|rabbitmq|docker|s3|kubernetes-validate|compose|client|fuzz|images]...
 #        (no argument: all of them)
 #        scripts/provision.sh reset-test-vhost   (empties the tests' RabbitMQ host)
 set -euo pipefail
@@ -170,6 +171,23 @@ provision_kubernetes_validate() {
     || fail "pip install kubernetes-validate failed (see $CONTAXY_DEV_HOME/logs/kubernetes-validate-install.log)" "check the network to PyPI"
 }
 
+# --- docker-compose ------------------------------------------------------------
+# tests/tests/deploy_manifests.rs validates docker-compose.yml with
+# `docker-compose config`: Debian's docker-compose 1.29 reads the Compose
+# specification (the `docker compose` v2 plugin is not in Debian 12). The
+# same test renders deploy/kubernetes with `kubectl kustomize`: kubectl is
+# part of this kind of machine (Debian 12's kubernetes-client, 1.20, is too
+# old for those files), so it is checked here, not installed.
+provision_compose() {
+  if command -v docker-compose >/dev/null; then
+    log "docker-compose is installed"
+  else
+    apt_install docker-compose
+  fi
+  kubectl kustomize --help >/dev/null 2>&1 \
+    || log "WARNING: no kubectl with kustomize built in; tests/tests/deploy_manifests.rs will fail (install kubectl 1.27 or later)"
+}
+
 # --- contaxy's Python client -------------------------------------------------
 # contaxy's own client from PyPI, as its users install it, for the test that
 # drives it against this server (tests/tests/contaxy_client.rs).
@@ -206,11 +224,12 @@ provision_fuzz() {
 
 # --- Test images -------------------------------------------------------------
 provision_images() {
+  # Also the runtime base of scripts/build-images.sh takes the machine's busybox.
+  [ -x /bin/busybox ] || apt_install busybox-static
   if docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
     log "image $TEST_IMAGE exists"
     return
   fi
-  [ -x /bin/busybox ] || apt_install busybox-static
   log "building $TEST_IMAGE from the machine's busybox (no registry is reachable)"
   local root
   root="$(mktemp -d)"
@@ -228,12 +247,12 @@ provision_images() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(postgres rabbitmq docker s3 kubernetes-validate client fuzz images)
+[ ${#steps[@]} -gt 0 ] || steps=(postgres rabbitmq docker s3 kubernetes-validate compose client fuzz images)
 for step in "${steps[@]}"; do
   case "$step" in
-    postgres | rabbitmq | docker | s3 | client | fuzz | images) "provision_$step" ;;
+    postgres | rabbitmq | docker | s3 | compose | client | fuzz | images) "provision_$step" ;;
     kubernetes-validate) provision_kubernetes_validate ;;
     reset-test-vhost) reset_test_vhost ;;
-    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3, kubernetes-validate, client, fuzz, images or reset-test-vhost" ;;
+    *) fail "unknown step '$step'" "use postgres, rabbitmq, docker, s3, kubernetes-validate, compose, client, fuzz, images or reset-test-vhost" ;;
   esac
 done

@@ -105,7 +105,7 @@ fn every_object_sent_and_the_rbac_manifest_are_valid_kubernetes() {
         "pvc",
         &objects::volume_claim(&config, &service).expect("a claim"),
     ));
-    let rbac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/rbac.yaml");
+    let rbac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/base/rbac.yaml");
     files.push(rbac);
     for version in SUPPORTED_VERSIONS {
         let (ok, text) = validate(&files, version);

@@ -298,12 +298,26 @@ def deploy_service():
             compute=DeploymentCompute(max_memory=100),
             # Dropped, as contaxy drops them: a user does not choose the
             # GPUs a container sees, nor the platform's labels.
-            parameters={"NVIDIA_VISIBLE_DEVICES": "all", "GREETING": "hi"},
+            parameters={
+                "NVIDIA_VISIBLE_DEVICES": "all",
+                "GREETING": "hi",
+                # Templates, answered as the container got them.
+                "HERE": "{env.projectId}",
+                "SELF": "{env.CONTAXY_SERVICE_URL}",
+            },
             metadata={"ctxy.projectName": "someone-else", "team": "core"},
         ),
     )
     assert service.display_name == "client-web", service
-    assert service.parameters == {"GREETING": "hi"}, service.parameters
+    assert service.parameters == {
+        "GREETING": "hi",
+        "HERE": PROJECT,
+        "SELF": f"http://{service.id}:8080",
+    }, service.parameters
+    # The runtime's own id, as contaxy answers it: a Docker container id.
+    assert service.internal_id != service.id, service.internal_id
+    assert len(service.internal_id) == 64, service.internal_id
+    int(service.internal_id, 16)
     # The platform's labels are returned in metadata, as contaxy returns them.
     assert service.metadata["team"] == "core", service.metadata
     assert service.metadata["ctxy.projectName"] == PROJECT, service.metadata

@@ -2,6 +2,8 @@
 //! status writes that come from the runtime's own events (keyed by the
 //! globally unique deployment id, which is also the container name).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool};
@@ -49,6 +51,11 @@ pub struct DeploymentRecord {
     pub last_access_at: Option<DateTime<Utc>>,
     /// When its delete was accepted: the API no longer shows it.
     pub deleting_since: Option<DateTime<Utc>>,
+    /// The runtime's own id (a container id on Docker), once deployed.
+    pub internal_id: Option<String>,
+    /// The parameters as the container got them (templates expanded),
+    /// once deployed.
+    pub expanded_parameters: Option<Json<BTreeMap<String, String>>>,
 }
 
 /// A deployment to record.
@@ -87,7 +94,8 @@ pub async fn insert(
              spec = EXCLUDED.spec, created_by = EXCLUDED.created_by, updated_by = EXCLUDED.updated_by,
              status = 'pending', exit_code = NULL, status_detail = NULL,
              created_at = now(), updated_at = now(), started_at = NULL, stopped_at = NULL,
-             deadline_at = NULL, archived_at = NULL, last_access_at = NULL, deleting_since = NULL
+             deadline_at = NULL, archived_at = NULL, last_access_at = NULL, deleting_since = NULL,
+             internal_id = NULL, expanded_parameters = NULL
          WHERE deployments.deleting_since IS NOT NULL
            AND deployments.project_id = EXCLUDED.project_id
          RETURNING *",
@@ -153,6 +161,28 @@ pub async fn mark_deleting(
     .bind(project_id)
     .bind(id)
     .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records what the runtime made of a deployment: its own id and the
+/// parameters as the container got them.
+pub async fn record_runtime_view(
+    pool: &PgPool,
+    project_id: &str,
+    id: &str,
+    internal_id: &str,
+    expanded_parameters: &BTreeMap<String, String>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deployments SET internal_id = $3, expanded_parameters = $4
+         WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project_id)
+    .bind(id)
+    .bind(internal_id)
+    .bind(Json(expanded_parameters))
+    .execute(pool)
     .await?;
     Ok(())
 }

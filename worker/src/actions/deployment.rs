@@ -246,6 +246,24 @@ async fn run(
     }
     match deployed {
         Ok(deployed) => {
+            // What the API answers as `internal_id` and `parameters`: the
+            // runtime's id, and the user's parameters as the container got
+            // them (the platform's variables, the token among them, left
+            // out).
+            let expanded: BTreeMap<String, String> = record
+                .input
+                .parameters
+                .keys()
+                .filter_map(|key| Some((key.clone(), spec.env.get(key)?.clone())))
+                .collect();
+            deployments::record_runtime_view(
+                &exec.pool,
+                &action.project_id,
+                id,
+                &deployed.state.internal_id,
+                &expanded,
+            )
+            .await?;
             if deployed.adopted {
                 // Left as it is: a disconnect may have detached it on
                 // purpose; the network sweep corrects the record. It keeps
@@ -424,12 +442,14 @@ fn environment(
             settings.api_endpoint.clone(),
         ),
     ]);
-    if record.deployment_type == DeploymentType::Service {
-        let url = match first {
-            Some(endpoint) => format!("http://{}:{}", record.id, endpoint.port),
-            None => format!("http://{}", record.id),
-        };
-        platform.insert("CONTAXY_SERVICE_URL".to_owned(), url);
+    // A service's URL inside its project network (this server runs no
+    // proxy, so contaxy's proxied URL would lead nowhere); a job has none.
+    let service_url = (record.deployment_type == DeploymentType::Service).then(|| match first {
+        Some(endpoint) => format!("http://{}:{}", record.id, endpoint.port),
+        None => format!("http://{}", record.id),
+    });
+    if let Some(url) = &service_url {
+        platform.insert("CONTAXY_SERVICE_URL".to_owned(), url.clone());
     }
     let user = record.created_by.clone().unwrap_or_default();
     let mut env: BTreeMap<String, String> = record
@@ -442,6 +462,10 @@ fn environment(
                 .replace("{env.CONTAXY_API_ENDPOINT}", &settings.api_endpoint)
                 .replace("{env.projectId}", &record.project_id)
                 .replace("{env.userId}", &user);
+            let value = match &service_url {
+                Some(url) => value.replace("{env.CONTAXY_SERVICE_URL}", url),
+                None => value,
+            };
             (key.clone(), value)
         })
         .collect();

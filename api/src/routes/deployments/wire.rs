@@ -152,9 +152,24 @@ impl Deployment {
     pub fn new(record: DeploymentRecord, action: Option<&ActionRecord>) -> Self {
         let mut input = with_contaxy_defaults(record.input.0.clone(), record.deployment_type);
         input.metadata.extend(system_labels(&record));
+        // Templates as the container got them, once a worker deployed it
+        // (a value changed since, by a PATCH not yet deployed, as given).
+        if let Some(expanded) = &record.expanded_parameters {
+            for (key, value) in &mut input.parameters {
+                if value.contains("{env.")
+                    && let Some(as_deployed) = expanded.0.get(key)
+                {
+                    value.clone_from(as_deployed);
+                }
+            }
+        }
         Self {
             input,
-            internal_id: record.id.clone(),
+            // The runtime's id once deployed (a container id on Docker).
+            internal_id: record
+                .internal_id
+                .clone()
+                .unwrap_or_else(|| record.id.clone()),
             id: record.id,
             project_id: record.project_id,
             deployment_type: record.deployment_type,
@@ -254,6 +269,8 @@ mod tests {
             archived_at: None,
             last_access_at: None,
             deleting_since: None,
+            internal_id: None,
+            expanded_parameters: None,
         }
     }
 

@@ -56,6 +56,11 @@ pub struct ApiSettings {
     /// `wait` answers as with `wait=true`, as contaxy's synchronous server
     /// did; `wait=false` still answers at once.
     pub api_wait_by_default: bool,
+    /// Whether deployments are answered with contaxy's statuses only
+    /// (`CONTAXY_API_CONTAXY_STATUSES`, default off): on, a cancelled job
+    /// shows `stopped` (its `status_detail` still says it was cancelled),
+    /// since contaxy's clients refuse a status their enum lacks.
+    pub api_contaxy_statuses: bool,
     /// Longest a logs request waits for a worker to answer, in milliseconds
     /// (`CONTAXY_API_LOGS_TIMEOUT_MS`); then it answers 503.
     pub api_logs_timeout_ms: u64,
@@ -139,6 +144,7 @@ impl Default for ApiSettings {
             api_unknown_tokens_burst: 20,
             api_wait_timeout_secs: 60,
             api_wait_by_default: false,
+            api_contaxy_statuses: false,
             api_logs_timeout_ms: 10_000,
             api_max_event_streams: 256,
             api_event_stream_max_secs: 3600,

@@ -47,6 +47,7 @@ impl Application {
             namespace: config.common.namespace.clone(),
             wait_timeout: Duration::from_secs(config.settings.api_wait_timeout_secs),
             wait_by_default: config.settings.api_wait_by_default,
+            contaxy_statuses: config.settings.api_contaxy_statuses,
             logs_timeout: Duration::from_millis(config.settings.api_logs_timeout_ms),
             storage: ObjectStore::new(&config.common),
             file_limits,

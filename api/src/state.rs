@@ -30,6 +30,9 @@ pub struct AppState {
     /// Whether a mutation waits when its client does not say
     /// (`CONTAXY_API_WAIT_BY_DEFAULT`).
     pub wait_by_default: bool,
+    /// Whether deployments show contaxy's statuses only
+    /// (`CONTAXY_API_CONTAXY_STATUSES`).
+    pub contaxy_statuses: bool,
     /// Longest a logs request waits for a worker to answer.
     pub logs_timeout: Duration,
     /// The object storage of project files (and of the archived logs of

@@ -34,6 +34,9 @@ from contaxy.clients import (
 from contaxy.clients.shared import BaseUrlSession
 from contaxy.schema import (
     AccessLevel,
+    OAuth2TokenRequestFormNew,
+    UserInput,
+    UserRegistration,
     FileInput,
     JobInput,
     ProjectCreation,
@@ -162,6 +165,9 @@ def allowed_images_delete():
 call("SystemClient.is_healthy", lambda: system.is_healthy())
 call("SystemClient.get_system_info", system_info)
 call("SystemClient.get_system_statistics", system_statistics)
+# contaxy creates its admin user here; this server has no user store (its
+# administrator is CONTAXY_ADMIN_TOKEN): not served.
+call("SystemClient.initialize_system", lambda: system.initialize_system())
 call("SystemClient.add_allowed_image", allowed_images_add)
 call("SystemClient.list_allowed_images", allowed_images_list)
 call("SystemClient.delete_allowed_image", allowed_images_delete)
@@ -283,6 +289,28 @@ call(
     "AuthClient.introspect_token",
     lambda: auth.introspect_token(TOKEN),
 )
+# The writes of the same: not served either.
+call(
+    "AuthClient.create_user",
+    lambda: auth.create_user(UserRegistration(username="someone", password="secret-pass")),
+)
+call("AuthClient.update_user", lambda: auth.update_user("admin", UserInput(username="renamed")))
+call("AuthClient.delete_user", lambda: auth.delete_user("someone"))
+call("AuthClient.change_password", lambda: auth.change_password("admin", "new-secret"))
+call("AuthClient.get_user_token", lambda: auth.get_user_token("admin"))
+call("AuthClient.get_user_with_permission", lambda: auth.get_user_with_permission("admin"))
+call("AuthClient.add_permission", lambda: auth.add_permission("users/someone", "projects#read"))
+call(
+    "AuthClient.remove_permission",
+    lambda: auth.remove_permission("users/someone", "projects#read"),
+)
+call(
+    "AuthClient.request_token",
+    lambda: auth.request_token(
+        OAuth2TokenRequestFormNew(grant_type="password", username="admin", password="x")
+    ),
+)
+call("AuthClient.revoke_token", lambda: auth.revoke_token(TOKEN))
 
 # --- DeploymentClient: services --------------------------------------------
 
@@ -536,6 +564,29 @@ def suggest_job_config():
 
 
 call("DeploymentClient.suggest_job_config", suggest_job_config)
+def execute_job_action():
+    job = deployments.deploy_job(
+        PROJECT,
+        JobInput(container_image=IMAGE, display_name="cancelled-job", command=["sh", "-c", IDLE]),
+    )
+    offered = [a.action_id for a in deployments.list_job_actions(PROJECT, job.id)]
+    assert offered == ["cancel"], offered
+    deployments.execute_job_action(PROJECT, job.id, "cancel")
+
+    def cancelled():
+        # `stopped`: contaxy's enum has no `cancelled` (the server runs
+        # with CONTAXY_API_CONTAXY_STATUSES), and the listing parses.
+        found = deployments.get_job_metadata(PROJECT, job.id)
+        listed = [j.status for j in deployments.list_jobs(PROJECT) if j.id == job.id]
+        return found if found.status == "stopped" and listed == ["stopped"] else None
+
+    eventually("the job to be cancelled", cancelled)
+    # Ended: nothing more to offer.
+    assert deployments.list_job_actions(PROJECT, job.id) == []
+    deployments.delete_job(PROJECT, job.id)
+
+
+call("DeploymentClient.execute_job_action", execute_job_action)
 call("DeploymentClient.delete_jobs", delete_jobs)
 
 # --- FileClient ------------------------------------------------------------

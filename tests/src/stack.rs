@@ -43,6 +43,8 @@ pub struct StackOptions {
     pub quotas: Option<Quotas>,
     /// The API's `CONTAXY_API_WAIT_BY_DEFAULT`.
     pub api_wait_by_default: bool,
+    /// `CONTAXY_API_CONTAXY_STATUSES` for the API.
+    pub api_contaxy_statuses: bool,
 }
 
 impl Default for StackOptions {
@@ -54,6 +56,7 @@ impl Default for StackOptions {
             api_amqp_url: None,
             quotas: None,
             api_wait_by_default: false,
+            api_contaxy_statuses: false,
         }
     }
 }
@@ -104,8 +107,10 @@ impl Stack {
             topology: Topology::new(&common.topology_prefix),
         };
         let wait_by_default = options.api_wait_by_default;
+        let contaxy_statuses = options.api_contaxy_statuses;
         let api = TestApi::spawn_on(db, api_common, move |settings| {
             settings.api_wait_by_default = wait_by_default;
+            settings.api_contaxy_statuses = contaxy_statuses;
             // A worker answers logs requests here; give it time.
             settings.api_logs_timeout_ms = 10_000;
             settings.api_rate_limit_per_second = 0;

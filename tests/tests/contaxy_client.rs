@@ -59,6 +59,8 @@ async fn contaxy_clients_calls_work_unchanged() {
     // clients expect that, which CONTAXY_API_WAIT_BY_DEFAULT gives them.
     let stack = Stack::start_with(StackOptions {
         api_wait_by_default: true,
+        // Their models refuse a status contaxy's enum lacks (`cancelled`).
+        api_contaxy_statuses: true,
         ..StackOptions::default()
     })
     .await;

@@ -329,6 +329,7 @@ mod tests {
             namespace: "t".to_owned(),
             wait_timeout: Duration::from_secs(1),
             wait_by_default: false,
+            contaxy_statuses: false,
             logs_timeout: Duration::from_secs(1),
             storage: contaxy_common::storage::ObjectStore::new(
                 &contaxy_common::config::CommonConfig::default(),

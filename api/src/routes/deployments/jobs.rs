@@ -62,7 +62,7 @@ pub async fn list_jobs(
     Ok(Json(
         records
             .into_iter()
-            .map(|r| Deployment::new(r, None))
+            .map(|r| Deployment::answer(&state, r, None))
             .collect(),
     ))
 }
@@ -175,7 +175,7 @@ pub async fn get_job(
 ) -> Result<Json<Deployment>, ApiError> {
     no_verb(&id)?;
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
-    Ok(Json(Deployment::new(record, None)))
+    Ok(Json(Deployment::answer(&state, record, None)))
 }
 
 /// Deletes one job (with `delete_volumes`, its volume too).

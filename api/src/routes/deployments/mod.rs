@@ -153,12 +153,15 @@ pub async fn respond(
         repeat,
     } = changed;
     if repeat {
-        return Ok((StatusCode::OK, Json(Deployment::new(record, Some(&action)))));
+        return Ok((
+            StatusCode::OK,
+            Json(Deployment::answer(state, record, Some(&action))),
+        ));
     }
     if !wait {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(Deployment::new(record, Some(&action))),
+            Json(Deployment::answer(state, record, Some(&action))),
         ));
     }
     let waited = actions::wait_until_done(state, action).await;
@@ -170,5 +173,8 @@ pub async fn respond(
     let record = store::get(&state.db, &record.project_id, kind, &record.id)
         .await?
         .unwrap_or(record);
-    Ok((status, Json(Deployment::new(record, Some(&waited.action)))))
+    Ok((
+        status,
+        Json(Deployment::answer(state, record, Some(&waited.action))),
+    ))
 }

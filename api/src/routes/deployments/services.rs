@@ -39,7 +39,7 @@ pub async fn list_services(
     Ok(Json(
         records
             .into_iter()
-            .map(|r| Deployment::new(r, None))
+            .map(|r| Deployment::answer(&state, r, None))
             .collect(),
     ))
 }
@@ -94,7 +94,7 @@ pub async fn get_service(
 ) -> Result<Json<Deployment>, ApiError> {
     no_verb(&id)?;
     let record = deployments::find(&state, &access.project, KIND, &id).await?;
-    Ok(Json(Deployment::new(record, None)))
+    Ok(Json(Deployment::answer(&state, record, None)))
 }
 
 /// Changes a service: its container is made anew from the merged input,

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::routes::schema;
+use crate::state::AppState;
 
 /// A service or job: the input it was deployed with (jobs have no
 /// `idle_timeout` or `clear_volume_on_stop`; they are `null`) and what the
@@ -148,6 +149,21 @@ pub struct DeployedCompute {
 }
 
 impl Deployment {
+    /// The deployment as `state`'s clients are answered: with
+    /// `CONTAXY_API_CONTAXY_STATUSES`, a status contaxy's enum lacks
+    /// (`cancelled`) is shown as contaxy's nearest (`stopped`).
+    pub fn answer(
+        state: &AppState,
+        record: DeploymentRecord,
+        action: Option<&ActionRecord>,
+    ) -> Self {
+        let mut shown = Self::new(record, action);
+        if state.contaxy_statuses && shown.status == DeploymentStatus::Cancelled {
+            shown.status = DeploymentStatus::Stopped;
+        }
+        shown
+    }
+
     /// The deployment `record`, with `action` when the answer is about one.
     pub fn new(record: DeploymentRecord, action: Option<&ActionRecord>) -> Self {
         let mut input = with_contaxy_defaults(record.input.0.clone(), record.deployment_type);

@@ -465,6 +465,12 @@ if "service" in state:
     call("DeploymentClient.update_service", update_service)
     call("DeploymentClient.execute_service_action", execute_service_action)
     call("DeploymentClient.update_service_access", update_service_access)
+    # contaxy's HTTP proxy to a service's endpoint: this server runs none
+    # (the service is reached inside its project network): not served.
+    call(
+        "DeploymentClient.access_service",
+        lambda: deployments.access_service(PROJECT, state["service"], "8080"),
+    )
     call("DeploymentClient.delete_service", delete_service)
 def deploy_service_actions():
     actions = deployments.list_deploy_service_actions(

@@ -461,8 +461,13 @@ async fn a_project_network_removed_outside_contaxy_is_made_again_by_a_deploy() {
     );
 
     // Removed between two deploys (the engine lets a network go under a
-    // stopped container): the next deploy makes it again.
-    remove_network().await;
+    // stopped container, once it has released the exited job's endpoint,
+    // a moment after its exit was reported): the next deploy makes it
+    // again.
+    eventually(DEADLINE, "the network to be removable", || async {
+        Pipeline::docker().remove_network(&network).await.ok()
+    })
+    .await;
     assert!(pipeline.docker_networks().await.is_empty());
     let ended = run_job(&pipeline, "alpha", "after", "echo ran").await;
     assert_eq!(ended["status"], "succeeded", "{ended}");

@@ -14,11 +14,12 @@ use contaxy_common::publisher::Publisher;
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::BasicAckOptions;
 use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::request_queue;
 use crate::runtime::{Runtime, RuntimeError};
 
 /// Lookups one worker runs at once.
@@ -42,21 +43,8 @@ impl ImageConfigResponder {
                 () = shutdown.cancelled() => break,
                 conn = self.broker.connected() => conn,
             };
-            let consumer = async {
-                let channel = conn.create_channel().await?;
-                channel
-                    .basic_qos(CONCURRENT, BasicQosOptions::default())
-                    .await?;
-                let consumer = channel
-                    .basic_consume(
-                        self.topology.image_config_queue().into(),
-                        format!("contaxy-images-{}", uuid::Uuid::new_v4().simple()).into(),
-                        BasicConsumeOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await?;
-                Ok::<_, lapin::Error>((channel, consumer))
-            };
+            let queue = self.topology.image_config_queue();
+            let consumer = request_queue::consume(&conn, &queue, CONCURRENT, "contaxy-images");
             let (channel, mut requests) = match consumer.await {
                 Ok(pair) => pair,
                 Err(error) => {

@@ -42,6 +42,7 @@ pub mod image_config;
 pub mod logs;
 pub mod network_sweep;
 pub mod orphan_sweep;
+mod request_queue;
 pub mod retry;
 pub mod runtime;
 pub mod settle;

@@ -27,11 +27,11 @@ use contaxy_common::publisher::Publisher;
 use contaxy_common::topology::Topology;
 use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::request_queue;
 use crate::runtime::{DeploymentRef, LogOptions, Runtime, RuntimeError};
 
 /// Metric (gauge): logs streams this worker runs now.
@@ -96,21 +96,13 @@ impl LogsResponder {
                 () = shutdown.cancelled() => break,
                 conn = self.broker.connected() => conn,
             };
-            let consumer = async {
-                let channel = conn.create_channel().await?;
-                channel
-                    .basic_qos(self.limits.max_streams.max(1), BasicQosOptions::default())
-                    .await?;
-                let consumer = channel
-                    .basic_consume(
-                        self.topology.logs_queue().into(),
-                        format!("contaxy-logs-{}", uuid::Uuid::new_v4().simple()).into(),
-                        BasicConsumeOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await?;
-                Ok::<_, lapin::Error>((channel, consumer))
-            };
+            let queue = self.topology.logs_queue();
+            let consumer = request_queue::consume(
+                &conn,
+                &queue,
+                self.limits.max_streams.max(1),
+                "contaxy-logs",
+            );
             let (channel, mut requests) = match consumer.await {
                 Ok(pair) => pair,
                 Err(error) => {

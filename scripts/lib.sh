@@ -18,6 +18,9 @@ CONTAXY_CLIENT_VERSION="0.0.23"
 SCHEMATHESIS_VERSION="4.32.5"
 TEST_IMAGE="contaxy/busybox:test"
 
+# The newest installed PostgreSQL server binaries (initdb, pg_ctl), if any.
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 fail() {
   printf '\033[31mERROR: %s\033[0m\n' "$1" >&2

@@ -21,7 +21,6 @@ source "$here/lib.sh"
 mkdir -p "$CONTAXY_DEV_HOME/logs"
 
 # --- PostgreSQL --------------------------------------------------------------
-pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
 provision_postgres() {
   if pg_isready -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then

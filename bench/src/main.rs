@@ -9,7 +9,9 @@
 //!    (POST to 202), and the time from POST to the `running` event on the
 //!    `events` exchange, against raw create+start of the same image;
 //! 2. throughput: N jobs submitted 16 at a time, until every action has
-//!    succeeded, against raw create+start of N containers 8 at a time.
+//!    succeeded, against raw create+start of N containers 8 at a time;
+//! 3. makespan: 200 jobs submitted at once, until every action has
+//!    succeeded, against raw create+start of 200 containers at once.
 //!
 //! Usage: `cargo run --release -p contaxy-bench -- [jobs]` (default 40).
 //! Figures and how to read them: `docs/benchmarks.md`.
@@ -161,7 +163,76 @@ async fn measure(
         .into_iter()
         .collect::<Result<_, _>>()?;
     let submitted = started.elapsed();
-    for id in &action_ids {
+    wait_succeeded(client, &action_ids).await?;
+    let rate = jobs as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "  submissions: {:.1} /s (all {jobs} accepted in {:.2} s)",
+        jobs as f64 / submitted.as_secs_f64(),
+        submitted.as_secs_f64()
+    );
+    println!(
+        "  pipeline: {rate:.1} actions/s to succeeded; raw create+start: {raw_rate:.1} containers/s; ratio {:.2}",
+        rate / raw_rate
+    );
+
+    println!(
+        "makespan: {MAKESPAN_JOBS} jobs (`true`) at once; raw: {MAKESPAN_JOBS} create+start at once"
+    );
+    let started = Instant::now();
+    stream::iter(0..MAKESPAN_JOBS)
+        .map(|i| async move {
+            raw_create_start(
+                docker,
+                namespace,
+                &format!("{namespace}-burst-{i}"),
+                &["true"],
+            )
+            .await
+        })
+        .buffer_unordered(MAKESPAN_JOBS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let raw_makespan = started.elapsed();
+    let started = Instant::now();
+    let action_ids: Vec<String> = stream::iter(0..MAKESPAN_JOBS)
+        .map(|i| async move {
+            let created = client
+                .post(
+                    "/projects/bench/jobs",
+                    job_body(&format!("Burst {i}"), &["true"]),
+                )
+                .await?;
+            Ok::<_, anyhow::Error>(
+                created["action_id"]
+                    .as_str()
+                    .context("an action id")?
+                    .to_owned(),
+            )
+        })
+        .buffer_unordered(MAKESPAN_JOBS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    wait_succeeded(client, &action_ids).await?;
+    let makespan = started.elapsed();
+    println!(
+        "  makespan: pipeline {:.2} s, raw {:.2} s; ratio {:.2}",
+        makespan.as_secs_f64(),
+        raw_makespan.as_secs_f64(),
+        makespan.as_secs_f64() / raw_makespan.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Jobs submitted at once for the makespan figure (issue 13: ≤ 1.15× raw).
+const MAKESPAN_JOBS: usize = 200;
+
+/// Waits until every action in `ids` has succeeded (5 minutes each at most).
+async fn wait_succeeded(client: &Client, ids: &[String]) -> anyhow::Result<()> {
+    for id in ids {
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let action = client.get(&format!("/projects/bench/actions/{id}")).await?;
@@ -173,16 +244,6 @@ async fn measure(
             }
         }
     }
-    let rate = jobs as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "  submissions: {:.1} /s (all {jobs} accepted in {:.2} s)",
-        jobs as f64 / submitted.as_secs_f64(),
-        submitted.as_secs_f64()
-    );
-    println!(
-        "  pipeline: {rate:.1} actions/s to succeeded; raw create+start: {raw_rate:.1} containers/s; ratio {:.2}",
-        rate / raw_rate
-    );
     Ok(())
 }
 

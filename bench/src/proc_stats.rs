@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 /// User + system CPU time of `pid`, in seconds (`/proc/<pid>/stat`).
+#[allow(dead_code)]
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces) in parentheses.

@@ -48,6 +48,12 @@ pub struct SchedulerSettings {
     /// seconds (`CONTAXY_SCHEDULE_ON_TIME_SECS`); above a lease so that a
     /// handover does not skip a slot.
     pub schedule_on_time_secs: u64,
+    /// Schedules fired in one batched transaction
+    /// (`CONTAXY_SCHEDULE_BATCH`).
+    pub schedule_batch: u32,
+    /// Batched transactions written at once, each on its own database
+    /// connection (`CONTAXY_SCHEDULE_BATCHES_AT_ONCE`).
+    pub schedule_batches_at_once: u16,
     /// Seconds between two rounds of the cleanup passes
     /// (`CONTAXY_CLEANUP_INTERVAL_SECS`); 0 turns cleanup off.
     pub cleanup_interval_secs: u64,
@@ -78,6 +84,8 @@ impl Default for SchedulerSettings {
             scheduler_tick_ms: 500,
             scheduler_lease_ms: 10_000,
             schedule_on_time_secs: 30,
+            schedule_batch: 1000,
+            schedule_batches_at_once: 2,
             cleanup_interval_secs: 30,
             job_ttl_secs: 24 * 3600,
             job_record_retention_secs: 30 * 24 * 3600,

@@ -66,6 +66,8 @@ impl Application {
             on_time: chrono::TimeDelta::seconds(
                 i64::try_from(config.settings.schedule_on_time_secs).unwrap_or(i64::MAX / 1000),
             ),
+            batch: i64::from(config.settings.schedule_batch.max(1)),
+            batches_at_once: usize::from(config.settings.schedule_batches_at_once.max(1)),
             ..CronSettings::default()
         };
         let lease = chrono::TimeDelta::milliseconds(

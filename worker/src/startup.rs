@@ -19,7 +19,7 @@ use crate::image_config::ImageConfigResponder;
 use crate::logs::{LogsLimits, LogsResponder};
 use crate::network_sweep::NetworkSweeper;
 use crate::orphan_sweep::OrphanSweeper;
-use crate::runtime::{self, RuntimeConfig};
+use crate::runtime::{self, Runtime, RuntimeConfig};
 use crate::status::StatusWatcher;
 
 /// A built worker: its ops listener is bound, its dependencies are being
@@ -33,6 +33,9 @@ pub struct Application {
     /// Closes the connections (when dropped): only once the work has
     /// drained, so attempts finishing after SIGTERM can still settle.
     connections_stop: DropGuard,
+    /// A runtime given by the caller instead of the configured one (see
+    /// [`Application::with_runtime`]).
+    runtime: Option<Arc<dyn Runtime>>,
 }
 
 impl Application {
@@ -66,7 +69,18 @@ impl Application {
             config,
             shutdown,
             connections_stop: connections_stop.drop_guard(),
+            runtime: None,
         })
+    }
+
+    /// Runs with `runtime` instead of the backend the configuration names
+    /// (whose readiness probe stays). For programs that embed the worker
+    /// around a runtime of their own, such as the engine benchmark's
+    /// in-memory one; the shipped binary never calls it.
+    #[must_use]
+    pub fn with_runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtime = Some(runtime);
+        self
     }
 
     /// The address of the ops server (`/healthz`, `/readyz`, `/metrics`).
@@ -89,6 +103,7 @@ impl Application {
         let work = tokio::spawn(run_work(
             self.connections.clone(),
             self.config.clone(),
+            self.runtime.clone(),
             self.shutdown.clone(),
         ));
         let served = self.server.serve(self.shutdown).await;
@@ -103,16 +118,24 @@ impl Application {
 
 /// Waits for the runtime and the schema, then runs the consumer, the status
 /// watcher, the network sweep and the logs responder until `shutdown`.
-async fn run_work(connections: Connections, config: WorkerConfig, shutdown: CancellationToken) {
+async fn run_work(
+    connections: Connections,
+    config: WorkerConfig,
+    given: Option<Arc<dyn Runtime>>,
+    shutdown: CancellationToken,
+) {
     let runtime_config = config.settings.runtime(&config.common.namespace);
-    let runtime = tokio::select! {
-        () = shutdown.cancelled() => return,
-        runtime = runtime::build(&runtime_config) => match runtime {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                tracing::error!(%error, "Cannot use the runtime; this worker executes nothing.");
-                return;
-            }
+    let runtime = match given {
+        Some(runtime) => runtime,
+        None => tokio::select! {
+            () = shutdown.cancelled() => return,
+            runtime = runtime::build(&runtime_config) => match runtime {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    tracing::error!(%error, "Cannot use the runtime; this worker executes nothing.");
+                    return;
+                }
+            },
         },
     };
     tokio::select! {

@@ -9,7 +9,8 @@
 #                 (1, 2, 4 worker processes), the idle footprint;
 #   contaxy-bench the pipeline against raw Docker create+start (latency,
 #                 throughput, 200 jobs at once).
-# Arguments go to `engine`: [seconds per load step (10)] [jobs per engine run (5000)].
+# Arguments go to `engine`: [seconds per load step (10)] [jobs per engine run (5000)]
+# [parts: accept,engine,footprint (all)].
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh

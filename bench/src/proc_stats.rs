@@ -40,6 +40,26 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .parse()?)
 }
 
+/// The resident set of `pid` split as `/proc/<pid>/status` does, in KiB:
+/// anonymous memory (the heap, stacks) and file-backed pages (mostly the
+/// executable's own code and data as it is paged in).
+#[allow(dead_code)]
+pub fn rss_split_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| name.to_owned())?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("a number")?
+            .parse()?)
+    };
+    Ok((field("RssAnon:")?, field("RssFile:")?))
+}
+
 /// Samples the RSS of a process on a thread of its own until
 /// [`RssSampler::stop`], keeping the peak.
 #[allow(dead_code)]

@@ -24,7 +24,8 @@
 //! `full_page_writes` on). The Docker half of the picture is the
 //! `contaxy-bench` binary (`bench/src/main.rs`).
 //!
-//! Usage: `engine [seconds per load step (10)] [jobs per engine run (5000)]`.
+//! Usage: `engine [seconds per load step (10)] [jobs per engine run (5000)]
+//! [parts: accept,engine,footprint (all)]`.
 //! Figures: `docs/benchmarks.md`.
 
 #[path = "../proc_stats.rs"]
@@ -47,7 +48,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use proc_stats::{RssSampler, rss_kib};
+use proc_stats::{RssSampler, rss_kib, rss_split_kib};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -86,11 +87,21 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    let parts = args
+        .next()
+        .unwrap_or_else(|| "accept,engine,footprint".to_owned());
+    let parts: Vec<&str> = parts.split(',').collect();
     settings().await?;
     let mut summary = Vec::new();
-    accept(&bin, step, &mut summary).await?;
-    engine(&bin, jobs, &mut summary).await?;
-    footprint(&bin, &mut summary).await?;
+    if parts.contains(&"accept") {
+        accept(&bin, step, &mut summary).await?;
+    }
+    if parts.contains(&"engine") {
+        engine(&bin, jobs, &mut summary).await?;
+    }
+    if parts.contains(&"footprint") {
+        footprint(&bin, &mut summary).await?;
+    }
     println!("\n== summary");
     for line in summary {
         println!("{line}");
@@ -783,7 +794,13 @@ async fn footprint(bin: &Path, summary: &mut Vec<String>) -> anyhow::Result<()> 
         tokio::time::sleep(Duration::from_secs(5)).await;
         for proc in std::iter::once(&stack.api).chain(stack.others.iter()) {
             let rss = rss_kib(proc.pid())? as f64 / 1024.0;
-            let line = format!("idle RSS after one job: {:<20} {rss:>6.1} MiB", proc.name);
+            let (anon, file) = rss_split_kib(proc.pid())?;
+            let line = format!(
+                "idle RSS after one job: {:<20} {rss:>6.1} MiB (anonymous {:.1}, file-backed {:.1})",
+                proc.name,
+                anon as f64 / 1024.0,
+                file as f64 / 1024.0
+            );
             println!("  {line}");
             summary.push(line);
         }

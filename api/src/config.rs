@@ -56,11 +56,12 @@ pub struct ApiSettings {
     /// `wait` answers as with `wait=true`, as contaxy's synchronous server
     /// did; `wait=false` still answers at once.
     pub api_wait_by_default: bool,
-    /// Longest a waiting request (`wait=true`) goes without reading
-    /// PostgreSQL again, in milliseconds (`CONTAXY_API_RECHECK_INTERVAL_MS`,
-    /// at least 1). It wakes when PostgreSQL announces a change
-    /// (LISTEN/NOTIFY); this re-read is the safety net for an announcement
-    /// lost while the API's listening connection was down.
+    /// Longest a waiting request (`wait=true`) or an event stream goes
+    /// without reading PostgreSQL again, in milliseconds
+    /// (`CONTAXY_API_RECHECK_INTERVAL_MS`, at least 1). Both wake when
+    /// PostgreSQL announces a change (LISTEN/NOTIFY); this re-read is the
+    /// safety net for an announcement lost while the API's listening
+    /// connection was down.
     pub api_recheck_interval_ms: u64,
     /// Whether deployments are answered with contaxy's statuses only
     /// (`CONTAXY_API_CONTAXY_STATUSES`, default off): on, a cancelled job

@@ -28,11 +28,12 @@ pub struct AppState {
     pub namespace: String,
     /// Longest `wait=true` waits for an action's outcome.
     pub wait_timeout: Duration,
-    /// Wakes a waiting request when PostgreSQL announces that its row
-    /// changed.
+    /// Wakes a waiting request or event stream when PostgreSQL announces
+    /// that its row changed.
     pub changes: Changes,
-    /// Longest a waiting request goes without reading its row again when
-    /// no change was announced (`CONTAXY_API_RECHECK_INTERVAL_MS`).
+    /// Longest a waiting request or event stream goes without reading its
+    /// rows again when no change was announced
+    /// (`CONTAXY_API_RECHECK_INTERVAL_MS`).
     pub recheck_interval: Duration,
     /// Whether a mutation waits when its client does not say
     /// (`CONTAXY_API_WAIT_BY_DEFAULT`).

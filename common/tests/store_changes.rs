@@ -1,13 +1,16 @@
-//! `store::changes` against the real PostgreSQL: the triggers of migration
-//! 0019 notify, the listener wakes exactly the waiters of the row that
+//! `store::changes` against the real PostgreSQL: the triggers of migrations
+//! 0019 and 0020 notify, the listener wakes exactly the waiters of the row that
 //! changed, and a reconnect of the listener wakes every waiter.
 //!
 //! Nothing here re-reads on a timer: a waiter that wakes was woken by a
 //! notification (or by the listener beginning a session).
 
+use chrono::Utc;
 use contaxy_common::domain::action::{Action, ActionOrigin, DeploymentAction};
+use contaxy_common::domain::deployment::DeploymentStatus;
 use contaxy_common::store::actions::{self, NewAction};
 use contaxy_common::store::changes::{APPLICATION_NAME, Change, Changes, Watch};
+use contaxy_common::store::events;
 use contaxy_tests::db::insert_deployment;
 use contaxy_tests::{TestDb, within};
 use futures::FutureExt;
@@ -110,6 +113,38 @@ async fn a_deployment_wakes_its_waiters_when_its_status_changes_or_it_goes() {
     update("DELETE FROM deployments WHERE id = 'web'").await;
     within("the waiter to wake on the delete", web.changed()).await;
     assert!(!woken(&mut other), "another deployment's change woke");
+}
+
+#[tokio::test]
+async fn a_recorded_status_change_wakes_its_projects_streams_only() {
+    let (_db, pool) = TestDb::with_project("alpha").await;
+    let shutdown = CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
+    let changes = listening(&pool, &shutdown).await;
+    let mut alpha = changes.watch(Change::ProjectEvent("alpha".into()));
+    let mut beta = changes.watch(Change::ProjectEvent("beta".into()));
+    let record = |project: &'static str| {
+        let pool = pool.clone();
+        async move {
+            events::record(
+                &pool,
+                project,
+                "web",
+                DeploymentStatus::Running,
+                None,
+                Utc::now(),
+            )
+            .await
+            .expect("record an event");
+        }
+    };
+
+    record("beta").await;
+    within("beta's stream to wake", beta.changed()).await;
+    assert!(!woken(&mut alpha), "another project's change woke");
+    record("alpha").await;
+    within("alpha's stream to wake", alpha.changed()).await;
+    assert!(!woken(&mut beta), "another project's change woke");
 }
 
 #[tokio::test]

@@ -2,10 +2,10 @@
 //! that a row someone waits for may have changed, so the waiter reads it
 //! again at once instead of on a timer.
 //!
-//! The triggers of migration `0019_change_notifications.sql` notify on the
-//! channels below; [`Changes::start`] runs one listener per process on a
-//! connection of its own ([`listener`]) and wakes the waiters of each
-//! [`Change`] it hears of. A waiter takes a [`Watch`] *before* it reads its
+//! The triggers of migrations `0019_change_notifications.sql` and
+//! `0020_deployment_event_notifications.sql` notify on the channels below;
+//! [`Changes::start`] runs one listener per process on a connection of its
+//! own ([`listener`]) and wakes the waiters of each [`Change`] it hears of. A waiter takes a [`Watch`] *before* it reads its
 //! row, then waits on [`Watch::changed`] between reads: a notification
 //! that comes between the read and the wait is kept, not missed.
 //!
@@ -33,8 +33,12 @@ pub const ACTION_ENDED: &str = "contaxy_action_ended";
 /// The channel a deployment's status change or removal is announced on
 /// (payload: the deployment id).
 pub const DEPLOYMENT_STATUS: &str = "contaxy_deployment_status";
+/// The channel a recorded deployment status change (a row of
+/// `deployment_events`, migration 0020) is announced on (payload: the
+/// project id).
+pub const DEPLOYMENT_EVENT: &str = "contaxy_deployment_event";
 /// Every channel the listener listens on.
-pub const CHANNELS: [&str; 2] = [ACTION_ENDED, DEPLOYMENT_STATUS];
+pub const CHANNELS: [&str; 3] = [ACTION_ENDED, DEPLOYMENT_STATUS, DEPLOYMENT_EVENT];
 
 /// A change a waiter can wait for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -43,6 +47,9 @@ pub enum Change {
     ActionEnded(Uuid),
     /// The deployment's status changed, or its row went.
     DeploymentStatus(String),
+    /// A status change of one of the project's deployments was recorded
+    /// for its event stream.
+    ProjectEvent(String),
 }
 
 impl Change {
@@ -55,6 +62,7 @@ impl Change {
             DEPLOYMENT_STATUS if !payload.is_empty() => {
                 Some(Self::DeploymentStatus(payload.to_owned()))
             }
+            DEPLOYMENT_EVENT if !payload.is_empty() => Some(Self::ProjectEvent(payload.to_owned())),
             _ => None,
         }
     }
@@ -296,6 +304,10 @@ mod tests {
         assert_eq!(
             Change::from_notification(DEPLOYMENT_STATUS, "ctxy-p-alpha-s-web"),
             Some(Change::DeploymentStatus("ctxy-p-alpha-s-web".into()))
+        );
+        assert_eq!(
+            Change::from_notification(DEPLOYMENT_EVENT, "alpha"),
+            Some(Change::ProjectEvent("alpha".into()))
         );
         assert_eq!(Change::from_notification(ACTION_ENDED, "nonsense"), None);
         assert_eq!(Change::from_notification(DEPLOYMENT_STATUS, ""), None);

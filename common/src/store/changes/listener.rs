@@ -5,7 +5,11 @@
 //! (PostgreSQL keeps them for listening sessions only). So whenever the
 //! listener begins listening, the first time or after a reconnect, it wakes
 //! every waiter once: each reads its row again, and misses nothing that
-//! changed meanwhile.
+//! changed meanwhile. A notification it cannot place (a payload it does not
+//! parse) wakes every waiter too.
+//!
+//! It cannot fall behind and drop notifications: sqlx buffers them without
+//! bound on the connection, and passing one on is a send that never waits.
 
 use std::time::Duration;
 

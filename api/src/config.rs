@@ -56,6 +56,13 @@ pub struct ApiSettings {
     /// `wait` answers as with `wait=true`, as contaxy's synchronous server
     /// did; `wait=false` still answers at once.
     pub api_wait_by_default: bool,
+    /// Longest a waiting request (`wait=true`) or an event stream goes
+    /// without reading PostgreSQL again, in milliseconds
+    /// (`CONTAXY_API_RECHECK_INTERVAL_MS`, at least 1). Both wake when
+    /// PostgreSQL announces a change (LISTEN/NOTIFY); this re-read is the
+    /// safety net for an announcement lost while the API's listening
+    /// connection was down.
+    pub api_recheck_interval_ms: u64,
     /// Whether deployments are answered with contaxy's statuses only
     /// (`CONTAXY_API_CONTAXY_STATUSES`, default off): on, a cancelled job
     /// shows `stopped` (its `status_detail` still says it was cancelled),
@@ -144,6 +151,7 @@ impl Default for ApiSettings {
             api_unknown_tokens_burst: 20,
             api_wait_timeout_secs: 60,
             api_wait_by_default: false,
+            api_recheck_interval_ms: 2000,
             api_contaxy_statuses: false,
             api_logs_timeout_ms: 10_000,
             api_max_event_streams: 256,

@@ -9,6 +9,7 @@ use contaxy_common::connections::Connections;
 use contaxy_common::ops::{HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::storage::ObjectStore;
+use contaxy_common::store::changes::Changes;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
@@ -46,6 +47,8 @@ impl Application {
             broker: connections.broker.clone(),
             namespace: config.common.namespace.clone(),
             wait_timeout: Duration::from_secs(config.settings.api_wait_timeout_secs),
+            changes: Changes::start(connections.db.pool(), shutdown.child_token()),
+            recheck_interval: Duration::from_millis(config.settings.api_recheck_interval_ms.max(1)),
             wait_by_default: config.settings.api_wait_by_default,
             contaxy_statuses: config.settings.api_contaxy_statuses,
             logs_timeout: Duration::from_millis(config.settings.api_logs_timeout_ms),

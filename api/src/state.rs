@@ -6,6 +6,7 @@ use std::time::Duration;
 use contaxy_common::broker::Broker;
 use contaxy_common::publisher::Publisher;
 use contaxy_common::storage::ObjectStore;
+use contaxy_common::store::changes::Changes;
 use contaxy_common::store::quotas::Quotas;
 use sqlx::PgPool;
 
@@ -27,6 +28,13 @@ pub struct AppState {
     pub namespace: String,
     /// Longest `wait=true` waits for an action's outcome.
     pub wait_timeout: Duration,
+    /// Wakes a waiting request or event stream when PostgreSQL announces
+    /// that its row changed.
+    pub changes: Changes,
+    /// Longest a waiting request or event stream goes without reading its
+    /// rows again when no change was announced
+    /// (`CONTAXY_API_RECHECK_INTERVAL_MS`).
+    pub recheck_interval: Duration,
     /// Whether a mutation waits when its client does not say
     /// (`CONTAXY_API_WAIT_BY_DEFAULT`).
     pub wait_by_default: bool,

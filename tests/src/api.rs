@@ -42,6 +42,10 @@ pub fn test_api_settings(admin_token: &str) -> ApiSettings {
         // Event streams end soon, so that a test reading one to its end
         // (and its reconnects) does not wait an hour.
         api_event_stream_max_secs: 2,
+        // Waits wake on PostgreSQL's change notifications alone: their
+        // timed re-read comes after the wait timeout (60 s), so a lost
+        // notification shows as a 202 where a test expects 200.
+        api_recheck_interval_ms: 120_000,
         ..ApiSettings::default()
     }
 }

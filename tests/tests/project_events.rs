@@ -2,13 +2,15 @@
 //! job's status changes to its end, in order, across the reconnects the
 //! server forces (the test API closes a stream after 2 s); it resumes with
 //! `Last-Event-ID` and misses nothing; a pruned resume point is a `gap`;
-//! another project's follower sees nothing of it; streams are bounded.
+//! another project's follower sees nothing of it; streams are bounded; an
+//! open stream is woken by PostgreSQL's announcement of a change, not by a
+//! timer.
 
 use std::time::Duration;
 
 use contaxy_tests::api::{TestApi, assert_problem};
 use contaxy_tests::stack::{PROJECT, Stack, job};
-use contaxy_tests::str_of;
+use contaxy_tests::{str_of, within};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::Value;
@@ -252,4 +254,73 @@ async fn streams_past_the_bound_are_refused_until_one_ends() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, 200, "a closed stream gives its place back");
+}
+
+/// Records a status change of `deployment` in `project`, as a worker does.
+async fn record_change(db: &mut sqlx::PgConnection, project: &str, deployment: &str) {
+    sqlx::query(
+        "INSERT INTO deployment_events (project_id, deployment_id, status, at)
+         VALUES ($1, $2, 'running', now())",
+    )
+    .bind(project)
+    .bind(deployment)
+    .execute(db)
+    .await
+    .expect("record a change");
+}
+
+/// The next event of an open stream, read as it comes (keep-alive comments
+/// skipped).
+async fn next_event(
+    body: &mut (impl futures::Stream<Item = reqwest::Result<impl AsRef<[u8]>>> + Unpin),
+    text: &mut String,
+) -> Sse {
+    loop {
+        if let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            if let Some(event) = parse(&block).into_iter().next() {
+                return event;
+            }
+            continue;
+        }
+        let chunk = body
+            .next()
+            .await
+            .expect("the stream goes on")
+            .expect("a chunk");
+        text.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+    }
+}
+
+#[tokio::test]
+async fn an_open_stream_is_woken_by_the_database_not_by_a_timer() {
+    // The stream stays open longer than the test, and the test API re-reads
+    // only every 120 s when nothing is announced: a change that reaches the
+    // stream in time reached it because PostgreSQL announced it.
+    let api = TestApi::start_with(|settings| settings.api_event_stream_max_secs = 600).await;
+    api.create_project("woken").await;
+    api.create_project("other").await;
+    let response = reqwest::Client::new()
+        .get(api.app.url("/projects/woken/events"))
+        .bearer_auth(&api.admin)
+        .send()
+        .await
+        .expect("a stream");
+    assert_eq!(response.status(), 200);
+    let mut body = Box::pin(response.bytes_stream());
+    let mut text = String::new();
+    let ready = within("the ready event", next_event(&mut body, &mut text)).await;
+    assert_eq!(ready.event, "ready");
+
+    let mut db = api.db.connect().await;
+    record_change(&mut db, "other", "elsewhere").await;
+    record_change(&mut db, "woken", "first").await;
+    let first = within("the first change", next_event(&mut body, &mut text)).await;
+    assert_eq!(first.data["deployment_id"], "first", "{first:?}");
+    // The stream's first settle window (the one read owed for what came
+    // just before it opened) is behind it now: nothing but the
+    // announcement of the next change makes it read again in time.
+    record_change(&mut db, "woken", "second").await;
+    let second = within("the second change", next_event(&mut body, &mut text)).await;
+    assert_eq!(second.data["deployment_id"], "second", "{second:?}");
 }

@@ -328,6 +328,8 @@ mod tests {
             broker,
             namespace: "t".to_owned(),
             wait_timeout: Duration::from_secs(1),
+            changes: contaxy_common::store::changes::Changes::new(),
+            recheck_interval: Duration::from_secs(1),
             wait_by_default: false,
             contaxy_statuses: false,
             logs_timeout: Duration::from_secs(1),

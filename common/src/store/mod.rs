@@ -6,7 +6,8 @@
 //! batch of fires), [`quotas`]
 //! (per-tenant limits), [`cleanup`]
 //! (what the scheduler's cleanup passes find due); [`refusal`] tells the
-//! database away from the data refused.
+//! database away from the data refused; [`changes`] wakes a waiter when
+//! PostgreSQL announces that its row changed (LISTEN/NOTIFY).
 //!
 //! Every binary applies the migrations at start. sqlx's migrator takes a
 //! PostgreSQL advisory lock, so three binaries starting at once apply each
@@ -16,6 +17,7 @@
 pub mod actions;
 pub mod allowed_images;
 pub mod capacity;
+pub mod changes;
 pub mod cleanup;
 pub mod deployments;
 pub mod events;

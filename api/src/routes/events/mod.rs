@@ -16,6 +16,12 @@
 //! API process (then 503), each open at most
 //! `CONTAXY_API_EVENT_STREAM_MAX_SECS` (then it ends, and the client
 //! reconnects with its last id).
+//!
+//! A stream does not look on a timer: PostgreSQL announces each recorded
+//! change of the project (migration 0020, [`Change::ProjectEvent`]), and
+//! the stream reads once the change's settle window ([`events::SETTLE`])
+//! has passed ([`Settling`]); a read at least every
+//! `CONTAXY_API_RECHECK_INTERVAL_MS` catches an announcement that was lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +30,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use contaxy_common::store::changes::{Change, Watch};
 use contaxy_common::store::events::{self, StatusEventRow};
 use futures::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
@@ -37,11 +44,13 @@ use crate::error::{ApiError, ErrorBody};
 use crate::routes::schema::ProjectIdText;
 use crate::state::AppState;
 
+mod settling;
+
+use self::settling::Settling;
+
 /// The gauge of streams open now.
 pub const EVENT_STREAMS: &str = "contaxy_api_event_streams";
 
-/// How often a stream looks for new changes.
-const POLL: Duration = Duration::from_millis(500);
 /// How many changes one look takes at most.
 const BATCH: i64 = 100;
 /// How long a client waits before it reconnects (the `retry` field).
@@ -142,6 +151,13 @@ pub async fn project_events(
             "too many event streams are open on this server; retry later".into(),
         ));
     };
+    // Watching begins before the first read, so that no change recorded
+    // after it goes unannounced; one recorded just before it is read when
+    // the first settle window has passed.
+    let watch = state
+        .changes
+        .watch(Change::ProjectEvent(access.project.to_string()));
+    let settling = Settling::new(Instant::now());
     let cursor = match resume {
         Some(after) => after,
         None => events::last_id(&state.db).await?,
@@ -162,6 +178,9 @@ pub async fn project_events(
         cursor,
         ready: first.into(),
         until: Instant::now() + state.event_stream_max,
+        watch,
+        settling,
+        recheck: state.recheck_interval,
         _permit: permit,
     };
     Ok(Sse::new(follow.into_stream())
@@ -176,6 +195,12 @@ struct Follow {
     cursor: i64,
     ready: std::collections::VecDeque<Event>,
     until: Instant,
+    /// Wakes when PostgreSQL announces a recorded change of the project.
+    watch: Watch,
+    /// When announced changes become readable.
+    settling: Settling,
+    /// Longest the stream goes without reading when nothing is announced.
+    recheck: Duration,
     /// Held while the stream is open; dropped with it.
     _permit: OwnedSemaphorePermit,
 }
@@ -193,9 +218,12 @@ impl Follow {
                 if let Some(event) = follow.ready.pop_front() {
                     return Some((Ok(event), follow));
                 }
-                if Instant::now() >= follow.until {
+                let now = Instant::now();
+                if now >= follow.until {
                     return None;
                 }
+                // This read takes every change settled by now.
+                follow.settling.read_at(now);
                 match events::after(&follow.pool, &follow.project, follow.cursor, BATCH).await {
                     Ok(rows) if !rows.is_empty() => {
                         for row in rows {
@@ -212,7 +240,13 @@ impl Follow {
                         return None;
                     }
                 }
-                tokio::time::sleep_until((Instant::now() + POLL).min(follow.until)).await;
+                settling::until_next_read(
+                    &mut follow.watch,
+                    &mut follow.settling,
+                    follow.recheck,
+                    follow.until,
+                )
+                .await;
             }
         })
     }

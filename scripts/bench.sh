@@ -36,6 +36,8 @@ if [ ! -f "$data/PG_VERSION" ]; then
 fi
 stop_pg() { runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1 || true; }
 trap stop_pg EXIT
+# An earlier run stopped before its trap ran may have left it running.
+stop_pg
 log "starting the durable PostgreSQL cluster on 127.0.0.1:$port"
 touch "$CONTAXY_DEV_HOME/logs/postgres-durable.log"
 chown postgres:postgres "$CONTAXY_DEV_HOME/logs/postgres-durable.log"

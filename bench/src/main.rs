@@ -47,6 +47,9 @@ async fn main() -> anyhow::Result<()> {
     let common = CommonConfig {
         namespace: namespace.clone(),
         database_max_connections: 20,
+        // The makespan run has 200 jobs pending at once.
+        max_deployments_per_project: 0,
+        max_running_per_project: 0,
         ..common_config(db.url())
     };
     let admin = random_secret();

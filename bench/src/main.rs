@@ -145,26 +145,7 @@ async fn measure(
         .collect::<Result<Vec<_>, _>>()?;
     let raw_rate = jobs as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let action_ids: Vec<String> = stream::iter(0..jobs)
-        .map(|i| async move {
-            let created = client
-                .post(
-                    "/projects/bench/jobs",
-                    job_body(&format!("Throughput {i}"), &["true"]),
-                )
-                .await?;
-            Ok::<_, anyhow::Error>(
-                created["action_id"]
-                    .as_str()
-                    .context("an action id")?
-                    .to_owned(),
-            )
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let action_ids = submit_jobs(client, "Throughput", jobs, 16).await?;
     let submitted = started.elapsed();
     wait_succeeded(client, &action_ids).await?;
     let rate = jobs as f64 / started.elapsed().as_secs_f64();
@@ -199,26 +180,7 @@ async fn measure(
         .collect::<Result<Vec<_>, _>>()?;
     let raw_makespan = started.elapsed();
     let started = Instant::now();
-    let action_ids: Vec<String> = stream::iter(0..MAKESPAN_JOBS)
-        .map(|i| async move {
-            let created = client
-                .post(
-                    "/projects/bench/jobs",
-                    job_body(&format!("Burst {i}"), &["true"]),
-                )
-                .await?;
-            Ok::<_, anyhow::Error>(
-                created["action_id"]
-                    .as_str()
-                    .context("an action id")?
-                    .to_owned(),
-            )
-        })
-        .buffer_unordered(MAKESPAN_JOBS)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let action_ids = submit_jobs(client, "Burst", MAKESPAN_JOBS, MAKESPAN_JOBS).await?;
     wait_succeeded(client, &action_ids).await?;
     let makespan = started.elapsed();
     println!(
@@ -228,6 +190,35 @@ async fn measure(
         makespan.as_secs_f64() / raw_makespan.as_secs_f64()
     );
     Ok(())
+}
+
+/// Submits `count` jobs (`true`), `in_flight` at a time; their action ids.
+async fn submit_jobs(
+    client: &Client,
+    name: &str,
+    count: usize,
+    in_flight: usize,
+) -> anyhow::Result<Vec<String>> {
+    stream::iter(0..count)
+        .map(|i| async move {
+            let created = client
+                .post(
+                    "/projects/bench/jobs",
+                    job_body(&format!("{name} {i}"), &["true"]),
+                )
+                .await?;
+            Ok::<_, anyhow::Error>(
+                created["action_id"]
+                    .as_str()
+                    .context("an action id")?
+                    .to_owned(),
+            )
+        })
+        .buffer_unordered(in_flight)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Jobs submitted at once for the makespan figure (issue 13: ≤ 1.15× raw).

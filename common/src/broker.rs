@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::BackoffBuilder;
 use lapin::{Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
@@ -119,14 +119,7 @@ impl Target {
 }
 
 async fn supervise(target: Target, tx: watch::Sender<Link>, shutdown: CancellationToken) {
-    let backoff = || {
-        ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(Duration::from_millis(100))
-            .with_max_delay(Duration::from_secs(5))
-            .without_max_times()
-            .build()
-    };
+    let backoff = || crate::connections::reconnect_backoff().build();
     let mut delays = backoff();
     // When the connection was lost, while it is being made again.
     let mut lost_at: Option<std::time::Instant> = None;

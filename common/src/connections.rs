@@ -41,3 +41,14 @@ impl Connections {
         vec![self.db.probe(), self.broker.probe()]
     }
 }
+
+/// The pauses between tries to reach a lost dependency again (the broker's
+/// supervisor, the change listener): from 100 ms, doubling to at most 5 s,
+/// with jitter, for as long as it takes (the caller stops on shutdown).
+pub fn reconnect_backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(std::time::Duration::from_millis(100))
+        .with_max_delay(std::time::Duration::from_secs(5))
+        .without_max_times()
+}

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::BackoffBuilder;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
@@ -45,14 +45,7 @@ pub(super) async fn run(changes: Changes, options: PgConnectOptions, shutdown: C
         .idle_timeout(None)
         .max_lifetime(None)
         .connect_lazy_with(options);
-    let backoff = || {
-        ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(Duration::from_millis(100))
-            .with_max_delay(Duration::from_secs(5))
-            .without_max_times()
-            .build()
-    };
+    let backoff = || crate::connections::reconnect_backoff().build();
     let mut delays = backoff();
     let mut lost = false;
     while !shutdown.is_cancelled() {

@@ -16,10 +16,14 @@
 //! Usage: `cargo run --release -p contaxy-bench -- [jobs]` (default 40).
 //! Figures and how to read them: `docs/benchmarks.md`.
 
+#[path = "api_client.rs"]
+mod api_client;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use api_client::ApiClient;
 use bollard::Docker;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOptions};
@@ -61,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
     let worker = spawn_worker(common.clone(), WorkerSettings::default()).await?;
     api.wait_ready("the API").await;
     worker.wait_ready("the worker").await;
-    let client = Client {
+    let client = ApiClient {
         http: reqwest::Client::new(),
         base: api.url(""),
         admin,
@@ -87,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn measure(
-    client: &Client,
+    client: &ApiClient,
     docker: &Docker,
     namespace: &str,
     running: &mut mpsc::UnboundedReceiver<(String, Instant)>,
@@ -128,21 +132,7 @@ async fn measure(
 
     println!("throughput: {jobs} jobs (`true`), 16 submissions in flight; raw: 8 in flight");
     let started = Instant::now();
-    stream::iter(0..jobs)
-        .map(|i| async move {
-            raw_create_start(
-                docker,
-                namespace,
-                &format!("{namespace}-tput-{i}"),
-                &["true"],
-            )
-            .await
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    raw_batch(docker, namespace, "tput", jobs, 8).await?;
     let raw_rate = jobs as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
     let action_ids = submit_jobs(client, "Throughput", jobs, 16).await?;
@@ -163,21 +153,7 @@ async fn measure(
         "makespan: {MAKESPAN_JOBS} jobs (`true`) at once; raw: {MAKESPAN_JOBS} create+start at once"
     );
     let started = Instant::now();
-    stream::iter(0..MAKESPAN_JOBS)
-        .map(|i| async move {
-            raw_create_start(
-                docker,
-                namespace,
-                &format!("{namespace}-burst-{i}"),
-                &["true"],
-            )
-            .await
-        })
-        .buffer_unordered(MAKESPAN_JOBS)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    raw_batch(docker, namespace, "burst", MAKESPAN_JOBS, MAKESPAN_JOBS).await?;
     let raw_makespan = started.elapsed();
     let started = Instant::now();
     let action_ids = submit_jobs(client, "Burst", MAKESPAN_JOBS, MAKESPAN_JOBS).await?;
@@ -194,7 +170,7 @@ async fn measure(
 
 /// Submits `count` jobs (`true`), `in_flight` at a time; their action ids.
 async fn submit_jobs(
-    client: &Client,
+    client: &ApiClient,
     name: &str,
     count: usize,
     in_flight: usize,
@@ -225,7 +201,7 @@ async fn submit_jobs(
 const MAKESPAN_JOBS: usize = 200;
 
 /// Waits until every action in `ids` has succeeded (5 minutes each at most).
-async fn wait_succeeded(client: &Client, ids: &[String]) -> anyhow::Result<()> {
+async fn wait_succeeded(client: &ApiClient, ids: &[String]) -> anyhow::Result<()> {
     for id in ids {
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
@@ -244,6 +220,32 @@ async fn wait_succeeded(client: &Client, ids: &[String]) -> anyhow::Result<()> {
 fn job_body(name: &str, command: &[&str]) -> Value {
     json!({"container_image": IMAGE, "display_name": name, "command": command,
            "compute": {"min_cpus": 0, "min_memory": 4, "max_memory": 64}})
+}
+
+/// Raw create+start of `count` containers running `true`, `in_flight` at
+/// a time.
+async fn raw_batch(
+    docker: &Docker,
+    namespace: &str,
+    label: &str,
+    count: usize,
+    in_flight: usize,
+) -> anyhow::Result<()> {
+    stream::iter(0..count)
+        .map(|i| async move {
+            raw_create_start(
+                docker,
+                namespace,
+                &format!("{namespace}-{label}-{i}"),
+                &["true"],
+            )
+            .await
+        })
+        .buffer_unordered(in_flight)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 async fn raw_create_start(
@@ -351,39 +353,4 @@ fn report(what: &str, samples: &mut [Duration]) {
         p(samples, 99).as_secs_f64() * 1e3,
         samples.len()
     );
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    admin: String,
-}
-
-impl Client {
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.admin)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if !status.is_success() {
-            bail!("POST {path}: {status}: {body}");
-        }
-        Ok(body)
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.admin)
-            .send()
-            .await?
-            .json()
-            .await?)
-    }
 }

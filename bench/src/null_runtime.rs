@@ -101,28 +101,24 @@ impl Runtime for NullRuntime {
             started_at: Some(now),
             finished_at: None,
         };
-        let adopted = {
+        // A job exits at once, successfully: its record ends `succeeded`,
+        // and it reports `running` and then that.
+        let (adopted, finished) = {
             let mut map = self.deployments.lock().unwrap_or_else(|e| e.into_inner());
-            let key = Self::key(&spec.target());
-            let adopted = map.contains_key(&key);
-            map.entry(key).or_insert_with(|| state.clone());
-            adopted
+            let recorded = map.entry(Self::key(&spec.target()));
+            let adopted = matches!(recorded, std::collections::hash_map::Entry::Occupied(_));
+            let record = recorded.or_insert_with(|| state.clone());
+            let finished = (spec.kind == DeploymentType::Job).then(|| {
+                record.status = DeploymentStatus::Succeeded;
+                record.exit_code = Some(0);
+                record.finished_at = Some(Utc::now());
+                change_of(record)
+            });
+            (adopted, finished)
         };
         let _ = self.changes.send(change_of(&state));
-        if spec.kind == DeploymentType::Job {
-            // A job that exits at once, successfully.
-            let finished = {
-                let mut map = self.deployments.lock().unwrap_or_else(|e| e.into_inner());
-                map.get_mut(&Self::key(&spec.target())).map(|s| {
-                    s.status = DeploymentStatus::Succeeded;
-                    s.exit_code = Some(0);
-                    s.finished_at = Some(Utc::now());
-                    change_of(s)
-                })
-            };
-            if let Some(change) = finished {
-                let _ = self.changes.send(change);
-            }
+        if let Some(change) = finished {
+            let _ = self.changes.send(change);
         }
         done(Deployed { state, adopted })
     }

@@ -28,6 +28,8 @@
 //! [parts: accept,engine,footprint (all)]`.
 //! Figures: `docs/benchmarks.md`.
 
+#[path = "../api_client.rs"]
+mod api_client;
 #[path = "../proc_stats.rs"]
 mod proc_stats;
 
@@ -36,6 +38,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use api_client::ApiClient;
 use contaxy_common::topology::Topology;
 use contaxy_tests::api::random_secret;
 use contaxy_tests::broker::{amqp_url, delete_topology_blocking};
@@ -157,7 +160,7 @@ struct Stack {
     env: Env,
     api: Proc,
     others: Vec<Proc>,
-    http: reqwest::Client,
+    client: ApiClient,
 }
 
 struct Proc {
@@ -236,17 +239,23 @@ impl Stack {
             admin: random_secret(),
         };
         let api = env.spawn(bin, "contaxy-api", "API", &[])?;
+        let client = ApiClient {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()?,
+            base: format!("http://127.0.0.1:{}", api.port),
+            admin: env.admin.clone(),
+        };
         let stack = Self {
             db,
             env,
             api,
             others: Vec::new(),
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(256)
-                .build()?,
+            client,
         };
         stack.wait_ready(&stack.api).await?;
         stack
+            .client
             .post(
                 "/projects",
                 json!({"id": "bench", "display_name": "Benchmark"}),
@@ -272,6 +281,7 @@ impl Stack {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let answer = self
+                .client
                 .http
                 .get(format!("http://127.0.0.1:{}/readyz", proc.port))
                 .send()
@@ -284,26 +294,6 @@ impl Stack {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.api.port)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(&self.env.admin)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if !status.is_success() {
-            bail!("POST {path}: {status}: {body}");
-        }
-        Ok(body)
     }
 
     async fn pool(&self) -> anyhow::Result<PgPool> {
@@ -470,9 +460,9 @@ async fn accept(bin: &Path, step: Duration, summary: &mut Vec<String>) -> anyhow
         summary.push(mq.line(&format!(
             "floor: RabbitMQ confirmed publish, {clients} clients"
         )));
-        let http = stack.http.clone();
-        let url = stack.url("/projects/bench/jobs");
-        let admin = stack.env.admin.clone();
+        let http = stack.client.http.clone();
+        let url = stack.client.url("/projects/bench/jobs");
+        let admin = stack.client.admin.clone();
         let mut api = closed_loop(clients, step, move |i| {
             let request = http.post(url.clone()).bearer_auth(&admin).json(&job(i));
             async move {
@@ -522,9 +512,10 @@ async fn open_loop(stack: &Stack, rate: u64, length: Duration) -> Samples {
         let due = started + every * u32::try_from(i).unwrap_or(u32::MAX);
         tokio::time::sleep_until(due).await;
         let request = stack
+            .client
             .http
-            .post(stack.url("/projects/bench/jobs"))
-            .bearer_auth(&stack.env.admin)
+            .post(stack.client.url("/projects/bench/jobs"))
+            .bearer_auth(&stack.client.admin)
             .json(&job(usize::try_from(i).unwrap_or(0)));
         tasks.push(tokio::spawn(async move {
             let ok = matches!(request.send().await, Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED);
@@ -587,7 +578,10 @@ async fn engine(bin: &Path, jobs: usize, summary: &mut Vec<String>) -> anyhow::R
         let stack_ref = &stack;
         let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..jobs)
             .map(|i| async move {
-                stack_ref.post("/projects/bench/jobs", job(i)).await?;
+                stack_ref
+                    .client
+                    .post("/projects/bench/jobs", job(i))
+                    .await?;
                 Ok(())
             })
             .buffer_unordered(ENGINE_CLIENTS)
@@ -784,6 +778,7 @@ async fn footprint(bin: &Path, summary: &mut Vec<String>) -> anyhow::Result<()> 
             .add(bin, "contaxy-scheduler", "SCHEDULER", &[])
             .await?;
         let answer = stack
+            .client
             .post(
                 "/projects/bench/jobs?wait=true",
                 json!({"container_image": IMAGE, "display_name": "demo",

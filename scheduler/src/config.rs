@@ -54,6 +54,10 @@ pub struct SchedulerSettings {
     /// Batched transactions written at once, each on its own database
     /// connection (`CONTAXY_SCHEDULE_BATCHES_AT_ONCE`).
     pub schedule_batches_at_once: u16,
+    /// Schedules the leader reads shortly before a slot, so that at the
+    /// slot only the writes remain (`CONTAXY_SCHEDULE_READ_AHEAD`); 0 reads
+    /// none ahead.
+    pub schedule_read_ahead: u32,
     /// Seconds between two rounds of the cleanup passes
     /// (`CONTAXY_CLEANUP_INTERVAL_SECS`); 0 turns cleanup off.
     pub cleanup_interval_secs: u64,
@@ -86,6 +90,7 @@ impl Default for SchedulerSettings {
             schedule_on_time_secs: 30,
             schedule_batch: 1000,
             schedule_batches_at_once: 2,
+            schedule_read_ahead: 10_000,
             cleanup_interval_secs: 30,
             job_ttl_secs: 24 * 3600,
             job_record_retention_secs: 30 * 24 * 3600,

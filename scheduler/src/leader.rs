@@ -27,7 +27,7 @@ use contaxy_common::store::schedules;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::cron::{self, CronSettings, PassReport};
+use crate::cron::{self, CronSettings, PassReport, READ_AHEAD_LEAD, ReadAhead};
 
 /// The name of the cron leader's lease.
 pub const CRON_LEASE: &str = "cron";
@@ -147,15 +147,27 @@ impl Leadership {
 }
 
 impl CronLoop {
-    /// The time until the earliest slot of any schedule, when that is
+    /// The earliest slot of any schedule and the time until it, when it is
     /// still ahead (a due slot left over waits for the next tick).
-    async fn until_next_slot(&self) -> Option<Duration> {
+    async fn next_slot(&self) -> Option<(DateTime<Utc>, Duration)> {
         let slot = schedules::earliest_slot(&self.leadership.pool)
             .await
             .inspect_err(|error| tracing::debug!(%error, "The next slot could not be read."))
             .ok()??;
-        let ahead = (slot - self.clock.now()).to_std().ok()?;
-        Some(ahead + SLOT_MARGIN)
+        let until = (slot - self.clock.now()).to_std().ok()?;
+        Some((slot, until + SLOT_MARGIN))
+    }
+
+    /// The schedules due at `slot`, read ahead of it; `None` when reading
+    /// ahead is off or the read failed (the pass then reads them itself).
+    async fn read_ahead(&self, slot: DateTime<Utc>) -> Option<ReadAhead> {
+        if self.settings.read_ahead <= 0 {
+            return None;
+        }
+        cron::read_ahead(&self.leadership.pool, &self.settings, slot)
+            .await
+            .inspect_err(|error| tracing::debug!(%error, "The coming slot's schedules could not be read ahead."))
+            .ok()
     }
 }
 
@@ -179,6 +191,16 @@ impl CronLoop {
     /// One tick: renew or take the lease, then pass if leading. `None`
     /// when another replica leads.
     pub async fn tick(&self, publisher: &Publisher) -> sqlx::Result<Option<PassReport>> {
+        self.tick_read_ahead(publisher, None).await
+    }
+
+    /// [`Self::tick`], whose pass starts with the schedules read `ahead`
+    /// ([`cron::pass_read_ahead`]).
+    pub async fn tick_read_ahead(
+        &self,
+        publisher: &Publisher,
+        ahead: Option<ReadAhead>,
+    ) -> sqlx::Result<Option<PassReport>> {
         let now = self.clock.now();
         if !self.leadership.try_lead(now).await? {
             return Ok(None);
@@ -189,18 +211,22 @@ impl CronLoop {
             namespace: &self.namespace,
             quotas: &self.quotas,
         };
-        cron::pass(&firing, &self.settings, now).await.map(Some)
+        cron::pass_read_ahead(&firing, &self.settings, now, ahead)
+            .await
+            .map(Some)
     }
 
     /// Ticks every `interval` until `shutdown`, then gives the lease up.
     /// While it leads, it also wakes at the next slot when that comes
     /// before the next tick, so a slot fires on time rather than up to a
-    /// tick late.
+    /// tick late; and within [`READ_AHEAD_LEAD`] of a slot it reads the
+    /// slot's schedules ahead and sleeps until the slot.
     pub async fn run(self, publisher: &Publisher, interval: Duration, shutdown: CancellationToken) {
         let mut leading = false;
+        let mut ahead = None;
         loop {
             let started = tokio::time::Instant::now();
-            match self.tick(publisher).await {
+            match self.tick_read_ahead(publisher, ahead.take()).await {
                 Ok(report) => {
                     if report.is_some() != leading {
                         leading = report.is_some();
@@ -219,8 +245,19 @@ impl CronLoop {
                 }
             }
             let mut wake = started + interval;
-            if leading && let Some(slot) = self.until_next_slot().await {
-                wake = wake.min(tokio::time::Instant::now() + slot);
+            if leading && let Some((slot, until)) = self.next_slot().await {
+                let at_slot = tokio::time::Instant::now() + until;
+                wake = wake.min(at_slot);
+                // Not for longer than half the lease: the skipped ticks
+                // would have renewed it.
+                let lease = self.leadership.ttl.to_std().unwrap_or_default();
+                if until <= READ_AHEAD_LEAD && until < lease / 2 {
+                    ahead = self.read_ahead(slot).await;
+                    if ahead.is_some() {
+                        // No tick before the slot: it would drop the read.
+                        wake = at_slot;
+                    }
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,

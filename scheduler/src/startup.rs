@@ -68,6 +68,7 @@ impl Application {
             ),
             batch: i64::from(config.settings.schedule_batch.max(1)),
             batches_at_once: usize::from(config.settings.schedule_batches_at_once.max(1)),
+            read_ahead: i64::from(config.settings.schedule_read_ahead),
             ..CronSettings::default()
         };
         let lease = chrono::TimeDelta::milliseconds(

@@ -9,10 +9,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use contaxy_common::broker::Broker;
+use contaxy_common::domain::action::{Action, DeploymentAction};
 use contaxy_common::domain::schedule::{RunOutcome, ScheduleInput};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::scheduled::Firing;
 use contaxy_common::scheduled::batch::{self, BatchOutcome, DueSlot};
+use contaxy_common::store::actions;
 use contaxy_common::store::quotas::Quotas;
 use contaxy_common::store::schedules::{self, ScheduleRecord};
 use contaxy_common::topology::Topology;
@@ -205,6 +207,28 @@ async fn a_mixed_batch_fires_the_right_slots_once_while_two_schedulers_race() {
         runs[&full]
     );
     assert_eq!(fired.len(), 6);
+    // Each recorded action (its payload built by PostgreSQL from the
+    // schedule's row) reads back as the message the batch publishes.
+    for message in &fired {
+        let record = actions::get(&pool_a, &message.project_id, message.action_id)
+            .await
+            .expect("read the action")
+            .expect("recorded");
+        assert_eq!(&record.message().expect("a valid message"), message);
+        let spec: Value = sqlx::query_scalar("SELECT spec FROM deployments WHERE id = $1")
+            .bind(message.action.resource_id())
+            .fetch_one(&pool_a)
+            .await
+            .expect("the job");
+        let Action::Deployment {
+            action: DeploymentAction::Deploy(deploy),
+            ..
+        } = &message.action
+        else {
+            panic!("a deploy: {message:?}");
+        };
+        assert_eq!(spec, serde_json::to_value(&deploy.input).expect("json"));
+    }
     // One job and one deploy action per fired slot, none for the others.
     assert_eq!(
         count(
@@ -240,7 +264,9 @@ async fn a_mixed_batch_fires_the_right_slots_once_while_two_schedulers_race() {
         9
     );
     // Published together after the commit, and noted.
-    assert_eq!(batch::publish_all(&firing_a, &fired).await, 6);
+    let confirmed = batch::publish_all(&firing_a, &fired).await;
+    assert_eq!(confirmed.len(), 6);
+    batch::note_published(&firing_a, &confirmed).await;
     assert_eq!(
         count(
             &pool_a,

@@ -545,3 +545,76 @@ async fn suspended_and_ended_schedules_stop_and_history_limits_prune() {
         [slot(3), slot(5), slot(6), slot(7)]
     );
 }
+
+#[tokio::test]
+async fn a_slot_read_ahead_fires_each_schedule_as_it_is_at_the_slot() {
+    let cron = Cron::new().await;
+    let t0 = at("2026-01-01T00:00:30Z");
+    let slot = at("2026-01-01T00:01:00Z");
+    let every_minute = |name: &str| json!({"cron": "* * * * *", "job_template": job(name)});
+    let kept = cron.schedule(every_minute("kept"), t0).await;
+    let edited = cron.schedule(every_minute("before"), t0).await;
+    let paused = cron.schedule(every_minute("paused"), t0).await;
+
+    let ahead = cron::read_ahead(&cron.pool, &cron.settings, slot)
+        .await
+        .expect("read ahead");
+    assert_eq!(ahead.slot(), slot);
+    // Between the read and the slot: one schedule gets a new job template
+    // and one is suspended, as the API does it.
+    let changed: ScheduleInput = serde_json::from_value(every_minute("after")).expect("an input");
+    let changed = changed
+        .validate(TimeDelta::seconds(1), t0)
+        .expect("a valid schedule");
+    schedules::update(
+        &cron.pool,
+        PROJECT,
+        edited.id,
+        &changed,
+        Some(slot),
+        "users/test",
+    )
+    .await
+    .expect("update")
+    .expect("exists");
+    schedules::set_suspended(&cron.pool, PROJECT, paused.id, true, None, "users/test")
+        .await
+        .expect("suspend")
+        .expect("exists");
+
+    // Before its slot a read ahead is not used, nor anything fired.
+    let early = cron::read_ahead(&cron.pool, &cron.settings, slot)
+        .await
+        .expect("read ahead");
+    let report = cron::pass_read_ahead(&cron.firing(), &cron.settings, t0, Some(early))
+        .await
+        .expect("a pass");
+    assert_eq!(report, PassReport::default());
+
+    let report = cron::pass_read_ahead(&cron.firing(), &cron.settings, slot, Some(ahead))
+        .await
+        .expect("a pass");
+    // The edited schedule was not fired from the stale read, but read
+    // again in the same pass.
+    assert_eq!(report.fired, 2, "{report:?}");
+    assert_eq!(report.lost_races, 2, "{report:?}");
+    assert_eq!(cron.fired(kept.id).await, vec![slot]);
+    assert_eq!(cron.fired(edited.id).await, vec![slot]);
+    assert!(cron.runs(paused.id).await.is_empty());
+    // The edited one's job is made from its template as it is now.
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT d.display_name FROM schedule_runs r JOIN deployments d ON d.id = r.deployment_id
+         WHERE r.schedule_id = $1",
+    )
+    .bind(edited.id)
+    .fetch_all(&cron.pool)
+    .await
+    .expect("the job");
+    assert_eq!(names, ["after"]);
+    // Published and noted once the pass ended.
+    assert_eq!(
+        cron.count("SELECT count(*) FROM actions WHERE published_at IS NULL")
+            .await,
+        0
+    );
+}

@@ -19,6 +19,9 @@
 //!   project without room (quotas) each record that slot's run
 //!   (`failed` or `skipped_forbid`, with the reason) and move its cursor,
 //!   while the other schedules of the batch fire;
+//! - **a schedule fires as it was read**: a schedule edited or suspended
+//!   since the pass read it does not move ([`BatchOutcome::Lost`]); it is
+//!   still due, and the pass reads it again;
 //! - **the action row is the truth**: messages go out after the commit;
 //!   one not confirmed stays unpublished for the outbox relay.
 //!
@@ -38,10 +41,11 @@ use crate::domain::action::{Action, DeploymentAction};
 use crate::domain::deployment::DeploymentType;
 use crate::domain::payload::DeployPayload;
 use crate::domain::schedule::{ConcurrencyPolicy, RunOutcome};
-use crate::store::actions::ActionRecord;
+use crate::message::ActionMessage;
+use crate::store::actions;
 use crate::store::quotas::{QuotaExceeded, Quotas};
 use crate::store::schedule_fires::{
-    self, DeploymentCounts, NewDeploys, NewJobs, NewRuns, advance_all,
+    self, CursorMoves, DeploymentCounts, NewJobs, NewRuns, advance_all,
 };
 use crate::store::schedules::ScheduleRecord;
 
@@ -63,7 +67,7 @@ pub struct DueSlot<'a> {
 #[derive(Debug, Clone)]
 pub enum BatchOutcome {
     /// The job was made: its deploy action, to publish.
-    Fired(Box<ActionRecord>),
+    Fired(Box<ActionMessage>),
     /// The slot's run is recorded without a job, with this outcome.
     PassedOver {
         /// `failed` or `skipped_forbid`.
@@ -71,7 +75,9 @@ pub enum BatchOutcome {
         /// Why.
         detail: String,
     },
-    /// Another scheduler handled the slot first; nothing was written.
+    /// The slot was not this batch's to fire: another scheduler handled
+    /// it first, or the schedule changed since it was read (it is still
+    /// due then). Nothing was written.
     Lost,
 }
 
@@ -135,12 +141,15 @@ async fn write(
     due: &[DueSlot<'_>],
     now: DateTime<Utc>,
 ) -> Result<Vec<BatchOutcome>, BatchError> {
-    let ids: Vec<Uuid> = due.iter().map(|d| d.schedule.id).collect();
-    let slots: Vec<DateTime<Utc>> = due.iter().map(|d| d.slot).collect();
-    let nexts: Vec<Option<DateTime<Utc>>> = due.iter().map(|d| d.next).collect();
+    let moves = CursorMoves {
+        ids: due.iter().map(|d| d.schedule.id).collect(),
+        read_at_versions: due.iter().map(|d| d.schedule.updated_at).collect(),
+        slots: due.iter().map(|d| d.slot).collect(),
+        nexts: due.iter().map(|d| d.next).collect(),
+    };
     // First, so that a concurrent fire of a slot waits on the row lock and
     // then finds the cursor moved.
-    let moved = advance_all(conn, &ids, &slots, &nexts).await?;
+    let moved = advance_all(conn, &moves).await?;
     let mut pending: Vec<Pending> = due
         .iter()
         .map(|d| match moved.contains(&d.schedule.id) {
@@ -210,7 +219,7 @@ async fn write(
             Pending::Done(outcome) => Some(outcome),
             Pending::Fire => fired
                 .remove(&d.schedule.id)
-                .map(|action| BatchOutcome::Fired(Box::new(action))),
+                .map(|message| BatchOutcome::Fired(Box::new(message))),
         })
         .collect::<Option<_>>()
         .ok_or(BatchError::Conflict("deploy action"))?;
@@ -251,17 +260,17 @@ fn take_room(quotas: &Quotas, count: &mut DeploymentCounts) -> Result<(), QuotaE
     Ok(())
 }
 
-/// Inserts the jobs and deploy actions of the slots that fire; their
-/// actions by schedule.
+/// Inserts the jobs and deploy actions of the slots that fire (their rows
+/// made from the schedules' rows, which [`advance_all`] locked as they were
+/// read); the actions' messages by schedule.
 async fn insert_fired(
     conn: &mut PgConnection,
     namespace: &str,
     due: &[DueSlot<'_>],
     pending: &[Pending],
-) -> Result<HashMap<Uuid, ActionRecord>, BatchError> {
+) -> Result<HashMap<Uuid, ActionMessage>, BatchError> {
     let mut jobs = NewJobs::default();
-    let mut deploys = NewDeploys::default();
-    let mut schedule_of = HashMap::new();
+    let mut messages = HashMap::new();
     for (d, _) in due
         .iter()
         .zip(pending)
@@ -270,33 +279,30 @@ async fn insert_fired(
         let schedule = d.schedule;
         let input = &schedule.job_template.0;
         let id = job_id(namespace, schedule, d.slot);
-        let action = Action::Deployment {
-            deployment_id: id.clone(),
-            action: DeploymentAction::Deploy(Box::new(DeployPayload {
-                deployment_type: DeploymentType::Job,
-                input: input.clone(),
-            })),
-        };
         let action_id = Uuid::now_v7();
-        schedule_of.insert(action_id, schedule.id);
-        deploys.ids.push(action_id);
-        deploys.projects.push(schedule.project_id.clone());
-        deploys.kinds.push(action.kind().as_str());
-        deploys.resources.push(id.clone());
-        deploys.payloads.push(action.payload());
-        deploys.idempotency_keys.push(format!(
-            "schedule:{}:{}",
-            schedule.id,
-            d.slot.timestamp_millis()
-        ));
-        deploys.requested_by.push(schedule.created_by.clone());
-        jobs.ids.push(id);
-        jobs.projects.push(schedule.project_id.clone());
+        let idempotency_key = format!("schedule:{}:{}", schedule.id, d.slot.timestamp_millis());
+        jobs.schedules.push(schedule.id);
+        jobs.ids.push(id.clone());
         jobs.display_names
             .push(input.display_name.clone().unwrap_or_default());
-        jobs.specs
-            .push(serde_json::to_value(input).unwrap_or_default());
-        jobs.created_by.push(schedule.created_by.clone());
+        jobs.action_ids.push(action_id);
+        jobs.idempotency_keys.push(idempotency_key.clone());
+        messages.insert(
+            schedule.id,
+            ActionMessage {
+                action_id,
+                project_id: schedule.project_id.clone(),
+                action: Action::Deployment {
+                    deployment_id: id,
+                    action: DeploymentAction::Deploy(Box::new(DeployPayload {
+                        deployment_type: DeploymentType::Job,
+                        input: input.clone(),
+                    })),
+                },
+                idempotency_key: Some(idempotency_key),
+                requested_by: schedule.created_by.clone(),
+            },
+        );
     }
     if jobs.ids.is_empty() {
         return Ok(HashMap::new());
@@ -304,14 +310,11 @@ async fn insert_fired(
     if schedule_fires::insert_jobs(conn, &jobs).await? != jobs.ids.len() as u64 {
         return Err(BatchError::Conflict("job id"));
     }
-    let recorded = schedule_fires::insert_deploys(conn, &deploys).await?;
-    if recorded.len() != deploys.ids.len() {
+    // Every action or none: one that met an existing row rolls it all back.
+    if schedule_fires::insert_deploys(conn, &jobs).await?.len() != jobs.ids.len() {
         return Err(BatchError::Conflict("deploy action"));
     }
-    Ok(recorded
-        .into_iter()
-        .filter_map(|record| Some((*schedule_of.get(&record.id)?, record)))
-        .collect())
+    Ok(messages)
 }
 
 /// The runs of the slots that were not lost.
@@ -320,9 +323,9 @@ fn runs_of(due: &[DueSlot<'_>], outcomes: &[BatchOutcome]) -> NewRuns {
     for (d, outcome) in due.iter().zip(outcomes) {
         let (deployment, action, outcome, detail) = match outcome {
             BatchOutcome::Lost => continue,
-            BatchOutcome::Fired(action) => (
-                action.resource_id.clone(),
-                Some(action.id),
+            BatchOutcome::Fired(message) => (
+                message.action.resource_id().map(str::to_owned),
+                Some(message.action_id),
                 RunOutcome::Fired,
                 None,
             ),
@@ -354,38 +357,36 @@ fn outcome_name(outcome: RunOutcome) -> &'static str {
 }
 
 /// Publishes recorded actions together: every message is sent before the
-/// first confirm is awaited ([`PUBLISHES_IN_FLIGHT`] at a time), and
-/// the confirmed ones are noted in one statement. Returns how many went
-/// out; the others stay unpublished for the outbox relay.
-pub async fn publish_all(firing: &Firing<'_>, actions: &[ActionRecord]) -> usize {
-    let mut confirmed = Vec::with_capacity(actions.len());
-    for chunk in actions.chunks(PUBLISHES_IN_FLIGHT) {
-        let results = join_all(chunk.iter().map(|record| publish_one(firing, record))).await;
+/// first confirm is awaited ([`PUBLISHES_IN_FLIGHT`] at a time). Returns
+/// the ids the broker confirmed, for [`note_published`]; the others stay
+/// unpublished for the outbox relay.
+pub async fn publish_all(firing: &Firing<'_>, messages: &[ActionMessage]) -> Vec<Uuid> {
+    let mut confirmed = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(PUBLISHES_IN_FLIGHT) {
+        let results = join_all(chunk.iter().map(|message| publish_one(firing, message))).await;
         confirmed.extend(results.into_iter().flatten());
     }
-    if !confirmed.is_empty()
-        && let Err(error) = schedule_fires::mark_all_published(firing.pool, &confirmed).await
-    {
-        // Harmless: the relay publishes them again; a duplicate is a no-op
-        // at the worker's claim.
-        tracing::warn!(%error, count = confirmed.len(), "Could not note a batch of publishes.");
+    confirmed
+}
+
+/// Notes that the broker confirmed `ids`, in one statement. A failure is
+/// harmless: the relay publishes them again, and a duplicate is a no-op at
+/// the worker's claim.
+pub async fn note_published(firing: &Firing<'_>, ids: &[Uuid]) {
+    if ids.is_empty() {
+        return;
     }
-    confirmed.len()
+    if let Err(error) = actions::mark_all_published(firing.pool, ids).await {
+        tracing::warn!(%error, count = ids.len(), "Could not note a batch of publishes.");
+    }
 }
 
 /// Publishes one action; its id once the broker confirmed it.
-async fn publish_one(firing: &Firing<'_>, record: &ActionRecord) -> Option<Uuid> {
-    let message = match record.message() {
-        Ok(message) => message,
+async fn publish_one(firing: &Firing<'_>, message: &ActionMessage) -> Option<Uuid> {
+    match firing.publisher.publish_action(message, 1).await {
+        Ok(()) => Some(message.action_id),
         Err(error) => {
-            tracing::error!(action_id = %record.id, kind = %record.kind, %error, "A recorded action cannot be read back.");
-            return None;
-        }
-    };
-    match firing.publisher.publish_action(&message, 1).await {
-        Ok(()) => Some(record.id),
-        Err(error) => {
-            tracing::warn!(%error, action_id = %record.id, "Could not publish an action; the relay will.");
+            tracing::warn!(%error, action_id = %message.action_id, "Could not publish an action; the relay will.");
             None
         }
     }

@@ -212,6 +212,25 @@ pub async fn mark_published<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx
         .map(drop)
 }
 
+/// Notes that the broker confirmed each of `ids`, in one statement, without
+/// waiting for the commit to reach the disk (`synchronous_commit = off`
+/// for this transaction only): a mark lost in a crash makes the relay
+/// publish the action again, which a worker's claim takes as the duplicate
+/// it is.
+pub async fn mark_all_published(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE actions SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL",
+    )
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {

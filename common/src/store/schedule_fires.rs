@@ -14,27 +14,38 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::actions::ActionRecord;
+/// The cursor moves of a batch, one element per schedule in each vector.
+#[derive(Debug, Default)]
+pub struct CursorMoves {
+    /// The schedules.
+    pub ids: Vec<Uuid>,
+    /// Each one's `updated_at` as it was read: a schedule changed since
+    /// (edited, suspended) does not move.
+    pub read_at_versions: Vec<DateTime<Utc>>,
+    /// The slot each cursor must still point at.
+    pub slots: Vec<DateTime<Utc>>,
+    /// Where each cursor moves.
+    pub nexts: Vec<Option<DateTime<Utc>>>,
+}
 
-/// Locks the schedules whose cursor still points at their slot (in id
-/// order), moves each cursor to its `next`, and returns their ids; the
-/// others were handled by someone else meanwhile.
+/// Locks the schedules that are as they were read (same `updated_at`)
+/// and whose cursor still points at their slot (in id order), moves each
+/// cursor to its `next`, and returns their ids; the others were handled by
+/// someone else, or changed, meanwhile.
 pub async fn advance_all(
     conn: &mut PgConnection,
-    ids: &[Uuid],
-    slots: &[DateTime<Utc>],
-    nexts: &[Option<DateTime<Utc>>],
+    moves: &CursorMoves,
 ) -> sqlx::Result<HashSet<Uuid>> {
     let moved: Vec<Uuid> = sqlx::query_scalar(
         "WITH due AS (
-            SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, slot, next)
+            SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
+                AS u(id, version, slot, next)
          ), locked AS (
             SELECT s.id FROM schedules s JOIN due ON due.id = s.id
-            WHERE s.next_slot = due.slot
+            WHERE s.next_slot = due.slot AND s.updated_at = due.version
             ORDER BY s.id FOR UPDATE OF s
          )
          UPDATE schedules s SET next_slot = due.next, last_slot = due.slot
@@ -42,9 +53,10 @@ pub async fn advance_all(
          WHERE s.id = locked.id
          RETURNING s.id",
     )
-    .bind(ids)
-    .bind(slots)
-    .bind(nexts)
+    .bind(&moves.ids)
+    .bind(&moves.read_at_versions)
+    .bind(&moves.slots)
+    .bind(&moves.nexts)
     .fetch_all(conn)
     .await?;
     Ok(moved.into_iter().collect())
@@ -124,82 +136,64 @@ pub async fn lock_and_count_deployments(
         .collect())
 }
 
-/// The jobs of a batch, one element per job in each vector.
+/// The jobs of a batch and their deploy actions, one element per job in
+/// each vector. Each is made from its schedule's row as the batch locked
+/// it: the job's spec is the schedule's `job_template`, and the action's
+/// payload that template as a job's deploy (`{"deployment_type": "job",
+/// "input": …}`), built by PostgreSQL from the row rather than sent, since
+/// encoding and parsing a thousand templates twice would cost the batch
+/// more than its inserts.
 #[derive(Debug, Default)]
 pub struct NewJobs {
+    /// The schedules the jobs are made from.
+    pub schedules: Vec<Uuid>,
     /// The jobs' ids.
     pub ids: Vec<String>,
-    /// Their projects.
-    pub projects: Vec<String>,
     /// Their display names.
     pub display_names: Vec<String>,
-    /// Their inputs (JobInput as JSON).
-    pub specs: Vec<Value>,
-    /// Who made them (the schedules' creators).
-    pub created_by: Vec<Option<String>>,
+    /// Their deploy actions' ids.
+    pub action_ids: Vec<Uuid>,
+    /// Their deploy actions' idempotency keys (`schedule:{id}:{slot}`).
+    pub idempotency_keys: Vec<String>,
 }
 
-/// Inserts the jobs' deployment rows; how many were new (an id that
-/// exists is skipped).
+/// Inserts the jobs' deployment rows (made by their schedules' creators);
+/// how many were new (an id that exists is skipped).
 pub async fn insert_jobs(conn: &mut PgConnection, jobs: &NewJobs) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "INSERT INTO deployments (id, project_id, deployment_type, display_name, spec, created_by, updated_by)
-         SELECT id, project_id, 'job', display_name, spec, created_by, created_by
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[])
-              AS u(id, project_id, display_name, spec, created_by)
+         SELECT u.id, s.project_id, 'job', u.display_name, s.job_template, s.created_by, s.created_by
+         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(schedule_id, id, display_name)
+         JOIN schedules s ON s.id = u.schedule_id
          ON CONFLICT (id) DO NOTHING",
     )
+    .bind(&jobs.schedules)
     .bind(&jobs.ids)
-    .bind(&jobs.projects)
     .bind(&jobs.display_names)
-    .bind(&jobs.specs)
-    .bind(&jobs.created_by)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
 }
 
-/// The deploy actions of a batch (origin `scheduler`), one element per
-/// action in each vector.
-#[derive(Debug, Default)]
-pub struct NewDeploys {
-    /// The actions' ids.
-    pub ids: Vec<Uuid>,
-    /// Their projects.
-    pub projects: Vec<String>,
-    /// Their kinds' wire names.
-    pub kinds: Vec<&'static str>,
-    /// The deployments they act on.
-    pub resources: Vec<String>,
-    /// Their payloads.
-    pub payloads: Vec<Value>,
-    /// Their idempotency keys (`schedule:{id}:{slot}`).
-    pub idempotency_keys: Vec<String>,
-    /// Who asked (the schedules' creators).
-    pub requested_by: Vec<Option<String>>,
-}
-
-/// Records the actions; the new rows (an action whose id or idempotency
-/// key exists is skipped).
-pub async fn insert_deploys(
-    conn: &mut PgConnection,
-    deploys: &NewDeploys,
-) -> sqlx::Result<Vec<ActionRecord>> {
-    sqlx::query_as(
+/// Records the jobs' deploy actions (origin `scheduler`, asked by their
+/// schedules' creators); the ids of the new ones (an action whose id or
+/// idempotency key exists is skipped).
+pub async fn insert_deploys(conn: &mut PgConnection, jobs: &NewJobs) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
         "INSERT INTO actions (id, project_id, kind, resource_id, payload, idempotency_key, requested_by, origin)
-         SELECT id, project_id, kind, resource_id, payload, idempotency_key, requested_by, 'scheduler'
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[])
-              AS u(id, project_id, kind, resource_id, payload, idempotency_key, requested_by)
+         SELECT u.id, s.project_id, 'deployment.deploy', u.resource_id,
+                jsonb_build_object('deployment_type', 'job', 'input', s.job_template),
+                u.idempotency_key, s.created_by, 'scheduler'
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+              AS u(schedule_id, id, resource_id, idempotency_key)
+         JOIN schedules s ON s.id = u.schedule_id
          ON CONFLICT DO NOTHING
-         RETURNING *",
+         RETURNING id",
     )
-    .bind(&deploys.ids)
-    .bind(&deploys.projects)
-    .bind(&deploys.kinds)
-    .bind(&deploys.resources)
-    .bind(&deploys.payloads)
-    .bind(&deploys.idempotency_keys)
-    .bind(&deploys.requested_by)
+    .bind(&jobs.schedules)
+    .bind(&jobs.action_ids)
+    .bind(&jobs.ids)
+    .bind(&jobs.idempotency_keys)
     .fetch_all(conn)
     .await
 }
@@ -248,17 +242,6 @@ pub async fn insert_runs(
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
-}
-
-/// Notes that the broker confirmed each of `ids`, in one statement.
-pub async fn mark_all_published(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE actions SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL",
-    )
-    .bind(ids)
-    .execute(pool)
-    .await
-    .map(drop)
 }
 
 /// [`super::schedules::prune_runs`] for many schedules at once, each by

@@ -1,15 +1,16 @@
 //! The common case of a pass, batched: every schedule whose one due slot
 //! fires now under `allow` or `forbid` goes into one transaction
-//! ([`scheduled::batch::fire_all`]); the messages are published and the
-//! runs pruned after the commit, while the next batch is being written.
+//! ([`scheduled::batch::fire_all`]); the messages are published after the
+//! commit, while the next batch is being written, and the publishes noted
+//! and the runs pruned after the pass's last write.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use contaxy_common::domain::schedule::{ConcurrencyPolicy, RunOutcome, ScheduleTimes};
+use contaxy_common::message::ActionMessage;
 use contaxy_common::scheduled::Firing;
 use contaxy_common::scheduled::batch::{self, BatchError, BatchOutcome, DueSlot};
-use contaxy_common::store::actions::ActionRecord;
 use contaxy_common::store::schedule_fires;
 use contaxy_common::store::schedules::ScheduleRecord;
 use uuid::Uuid;
@@ -70,7 +71,15 @@ pub(super) fn plan<'a>(
 /// schedules' runs.
 #[derive(Debug)]
 pub(super) struct Committed {
-    actions: Vec<ActionRecord>,
+    actions: Vec<ActionMessage>,
+    schedules: Vec<Uuid>,
+}
+
+/// What the pass's batches leave to do once everything is written: note
+/// the publishes the broker confirmed, prune the schedules' runs.
+#[derive(Debug, Default)]
+pub(super) struct Published {
+    confirmed: Vec<Uuid>,
     schedules: Vec<Uuid>,
 }
 
@@ -116,9 +125,9 @@ fn tally(
     for (slot, outcome) in due.iter().zip(outcomes) {
         let schedule = slot.schedule;
         match outcome {
-            BatchOutcome::Fired(action) => {
-                tracing::debug!(schedule_id = %schedule.id, action_id = %action.id, slot = %slot.slot, "A schedule fired.");
-                committed.actions.push(*action);
+            BatchOutcome::Fired(message) => {
+                tracing::debug!(schedule_id = %schedule.id, action_id = %message.action_id, slot = %slot.slot, "A schedule fired.");
+                committed.actions.push(*message);
                 count(RunOutcome::Fired, slot.slot, now, report);
             }
             BatchOutcome::PassedOver { outcome, detail } => {
@@ -142,18 +151,30 @@ fn tally(
     committed
 }
 
-/// After the commit: publishes the batch's actions together (those not
-/// confirmed are left to the relay), then prunes its schedules' runs.
-pub(super) async fn after_commit(firing: &Firing<'_>, committed: Committed) {
-    let published = batch::publish_all(firing, &committed.actions).await;
-    if published < committed.actions.len() {
+/// After a batch's commit: publishes its actions together (those not
+/// confirmed are left to the relay) and adds what is left to do to
+/// `published`.
+pub(super) async fn publish(firing: &Firing<'_>, committed: Committed, published: &mut Published) {
+    let confirmed = batch::publish_all(firing, &committed.actions).await;
+    if confirmed.len() < committed.actions.len() {
         tracing::warn!(
-            published,
+            published = confirmed.len(),
             recorded = committed.actions.len(),
             "Some fires were not published; the relay will."
         );
     }
-    match schedule_fires::prune_runs_of(firing.pool, &committed.schedules).await {
+    published.confirmed.extend(confirmed);
+    published.schedules.extend(committed.schedules);
+}
+
+/// After the pass's last write: notes the confirmed publishes, then prunes
+/// the schedules' runs.
+pub(super) async fn after_pass(firing: &Firing<'_>, published: Published) {
+    batch::note_published(firing, &published.confirmed).await;
+    if published.schedules.is_empty() {
+        return;
+    }
+    match schedule_fires::prune_runs_of(firing.pool, &published.schedules).await {
         Ok(0) => {}
         Ok(pruned) => tracing::debug!(pruned, "Old runs beyond the history limits were deleted."),
         Err(error) => {

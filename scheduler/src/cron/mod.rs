@@ -19,10 +19,20 @@
 //! How: a pass reads the due schedules batch after batch. The common case,
 //! one due slot that fires under `allow` or `forbid`, is [`batch`]ed: the
 //! whole read batch in one transaction, published after the commit while
-//! the next batch is written. Everything else ([`one`]): several due slots,
-//! slots that do not fire, `replace`, and a batch that met an existing row,
-//! goes one schedule at a time. The time `now` is always passed in (the
-//! scheduler's [`crate::leader::Clock`]), so tests drive simulated time.
+//! the next batch is written; the publishes are noted, and the runs past
+//! the history limits pruned, once the pass has written everything, so
+//! that neither competes with the slot's writes. Everything else
+//! ([`one`]): several due slots, slots that do not fire, `replace`, and a
+//! batch that met an existing row, goes one schedule at a time. The time
+//! `now` is always passed in (the scheduler's [`crate::leader::Clock`]), so
+//! tests drive simulated time.
+//!
+//! Reading ahead: the leader reads the schedules due at the coming slot
+//! shortly before it ([`read_ahead`]), so that at the slot only the writes
+//! remain ([`pass_read_ahead`]). A schedule edited or suspended after that
+//! read does not fire from it (its batch checks each schedule's
+//! `updated_at`); it is still due, and the pass reads it again after the
+//! read-ahead ones.
 
 mod batch;
 mod decide;
@@ -50,6 +60,11 @@ pub const SLOTS: &str = "contaxy_scheduler_schedule_slots_total";
 /// Metric: seconds from a slot to its fire being recorded.
 pub const LATENESS: &str = "contaxy_scheduler_fire_lateness_seconds";
 
+/// How long before a slot the leader reads its due schedules
+/// ([`read_ahead`]): enough for 10,000 of them on a busy machine, short
+/// enough that few change in between.
+pub const READ_AHEAD_LEAD: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// How cron passes behave.
 #[derive(Debug, Clone)]
 pub struct CronSettings {
@@ -67,6 +82,9 @@ pub struct CronSettings {
     /// Due slots handled per schedule per pass at most; the rest wait for
     /// the next pass.
     pub slots_per_schedule: usize,
+    /// Schedules read ahead of a slot at most ([`read_ahead`]); 0 reads
+    /// none ahead.
+    pub read_ahead: i64,
 }
 
 impl Default for CronSettings {
@@ -77,6 +95,7 @@ impl Default for CronSettings {
             batches_at_once: 2,
             concurrency: 8,
             slots_per_schedule: 1000,
+            read_ahead: 10_000,
         }
     }
 }
@@ -100,6 +119,31 @@ impl PassReport {
     }
 }
 
+/// The schedules due at a slot, read before it came ([`read_ahead`]).
+#[derive(Debug)]
+pub struct ReadAhead {
+    slot: DateTime<Utc>,
+    due: Vec<ScheduleRecord>,
+}
+
+impl ReadAhead {
+    /// The slot they were read for.
+    pub fn slot(&self) -> DateTime<Utc> {
+        self.slot
+    }
+}
+
+/// Reads the schedules due at `slot` (at most [`CronSettings::read_ahead`]),
+/// for [`pass_read_ahead`] at that slot.
+pub async fn read_ahead(
+    pool: &sqlx::PgPool,
+    settings: &CronSettings,
+    slot: DateTime<Utc>,
+) -> sqlx::Result<ReadAhead> {
+    let due = schedules::due(pool, slot, settings.read_ahead.max(0)).await?;
+    Ok(ReadAhead { slot, due })
+}
+
 /// One pass at `now`: handles every due slot of every due schedule, batch
 /// after batch until none is due or `MAX_BATCHES` ran. Returns once the
 /// fired actions are published (or left to the relay).
@@ -108,15 +152,44 @@ pub async fn pass(
     settings: &CronSettings,
     now: DateTime<Utc>,
 ) -> sqlx::Result<PassReport> {
+    pass_read_ahead(firing, settings, now, None).await
+}
+
+/// [`pass`], starting with the schedules of `ahead` when its slot has come
+/// (otherwise `ahead` is dropped), then reading what else is due as a pass
+/// does.
+pub async fn pass_read_ahead(
+    firing: &Firing<'_>,
+    settings: &CronSettings,
+    now: DateTime<Utc>,
+    ahead: Option<ReadAhead>,
+) -> sqlx::Result<PassReport> {
     let (committed, mut to_publish) = mpsc::channel(COMMITTED_QUEUE);
     let at_once = settings.batches_at_once.max(1);
     let read = settings.batch.max(1).saturating_mul(at_once as i64);
+    let mut ahead = ahead
+        .filter(|ahead| ahead.slot <= now)
+        .map(|ahead| ahead.due.into_iter());
     let writing = async move {
         let mut report = PassReport::default();
         let mut cache = batch::TimesCache::default();
         for _ in 0..MAX_BATCHES {
-            let due = schedules::due(firing.pool, now, read).await?;
-            let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= read;
+            let taken: Vec<ScheduleRecord> = match ahead.as_mut() {
+                Some(rest) => rest
+                    .take(usize::try_from(read).unwrap_or(usize::MAX))
+                    .collect(),
+                None => Vec::new(),
+            };
+            // The read-ahead ones first; then a read as always, which also
+            // finds the schedules that changed since the read ahead.
+            let (due, full) = if taken.is_empty() {
+                ahead = None;
+                let due = schedules::due(firing.pool, now, read).await?;
+                let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= read;
+                (due, full)
+            } else {
+                (taken, true)
+            };
             let mut batched = Vec::new();
             let mut single: Vec<ScheduleRecord> = Vec::new();
             for schedule in &due {
@@ -161,9 +234,12 @@ pub async fn pass(
         sqlx::Result::Ok(report)
     };
     let publishing = async {
+        let mut published = batch::Published::default();
         while let Some(done) = to_publish.recv().await {
-            batch::after_commit(firing, done).await;
+            batch::publish(firing, done, &mut published).await;
         }
+        // The channel closes once everything is written.
+        batch::after_pass(firing, published).await;
     };
     let (report, ()) = tokio::join!(writing, publishing);
     report

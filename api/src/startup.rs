@@ -10,6 +10,7 @@ use contaxy_common::ops::{HttpServer, Readiness};
 use contaxy_common::publisher::Publisher;
 use contaxy_common::storage::ObjectStore;
 use contaxy_common::store::changes::Changes;
+use contaxy_common::submit::PublishMarks;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
@@ -44,6 +45,7 @@ impl Application {
             db: connections.db.pool().clone(),
             auth: Arc::new(auth),
             publisher: Arc::new(Publisher::new(connections.broker.clone(), topology)),
+            publish_marks: PublishMarks::start(connections.db.pool().clone()),
             broker: connections.broker.clone(),
             namespace: config.common.namespace.clone(),
             wait_timeout: Duration::from_secs(config.settings.api_wait_timeout_secs),

@@ -8,6 +8,7 @@ use contaxy_common::publisher::Publisher;
 use contaxy_common::storage::ObjectStore;
 use contaxy_common::store::changes::Changes;
 use contaxy_common::store::quotas::Quotas;
+use contaxy_common::submit::PublishMarks;
 use sqlx::PgPool;
 
 use crate::auth::Auth;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Publishes recorded actions (confirmed).
     pub publisher: Arc<Publisher>,
+    /// Notes the broker's confirms in the background, many per statement.
+    pub publish_marks: PublishMarks,
     /// The broker connection (logs requests).
     pub broker: Broker,
     /// The installation's namespace (first part of deployment ids).

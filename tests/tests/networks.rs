@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
 use contaxy_common::domain::action::{ActionKind, ActionStatus, ErrorClass};
-use contaxy_common::store::networks;
+use contaxy_common::store::networks::{self, NetworkLock};
 use contaxy_tests::docker_proxy::DockerProxy;
 use contaxy_tests::pipeline::Pipeline;
 use contaxy_tests::subnets::random_pool;
@@ -642,4 +642,30 @@ async fn projects_stay_apart_while_dockers_own_isolation_rules_are_away() {
     .await;
     drop(window);
     assert_eq!(ended["status"], "succeeded", "{ended}");
+}
+
+#[tokio::test]
+async fn deploys_in_a_project_whose_network_is_ready_do_not_wait_for_its_lock() {
+    let db = TestDb::new().await;
+    let pipeline = Pipeline::new(db.url()).await;
+    let _worker = pipeline
+        .spawn_worker(Pipeline::worker_settings(&random_pool(140, 22), 24))
+        .await;
+    pipeline.create_project("alpha").await;
+    let first = run_job(&pipeline, "alpha", "first", "echo ran").await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+
+    // Someone holds the project's network lock (a delete or the sweep at
+    // work on it): a deploy that finds the network recorded ready reads
+    // the row and goes on; it used to wait for the lock.
+    let held = NetworkLock::acquire(&pipeline.pool, "alpha")
+        .await
+        .expect("the project's network lock");
+    let id = pipeline.deployment_id("alpha", 'j', "second");
+    let action = pipeline.deploy("alpha", &id, "job", "echo ran").await;
+    let row = tokio::time::timeout(DEADLINE / 2, pipeline.succeeded("alpha", action))
+        .await
+        .expect("the deploy did not wait for the lock");
+    assert_eq!(row.attempts, 1);
+    held.unlock().await.expect("unlock");
 }

@@ -8,7 +8,7 @@ use contaxy_common::domain::action::ActionFamily;
 use contaxy_scheduler::SchedulerSettings;
 use contaxy_tests::broker::amqp_url;
 use contaxy_tests::stack::{Stack, StackOptions, job};
-use contaxy_tests::str_of;
+use contaxy_tests::{DEADLINE, eventually, str_of};
 use contaxy_worker::WorkerSettings;
 use lapin::options::{QueueBindOptions, QueuePurgeOptions};
 use lapin::types::FieldTable;
@@ -58,7 +58,11 @@ async fn published(stack: &Stack, action_id: &str) -> bool {
 async fn job_whose_message_is_lost(stack: &Stack, name: &str) -> (String, String) {
     let accepted = stack.submit("jobs", &job(name, "echo done")).await;
     let action_id = str_of(&accepted, "action_id").to_owned();
-    assert!(published(stack, &action_id).await, "confirmed and routed");
+    // Confirmed and routed; the API notes the confirm in the background.
+    eventually(DEADLINE, "the API to note the publish", || async {
+        published(stack, &action_id).await.then_some(())
+    })
+    .await;
     let (_conn, channel) = channel().await;
     let purged = channel
         .queue_purge(

@@ -32,7 +32,9 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 255;
 
 /// Records `action` and the row `resource` writes in one transaction, then
-/// publishes the action. A repeated `Idempotency-Key` (in
+/// publishes the action; the broker's confirm is noted in the background
+/// ([`contaxy_common::submit::PublishMarks`]), so the request waits for
+/// one commit, not two. A repeated `Idempotency-Key` (in
 /// `action.idempotency_key`) answers [`Submitted::Repeat`], or 409 when the
 /// key was used for another kind of action.
 pub async fn submit<W: ResourceWrite<ApiError>>(
@@ -41,8 +43,15 @@ pub async fn submit<W: ResourceWrite<ApiError>>(
     resource: W,
 ) -> Result<Submitted<W::Row>, ApiError> {
     let kind = action.action.kind();
-    let submitted =
-        contaxy_common::submit::submit(&state.db, &state.publisher, action, resource).await?;
+    let submitted = contaxy_common::submit::record(&state.db, action, resource).await?;
+    if let Submitted::New { action, .. } = &submitted {
+        contaxy_common::submit::publish_marking_later(
+            &state.publish_marks,
+            &state.publisher,
+            action,
+        )
+        .await;
+    }
     match submitted {
         Submitted::Repeat(existing) if existing.kind != kind.as_str() => Err(ApiError::Conflict(
             "This Idempotency-Key was used for another request.".to_owned(),

@@ -322,6 +322,7 @@ mod tests {
             contaxy_common::topology::Topology::new("t."),
         );
         let state = AppState {
+            publish_marks: contaxy_common::submit::PublishMarks::start(pool.clone()),
             db: pool,
             auth: Arc::new(auth),
             publisher: Arc::new(publisher),

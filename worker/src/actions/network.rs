@@ -72,6 +72,13 @@ pub enum Check {
 /// Makes sure the project's network exists in the runtime with the subnet
 /// recorded for it (allocating one when it has none), and returns the
 /// record. Only a live project (not gone, deletion not queued) gets one.
+///
+/// With [`Check::Record`], a network recorded as ready is read without the
+/// project's [`NetworkLock`]: the lock orders changes to the network, and
+/// reading one takes none. Every deploy in a project after its first
+/// then runs without waiting for the others (a delete racing it is the
+/// same case as a delete right after an ensure: the deploy meets
+/// `NetworkMissing` and ensures again with [`Check::Runtime`]).
 pub async fn ensure_project_network(
     ctx: &ActionContext,
     project_id: &str,
@@ -81,6 +88,12 @@ pub async fn ensure_project_network(
         return Err(ActionError::ProjectNotLive {
             project_id: project_id.to_owned(),
         });
+    }
+    if check == Check::Record
+        && let Some(record) = networks::find(&ctx.pool, project_id).await?
+        && is_ready(&record)
+    {
+        return Ok(record);
     }
     let mut lock = NetworkLock::acquire(&ctx.pool, project_id).await?;
     let ensured = ensure_locked(ctx, &mut lock, project_id, check).await;
@@ -98,10 +111,7 @@ async fn ensure_locked(
     let name = network_name(&settings.namespace, project_id);
     for _ in 0..MAX_REFUSED_SUBNETS {
         let record = networks::allocate(lock.conn(), project_id, &name, &settings.pool).await?;
-        if check == Check::Record
-            && record.status == NetworkStatus::Ready
-            && record.status_detail.is_none()
-        {
+        if check == Check::Record && is_ready(&record) {
             return Ok(record);
         }
         let subnet = subnet_of(&record);
@@ -167,11 +177,16 @@ async fn converge(
     })
 }
 
+/// Recorded as ready, with no failure noted since.
+fn is_ready(record: &NetworkRecord) -> bool {
+    record.status == NetworkStatus::Ready && record.status_detail.is_none()
+}
+
 async fn mark_ready(
     lock: &mut NetworkLock,
     mut record: NetworkRecord,
 ) -> Result<NetworkRecord, ActionError> {
-    if record.status != NetworkStatus::Ready || record.status_detail.is_some() {
+    if !is_ready(&record) {
         networks::set_status(lock.conn(), &record.project_id, NetworkStatus::Ready, None).await?;
         record.status = NetworkStatus::Ready;
         record.status_detail = None;

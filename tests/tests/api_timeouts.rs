@@ -4,7 +4,8 @@
 //! 408 with a problem body after `CONTAXY_API_REQUEST_TIMEOUT_SECS`; on the
 //! files routes, an upload that stalls and a download nobody reads are ended
 //! after `CONTAXY_API_BODY_IDLE_TIMEOUT_SECS`, while a slow upload that
-//! makes progress is not. Raw TCP, since an HTTP client would not misbehave
+//! makes progress is not. An answer that left its request's body unread
+//! says `Connection: close`. Raw TCP, since an HTTP client would not misbehave
 //! this way.
 
 use std::time::{Duration, Instant};
@@ -99,6 +100,56 @@ async fn an_idle_keep_alive_connection_is_closed() {
     assert!(
         took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
         "the idle connection was closed after {took:?}"
+    );
+}
+
+/// An answer given before the request's body was read (a 404 to a POST
+/// whose body comes after its head, as Python's `urllib3` sends them) says
+/// `Connection: close`, and the connection closes: hyper cannot keep it, and
+/// a pooling client told nothing would send its next request into the
+/// close. One whose body was read keeps its connection for the next request.
+#[tokio::test]
+async fn an_answer_that_left_the_body_unread_says_it_closes_the_connection() {
+    let api = impatient_api().await;
+    let mut stream = TcpStream::connect(api.app.addr).await.expect("connect");
+    stream
+        .write_all(
+            b"POST /auth/oauth/revoke HTTP/1.1\r\nHost: contaxy\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server may have closed already; what it answered is the point.
+    let _ = stream.write_all(b"token=x").await;
+    let (received, _) = read_until_closed(&mut stream).await;
+    let text = String::from_utf8_lossy(&received).to_lowercase();
+    assert!(text.starts_with("http/1.1 404"), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+
+    let mut stream = TcpStream::connect(api.app.addr).await.expect("connect");
+    let head = format!(
+        "POST /projects HTTP/1.1\r\nHost: contaxy\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\n\r\n",
+        api.admin
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(b"{}").await.expect("write");
+    let (received, _, closed) = read_for(&mut stream, Duration::from_secs(1)).await;
+    let text = String::from_utf8_lossy(&received).to_lowercase();
+    assert!(!closed, "the connection closed after {text}");
+    assert!(text.starts_with("http/1.1 4"), "{text}");
+    assert!(!text.contains("connection: close"), "{text}");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: contaxy\r\n\r\n")
+        .await
+        .expect("write");
+    let (received, _) = read_until_closed(&mut stream).await;
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.contains("alive"),
+        "{text}"
     );
 }
 

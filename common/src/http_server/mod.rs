@@ -5,6 +5,11 @@
 //! keep-alive connection left idle) is closed. `axum::serve` sets no timer
 //! and so no such timeout.
 //!
+//! A request whose body the handler left unread is answered with
+//! `Connection: close` ([`unread`]): hyper closes such a connection after
+//! the answer without saying so, and a client that pools connections would
+//! otherwise send its next request into the close.
+//!
 //! Writes may not stall for longer than `write_stall_timeout` either
 //! ([`stall`]): a peer that stops reading an answer (a download, a log
 //! follow) is cut off rather than held with its buffers.
@@ -13,13 +18,17 @@
 //! bound; see the API's `routes` module.
 
 mod stall;
+mod unread;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::HeaderValue;
+use axum::http::header::CONNECTION;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
@@ -102,11 +111,9 @@ impl HttpServer {
             let stream = stall::StallLimited::new(stream, self.write_stall_timeout);
             let shutdown = shutdown.clone();
             connections.spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                        request.extensions_mut().insert(ConnectInfo(peer));
-                        router.clone().oneshot(request.map(axum::body::Body::new))
-                    });
+                let service = hyper::service::service_fn(move |request| {
+                    answer(router.clone(), request, peer)
+                });
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(head_timeout)
@@ -124,4 +131,24 @@ impl HttpServer {
         connections.wait().await;
         Ok(())
     }
+}
+
+/// Routes one request. The peer's address goes into its extensions; an
+/// answer that left the request's body unread says `Connection: close`.
+async fn answer(
+    router: Router,
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<axum::response::Response, Infallible> {
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(ConnectInfo(peer));
+    let (body, read) = unread::Watched::new(body);
+    let request = hyper::Request::from_parts(parts, axum::body::Body::new(body));
+    let mut response = router.oneshot(request).await?;
+    if !read.get() {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(response)
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::BackoffBuilder;
+use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
@@ -21,6 +22,19 @@ use crate::topology::Topology;
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// The longest one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest AMQP frame asked for when the URL names none (its
+/// `?frame_max=`). lapin keeps 32 frames in each of a connection's two
+/// buffers: at RabbitMQ's default of 128 KiB that is 8 MiB of every
+/// process's memory. An action message fits in one 16 KiB frame; a larger
+/// one goes in several.
+pub const DEFAULT_FRAME_MAX: u32 = 16 * 1024;
+
+/// `url` parsed, with `frame_max` [`DEFAULT_FRAME_MAX`] unless it names one.
+pub fn amqp_uri(url: &str) -> Result<AMQPUri, String> {
+    let mut uri: AMQPUri = url.parse()?;
+    uri.query.frame_max.get_or_insert(DEFAULT_FRAME_MAX);
+    Ok(uri)
+}
 
 /// The state of the supervised connection.
 #[derive(Debug, Clone)]
@@ -105,11 +119,11 @@ impl Target {
     async fn connect(&self) -> Result<Connection, String> {
         let properties =
             ConnectionProperties::default().with_connection_name(self.name.clone().into());
-        let conn =
-            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.url, properties))
-                .await
-                .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
-                .map_err(|e| e.to_string())?;
+        let uri = amqp_uri(&self.url).map_err(|e| format!("the URL is not an AMQP URL: {e}"))?;
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties))
+            .await
+            .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
+            .map_err(|e| e.to_string())?;
         self.topology
             .declare(&conn)
             .await

@@ -33,6 +33,7 @@ mod api_client;
 #[path = "../proc_stats.rs"]
 mod proc_stats;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -322,14 +323,21 @@ fn job(i: usize) -> Value {
 #[derive(Default)]
 struct Samples {
     latencies: Vec<Duration>,
-    errors: usize,
+    /// Failed calls by what failed them (a status, a transport error).
+    errors: BTreeMap<String, usize>,
     seconds: f64,
 }
 
 impl Samples {
     fn merge(&mut self, other: Samples) {
         self.latencies.extend(other.latencies);
-        self.errors += other.errors;
+        for (kind, count) in other.errors {
+            *self.errors.entry(kind).or_default() += count;
+        }
+    }
+
+    fn error(&mut self, kind: String) {
+        *self.errors.entry(kind).or_default() += 1;
     }
 
     fn line(&mut self, what: &str) -> String {
@@ -344,12 +352,17 @@ impl Samples {
         };
         let max = self.latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3);
         let line = format!(
-            "{what:<44} {:>8.0} /s   p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.1} ms   (n = {n}, errors {})",
+            "{what:<44} {:>8.0} /s   p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.1} ms   (n = {n}, errors {}{})",
             n as f64 / self.seconds,
             at(50),
             at(99),
             max,
-            self.errors
+            self.errors.values().sum::<usize>(),
+            if self.errors.is_empty() {
+                String::new()
+            } else {
+                format!(": {:?}", self.errors)
+            }
         );
         println!("  {line}");
         line
@@ -375,7 +388,7 @@ where
                     let at = Instant::now();
                     match one(i).await {
                         Ok(()) => samples.latencies.push(at.elapsed()),
-                        Err(_) => samples.errors += 1,
+                        Err(error) => samples.error(format!("{error:#}")),
                     }
                     i += 1;
                 }
@@ -518,15 +531,22 @@ async fn open_loop(stack: &Stack, rate: u64, length: Duration) -> Samples {
             .bearer_auth(&stack.client.admin)
             .json(&job(usize::try_from(i).unwrap_or(0)));
         tasks.push(tokio::spawn(async move {
-            let ok = matches!(request.send().await, Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED);
-            (ok, due.elapsed())
+            let outcome = match request.send().await {
+                Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED => Ok(()),
+                Ok(r) => Err(r.status().to_string()),
+                Err(error) if error.is_timeout() => Err("client timeout".to_owned()),
+                Err(error) if error.is_connect() => Err("could not connect".to_owned()),
+                Err(_) => Err("transport error".to_owned()),
+            };
+            (outcome, due.elapsed())
         }));
     }
     let mut samples = Samples::default();
     for task in tasks {
         match task.await {
-            Ok((true, latency)) => samples.latencies.push(latency),
-            _ => samples.errors += 1,
+            Ok((Ok(()), latency)) => samples.latencies.push(latency),
+            Ok((Err(kind), _)) => samples.error(kind),
+            Err(_) => samples.error("bench task failed".to_owned()),
         }
     }
     samples.seconds = started.elapsed().as_secs_f64();

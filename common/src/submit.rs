@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::domain::action::{Action, DeploymentAction};
+use crate::message::ActionMessage;
 use crate::publisher::Publisher;
 use crate::store::actions::{self, ActionRecord, NewAction, Recorded};
 use crate::store::deployments;
@@ -182,10 +183,16 @@ async fn publish_message(publisher: &Publisher, record: &ActionRecord) -> bool {
             return false;
         }
     };
-    match publisher.publish_action(&message, 1).await {
+    publish_confirmed(publisher, &message).await
+}
+
+/// Publishes `message` and awaits the broker's confirm; whether it came.
+/// One that did not is left to the relay (the action stays unpublished).
+pub async fn publish_confirmed(publisher: &Publisher, message: &ActionMessage) -> bool {
+    match publisher.publish_action(message, 1).await {
         Ok(()) => true,
         Err(error) => {
-            tracing::warn!(%error, action_id = %record.id, "Could not publish an action; the relay will.");
+            tracing::warn!(%error, action_id = %message.action_id, "Could not publish an action; the relay will.");
             false
         }
     }

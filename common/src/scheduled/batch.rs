@@ -383,13 +383,9 @@ pub async fn note_published(firing: &Firing<'_>, ids: &[Uuid]) {
 
 /// Publishes one action; its id once the broker confirmed it.
 async fn publish_one(firing: &Firing<'_>, message: &ActionMessage) -> Option<Uuid> {
-    match firing.publisher.publish_action(message, 1).await {
-        Ok(()) => Some(message.action_id),
-        Err(error) => {
-            tracing::warn!(%error, action_id = %message.action_id, "Could not publish an action; the relay will.");
-            None
-        }
-    }
+    crate::submit::publish_confirmed(firing.publisher, message)
+        .await
+        .then_some(message.action_id)
 }
 
 #[cfg(test)]
